@@ -1,0 +1,340 @@
+//! AES-256-GCM as NIST SP 800-38D defines it, for 96-bit nonces and 128-bit
+//! tags, composed from the RustCrypto `aes`, `ctr` (Ctr32BE) and `ghash`
+//! crates.
+//!
+//! # Where the time goes
+//!
+//! GCM is two passes over the data: CTR-mode AES for confidentiality and
+//! GHASH for the tag. The `aes-gcm` crate runs them one after the other over
+//! the whole message, so a large message streams through the cache twice.
+//! Here both passes run over the same [`SLICE_BLOCKS`]-block slice before
+//! moving on, so the second pass finds the slice in L1. GHASH (`ghash` 0.6:
+//! 128-bit PCLMULQDQ, four blocks aggregated) stays the bottleneck; the fused
+//! kernel that removes it is future work in this crate.
+
+use aead::{
+    AeadCore, AeadInOut, Error, Key, KeyInit, KeySizeUser, Nonce, Tag, TagPosition,
+    array::Array,
+    consts::{U12, U16, U32},
+    inout::InOutBuf,
+};
+use aes::Aes256;
+use aes::cipher::{BlockCipherEncrypt, InnerIvInit, StreamCipherCore};
+use core::fmt;
+use ghash::{GHash, universal_hash::UniversalHash};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::{A_MAX, Aes256Key, NONCE_LEN, P_MAX, TAG_LEN};
+
+/// One 16-byte AES / GHASH block.
+type Block = Array<u8, U16>;
+
+/// CTR mode with the 32-bit big-endian counter GCM specifies (`inc32`).
+type Ctr<'a> = ctr::CtrCore<&'a Aes256, ctr::flavors::Ctr32BE>;
+
+/// Blocks processed by CTR and GHASH together before moving on: 4 KiB, small
+/// enough to stay in L1 between the two passes, large enough that the
+/// per-call dispatch in `aes` and `ghash` is noise.
+const SLICE_BLOCKS: usize = 256;
+
+/// AES-256-GCM with a 96-bit nonce and a 128-bit tag.
+///
+/// It implements the RustCrypto [`aead`] traits ([`KeyInit`], [`AeadCore`],
+/// [`AeadInOut`] and, through it, [`aead::Aead`]), so it can stand wherever
+/// `aes_gcm::Aes256Gcm` is used, and produces the same bytes.
+///
+/// On any authentication failure the error is the opaque [`Error`], and the
+/// caller's buffer holds exactly what it held before the call: no plaintext
+/// is ever left behind by a failed open.
+///
+/// ```
+/// use strongroom_aes::{Aes256Gcm, Aes256Key};
+///
+/// let key = Aes256Key::from_bytes([7; 32]);
+/// let gcm = Aes256Gcm::with_key(&key);
+/// let nonce = [0u8; 12]; // never reuse a nonce under one key
+///
+/// let mut buffer = *b"recovery point 42";
+/// let tag = gcm.seal_in_place_detached(&nonce, b"header", &mut buffer)?;
+/// assert_ne!(&buffer, b"recovery point 42");
+///
+/// gcm.open_in_place_detached(&nonce, b"header", &mut buffer, &tag)?;
+/// assert_eq!(&buffer, b"recovery point 42");
+/// # Ok::<(), strongroom_aes::Error>(())
+/// ```
+pub struct Aes256Gcm {
+    cipher: Aes256,
+    ghash: GHash,
+}
+
+impl Aes256Gcm {
+    /// Expands `key` into a cipher instance (AES round keys and the GHASH key
+    /// `H = AES_K(0^128)`, both zeroized on drop).
+    #[must_use]
+    pub fn with_key(key: &Aes256Key) -> Self {
+        Self::from_cipher(Aes256::new(key.expose_secret().into()))
+    }
+
+    fn from_cipher(cipher: Aes256) -> Self {
+        let mut h = ghash::Key::default();
+        cipher.encrypt_block(&mut h);
+        let ghash = GHash::new(&h);
+        h.zeroize();
+        Self { cipher, ghash }
+    }
+
+    /// Encrypts `buffer` in place and returns the 16-byte tag.
+    ///
+    /// # Errors
+    /// [`Error`] when `buffer` is longer than [`P_MAX`] or `aad` longer than
+    /// [`A_MAX`] (the limits of SP 800-38D section 5.2.1.1).
+    pub fn seal_in_place_detached(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buffer: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], Error> {
+        self.seal(nonce, aad, buffer.into()).map(Into::into)
+    }
+
+    /// Checks `tag` and, only if it verifies, decrypts `buffer` in place.
+    ///
+    /// # Errors
+    /// [`Error`] when the tag does not verify (wrong key, nonce, AAD, or any
+    /// changed byte) or a length limit is exceeded. `buffer` is then exactly
+    /// as it was.
+    pub fn open_in_place_detached(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), Error> {
+        self.open(nonce, aad, buffer.into(), tag)
+    }
+
+    /// Starts CTR at `J0 = nonce || 0^31 || 1` and returns the counter, now
+    /// at `inc32(J0)`, and the tag mask `E_K(J0)` (SP 800-38D section 7.1).
+    fn init(&self, nonce: &[u8; NONCE_LEN]) -> (Ctr<'_>, Block) {
+        let mut j0 = Block::default();
+        j0[..NONCE_LEN].copy_from_slice(nonce);
+        j0[15] = 1;
+        let mut ctr = Ctr::inner_iv_init(&self.cipher, &j0);
+        let mut mask = Block::default();
+        ctr.write_keystream_block(&mut mask);
+        (ctr, mask)
+    }
+
+    /// A GHASH instance that has absorbed the padded AAD.
+    fn ghash_with_aad(&self, aad: &[u8]) -> GHash {
+        let mut ghash = self.ghash.clone();
+        ghash.update_padded(aad);
+        ghash
+    }
+
+    fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buffer: InOutBuf<'_, '_, u8>,
+    ) -> Result<Block, Error> {
+        check_lengths(buffer.len(), aad.len())?;
+        let len = buffer.len();
+        let (mut ctr, mask) = self.init(nonce);
+        let mut ghash = self.ghash_with_aad(aad);
+        let (mut blocks, tail) = buffer.into_chunks::<U16>();
+        while !blocks.is_empty() {
+            let n = blocks.len().min(SLICE_BLOCKS);
+            let (mut slice, rest) = blocks.split_at(n);
+            ctr.apply_keystream_blocks_inout(slice.reborrow());
+            ghash.update(slice.get_out());
+            blocks = rest;
+        }
+        let tail = apply_tail(&mut ctr, tail);
+        ghash.update_padded(tail);
+        Ok(finish(ghash, aad.len(), len, mask))
+    }
+
+    fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        mut buffer: InOutBuf<'_, '_, u8>,
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), Error> {
+        check_lengths(buffer.len(), aad.len())?;
+        let len = buffer.len();
+        let (mut ctr, mask) = self.init(nonce);
+        let mut ghash = self.ghash_with_aad(aad);
+        let (input, output) = buffer.reborrow().into_raw();
+        if core::ptr::eq(input, output) {
+            // In place: hash each slice, then decrypt it while it is still in
+            // L1. Nobody else can see the buffer while we hold it, and if the
+            // tag fails we apply the same keystream again, which restores the
+            // ciphertext exactly before we return.
+            let (mut blocks, tail) = buffer.reborrow().into_chunks::<U16>();
+            while !blocks.is_empty() {
+                let n = blocks.len().min(SLICE_BLOCKS);
+                let (slice, rest) = blocks.split_at(n);
+                ghash.update(slice.get_in());
+                ctr.apply_keystream_blocks_inout(slice);
+                blocks = rest;
+            }
+            ghash.update_padded(tail.get_in());
+            apply_tail(&mut ctr, tail);
+            if verify(finish(ghash, aad.len(), len, mask), tag) {
+                return Ok(());
+            }
+            let (mut ctr, _) = self.init(nonce);
+            apply_keystream(&mut ctr, buffer);
+            Err(Error)
+        } else {
+            // Out of place the output buffer is the caller's, and its old
+            // contents cannot be restored: authenticate first, then decrypt.
+            ghash.update_padded(buffer.get_in());
+            if !verify(finish(ghash, aad.len(), len, mask), tag) {
+                return Err(Error);
+            }
+            apply_keystream(&mut ctr, buffer);
+            Ok(())
+        }
+    }
+}
+
+/// Enforces the SP 800-38D limits: plaintext at most 2^39 - 256 bits, AAD at
+/// most 2^64 - 1 bits (rounded down to whole bytes).
+fn check_lengths(len: usize, aad_len: usize) -> Result<(), Error> {
+    if len as u64 > P_MAX || aad_len as u64 > A_MAX {
+        return Err(Error);
+    }
+    Ok(())
+}
+
+/// XORs the keystream into a final partial block and returns its output.
+fn apply_tail<'o>(ctr: &mut Ctr<'_>, mut tail: InOutBuf<'_, 'o, u8>) -> &'o mut [u8] {
+    if !tail.is_empty() {
+        let mut keystream = Block::default();
+        ctr.write_keystream_block(&mut keystream);
+        tail.xor_in2out(&keystream[..tail.len()]);
+        keystream.zeroize();
+    }
+    tail.into_out()
+}
+
+/// CTR over the whole buffer, no hashing.
+fn apply_keystream(ctr: &mut Ctr<'_>, buffer: InOutBuf<'_, '_, u8>) {
+    let (blocks, tail) = buffer.into_chunks::<U16>();
+    ctr.apply_keystream_blocks_inout(blocks);
+    apply_tail(ctr, tail);
+}
+
+/// Absorbs the length block `[len(A)]_64 || [len(C)]_64` (in bits) and masks
+/// the GHASH output with `E_K(J0)`.
+fn finish(mut ghash: GHash, aad_len: usize, len: usize, mask: Block) -> Block {
+    let mut lengths = Block::default();
+    lengths[..8].copy_from_slice(&(aad_len as u64 * 8).to_be_bytes());
+    lengths[8..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
+    ghash.update(&[lengths]);
+    let mut tag = ghash.finalize();
+    for (t, m) in tag.iter_mut().zip(mask.iter()) {
+        *t ^= m;
+    }
+    tag
+}
+
+/// Compares the computed tag with the received one in constant time.
+fn verify(mut expected: Block, tag: &[u8; TAG_LEN]) -> bool {
+    let ok: bool = expected.as_slice().ct_eq(tag).into();
+    expected.zeroize();
+    ok
+}
+
+impl KeySizeUser for Aes256Gcm {
+    type KeySize = U32;
+}
+
+impl KeyInit for Aes256Gcm {
+    fn new(key: &Key<Self>) -> Self {
+        Self::from_cipher(Aes256::new(key))
+    }
+}
+
+impl AeadCore for Aes256Gcm {
+    type NonceSize = U12;
+    type TagSize = U16;
+    const TAG_POSITION: TagPosition = TagPosition::Postfix;
+}
+
+impl AeadInOut for Aes256Gcm {
+    fn encrypt_inout_detached(
+        &self,
+        nonce: &Nonce<Self>,
+        associated_data: &[u8],
+        buffer: InOutBuf<'_, '_, u8>,
+    ) -> Result<Tag<Self>, Error> {
+        self.seal(&nonce.0, associated_data, buffer)
+    }
+
+    fn decrypt_inout_detached(
+        &self,
+        nonce: &Nonce<Self>,
+        associated_data: &[u8],
+        buffer: InOutBuf<'_, '_, u8>,
+        tag: &Tag<Self>,
+    ) -> Result<(), Error> {
+        self.open(&nonce.0, associated_data, buffer, &tag.0)
+    }
+}
+
+impl fmt::Debug for Aes256Gcm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Aes256Gcm { .. }")
+    }
+}
+
+// `Aes256` (feature `zeroize`) and `GHash` (through `Polyval`) clear their
+// key material in their own `Drop`.
+impl ZeroizeOnDrop for Aes256Gcm {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lengths around the slice boundary and the block boundary, in place and
+    /// out of place, against the `aes-gcm` reference.
+    #[test]
+    fn slices_match_reference() {
+        let key = [0x42u8; 32];
+        let ours = Aes256Gcm::new(&key.into());
+        let reference = <aes_gcm::Aes256Gcm as aes_gcm::KeyInit>::new(&key.into());
+        let nonce = Nonce::<Aes256Gcm>::from([9u8; 12]);
+        let slice = SLICE_BLOCKS * 16;
+        for len in [0, 1, 15, 16, 17, slice - 1, slice, slice + 1, 2 * slice + 17] {
+            let plain: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut expected = plain.clone();
+            let expected_tag = aes_gcm::AeadInOut::encrypt_inout_detached(
+                &reference,
+                &nonce,
+                b"aad",
+                expected.as_mut_slice().into(),
+            )
+            .unwrap();
+
+            let mut in_place = plain.clone();
+            let tag = ours
+                .encrypt_inout_detached(&nonce, b"aad", in_place.as_mut_slice().into())
+                .unwrap();
+            assert_eq!((&in_place, &tag), (&expected, &expected_tag), "len {len}");
+
+            let mut out = vec![0u8; len];
+            let buf = InOutBuf::new(&plain, &mut out).unwrap();
+            let tag = ours.encrypt_inout_detached(&nonce, b"aad", buf).unwrap();
+            assert_eq!((&out, &tag), (&expected, &expected_tag), "len {len}");
+
+            ours.decrypt_inout_detached(&nonce, b"aad", in_place.as_mut_slice().into(), &tag)
+                .unwrap();
+            assert_eq!(in_place, plain);
+        }
+    }
+}
