@@ -24,7 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // message; reusing a nonce under one key would be fatal.
     let nonce = [0u8; NONCE_LEN];
     let mut buffer = message.clone().into_bytes();
-    let tag = Aes256Gcm::with_key(&dek).seal_in_place_detached(&nonce, b"header v1", &mut buffer)?;
+    let tag =
+        Aes256Gcm::with_key(&dek).seal_in_place_detached(&nonce, b"header v1", &mut buffer)?;
 
     // What is stored: the wrapped DEK, its commitment, ciphertext and tag.
     let wrapped = kek.wrap(dek.expose_secret())?;
@@ -51,6 +52,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let refused = Aes256Gcm::with_key(&dek)
         .open_in_place_detached(&nonce, b"header v1", &mut sealed, &forged)
         .is_err();
-    println!("forged tag   refused: {refused}, buffer unchanged: {}", sealed == ciphertext);
+    println!(
+        "forged tag   refused: {refused}, buffer unchanged: {}",
+        sealed == ciphertext
+    );
     Ok(())
 }

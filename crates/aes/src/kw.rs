@@ -105,7 +105,7 @@ impl Aes256Kw {
     /// [`KeyWrapError::InvalidInputLength`] unless `key_data` is a multiple of
     /// 8 bytes and at least 16 bytes long (RFC 3394 section 2: n >= 2).
     pub fn wrap(&self, key_data: &[u8]) -> Result<Vec<u8>, KeyWrapError> {
-        if key_data.len() % SEMIBLOCK != 0 || key_data.len() < 2 * SEMIBLOCK {
+        if !key_data.len().is_multiple_of(SEMIBLOCK) || key_data.len() < 2 * SEMIBLOCK {
             return Err(KeyWrapError::InvalidInputLength {
                 len: key_data.len(),
             });
@@ -120,7 +120,7 @@ impl Aes256Kw {
     /// of 8 bytes and at least 24 bytes long;
     /// [`KeyWrapError::IntegrityCheckFailed`] when the integrity check fails.
     pub fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyWrapError> {
-        if wrapped.len() % SEMIBLOCK != 0 || wrapped.len() < 3 * SEMIBLOCK {
+        if !wrapped.len().is_multiple_of(SEMIBLOCK) || wrapped.len() < 3 * SEMIBLOCK {
             return Err(KeyWrapError::InvalidWrappedLength { len: wrapped.len() });
         }
         let (a, r) = self.unwrap_semiblocks(wrapped);
@@ -174,7 +174,7 @@ impl Aes256Kw {
     /// [`KeyWrapError::IntegrityCheckFailed`] when the initial value, the
     /// message length indicator or the padding is wrong.
     pub fn unwrap_padded(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyWrapError> {
-        if wrapped.len() % SEMIBLOCK != 0 || wrapped.len() < 2 * SEMIBLOCK {
+        if !wrapped.len().is_multiple_of(SEMIBLOCK) || wrapped.len() < 2 * SEMIBLOCK {
             return Err(KeyWrapError::InvalidWrappedLength { len: wrapped.len() });
         }
         let (aiv, mut plain) = if wrapped.len() == 2 * SEMIBLOCK {
