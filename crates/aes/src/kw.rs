@@ -25,7 +25,10 @@
 
 use aead::{array::Array, consts::U16};
 use aes::Aes256;
-use aes::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
+use aes::cipher::{
+    BlockCipherDecBackend, BlockCipherDecClosure, BlockCipherDecrypt, BlockCipherEncBackend,
+    BlockCipherEncClosure, BlockCipherEncrypt, BlockSizeUser, KeyInit,
+};
 use core::fmt;
 use subtle::{Choice, ConstantTimeEq, ConstantTimeGreater};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -218,22 +221,11 @@ impl Aes256Kw {
     /// `plain` (n >= 2 semiblocks); returns `C = A || R[1] || ... || R[n]`.
     fn wrap_semiblocks(&self, iv: [u8; SEMIBLOCK], plain: &[u8]) -> Vec<u8> {
         let mut out = vec![0u8; SEMIBLOCK + plain.len()];
-        let (a, r) = out.split_at_mut(SEMIBLOCK);
-        a.copy_from_slice(&iv);
-        r.copy_from_slice(plain);
-        let n = r.len() / SEMIBLOCK;
-        let mut block = Array::<u8, U16>::default();
-        for j in 0..6 {
-            for (i, ri) in r.chunks_exact_mut(SEMIBLOCK).enumerate() {
-                block[..SEMIBLOCK].copy_from_slice(a);
-                block[SEMIBLOCK..].copy_from_slice(ri);
-                self.cipher.encrypt_block(&mut block);
-                let t = (n * j + i + 1) as u64;
-                xor_into(a, &block[..SEMIBLOCK], &t.to_be_bytes());
-                ri.copy_from_slice(&block[SEMIBLOCK..]);
-            }
-        }
-        block.zeroize();
+        out[..SEMIBLOCK].copy_from_slice(&iv);
+        out[SEMIBLOCK..].copy_from_slice(plain);
+        // One backend for all 6n block operations: `encrypt_block` on the
+        // cipher would pick the CPU backend again for every block.
+        self.cipher.encrypt_with_backend(Wrap { buf: &mut out });
         out
     }
 
@@ -241,23 +233,70 @@ impl Aes256Kw {
     /// semiblocks after `A`); returns the recovered `A` and `R`, unchecked.
     fn unwrap_semiblocks(&self, wrapped: &[u8]) -> ([u8; SEMIBLOCK], Zeroizing<Vec<u8>>) {
         let mut a = [0u8; SEMIBLOCK];
-        a.copy_from_slice(&wrapped[..SEMIBLOCK]);
         let mut r = Zeroizing::new(wrapped[SEMIBLOCK..].to_vec());
+        a.copy_from_slice(&wrapped[..SEMIBLOCK]);
+        self.cipher.decrypt_with_backend(Unwrap {
+            a: &mut a,
+            r: &mut r,
+        });
+        (a, r)
+    }
+}
+
+/// `W` as a backend closure over `A || R[1] || ... || R[n]`, in place.
+struct Wrap<'a> {
+    buf: &'a mut [u8],
+}
+
+impl BlockSizeUser for Wrap<'_> {
+    type BlockSize = U16;
+}
+
+impl BlockCipherEncClosure for Wrap<'_> {
+    fn call<B: BlockCipherEncBackend<BlockSize = U16>>(self, backend: &B) {
+        let (a, r) = self.buf.split_at_mut(SEMIBLOCK);
         let n = r.len() / SEMIBLOCK;
         let mut block = Array::<u8, U16>::default();
-        for j in (0..6).rev() {
-            for (i, ri) in r.chunks_exact_mut(SEMIBLOCK).enumerate().rev() {
+        for j in 0..6 {
+            for (i, ri) in r.chunks_exact_mut(SEMIBLOCK).enumerate() {
+                block[..SEMIBLOCK].copy_from_slice(a);
+                block[SEMIBLOCK..].copy_from_slice(ri);
+                backend.encrypt_block((&mut block).into());
                 let t = (n * j + i + 1) as u64;
-                let (hi, lo) = block.split_at_mut(SEMIBLOCK);
-                xor_into(hi, &a, &t.to_be_bytes());
-                lo.copy_from_slice(ri);
-                self.cipher.decrypt_block(&mut block);
-                a.copy_from_slice(&block[..SEMIBLOCK]);
+                xor_into(a, &block[..SEMIBLOCK], &t.to_be_bytes());
                 ri.copy_from_slice(&block[SEMIBLOCK..]);
             }
         }
         block.zeroize();
-        (a, r)
+    }
+}
+
+/// `W^-1` as a backend closure: `a` is `A`, `r` is `R[1] || ... || R[n]`.
+struct Unwrap<'a> {
+    a: &'a mut [u8; SEMIBLOCK],
+    r: &'a mut [u8],
+}
+
+impl BlockSizeUser for Unwrap<'_> {
+    type BlockSize = U16;
+}
+
+impl BlockCipherDecClosure for Unwrap<'_> {
+    fn call<B: BlockCipherDecBackend<BlockSize = U16>>(self, backend: &B) {
+        let n = self.r.len() / SEMIBLOCK;
+        let mut block = Array::<u8, U16>::default();
+        for j in (0..6).rev() {
+            for (i, ri) in self.r.chunks_exact_mut(SEMIBLOCK).enumerate().rev() {
+                let t = (n * j + i + 1) as u64;
+                let (hi, lo) = block.split_at_mut(SEMIBLOCK);
+                xor_into(hi, self.a, &t.to_be_bytes());
+                lo.copy_from_slice(ri);
+                backend.decrypt_block((&mut block).into());
+                self.a.copy_from_slice(&block[..SEMIBLOCK]);
+                ri.copy_from_slice(&block[SEMIBLOCK..]);
+            }
+        }
+        block.zeroize();
     }
 }
 
