@@ -1,0 +1,453 @@
+//! The streaming decryptor and the random-access reader.
+
+use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+use strongroom_aes::TAG_LEN;
+use zeroize::Zeroize;
+
+use crate::format::Header;
+use crate::keys::{OpenedHeader, StreamKeys};
+use crate::stream;
+use crate::{Error, KeyWrapper};
+
+/// Decrypts a stream: `Read` gives plaintext.
+///
+/// Reads a batch of `2 x threads` chunks, opens them in parallel, and only
+/// then releases their plaintext: no byte of a chunk is returned before its
+/// tag has verified. A failure (any tag, truncation, a chunk moved or
+/// spliced in from elsewhere) makes this and every later read return the
+/// error; plaintext already returned came from chunks that verified.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use strongroom_envelope::{AesKeyWrapper, Decryptor, Encryptor, HeaderOptions, KeyRef, WrapAlgorithm};
+/// use strongroom_aes::Aes256Key;
+///
+/// let kek = AesKeyWrapper::new(
+///     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
+///     &Aes256Key::generate()?,
+/// );
+/// let mut enc = Encryptor::new(Vec::new(), &[&kek], &HeaderOptions::default())?;
+/// enc.write_all(b"disk image bytes")?;
+/// let stored = enc.finish()?;
+///
+/// let mut plain = Vec::new();
+/// Decryptor::new(stored.as_slice(), &[&kek])?.read_to_end(&mut plain)?;
+/// assert_eq!(plain, b"disk image bytes");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Decryptor<R: Read> {
+    input: R,
+    keys: Arc<StreamKeys>,
+    header: Option<Header>,
+    pool: Option<rayon::ThreadPool>,
+    batch_chunks: usize,
+    /// Ciphertext read into batches at stride `chunk + 16`; after opening,
+    /// plaintext sits at the start of each stride.
+    buf: Vec<u8>,
+    /// Bytes of `buf` holding the current batch.
+    batch_len: usize,
+    /// Read position in the current batch's plaintext, as a byte offset
+    /// into `buf` (skipping tags).
+    pos: usize,
+    /// A byte read past a full batch to learn whether the stream ended.
+    peeked: Option<u8>,
+    next_index: u64,
+    done: bool,
+    failed: Option<Error>,
+}
+
+impl<R: Read> Decryptor<R> {
+    /// Reads the header from `input`, opens it with one of `wrappers`
+    /// (see [`Header::open`]), and returns a reader for the body that
+    /// follows. Uses all cores.
+    ///
+    /// # Errors
+    /// As [`Header::read_from`] and [`Header::open`].
+    pub fn new(mut input: R, wrappers: &[&dyn KeyWrapper]) -> Result<Self, Error> {
+        let opened = Header::read_from(&mut input)?.open(wrappers)?;
+        let mut decryptor = Self::body(input, &opened)?;
+        decryptor.header = Some(opened.header().clone());
+        Ok(decryptor)
+    }
+
+    /// A reader for a body whose header is stored separately.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the thread pool cannot be started.
+    pub fn body(input: R, header: &OpenedHeader) -> Result<Self, Error> {
+        let threads = stream::default_threads();
+        Ok(Self {
+            input,
+            keys: Arc::clone(&header.keys),
+            header: None,
+            pool: stream::pool(threads)?,
+            batch_chunks: stream::batch_chunks(threads),
+            buf: Vec::new(),
+            batch_len: 0,
+            pos: 0,
+            peeked: None,
+            next_index: 0,
+            done: false,
+            failed: None,
+        })
+    }
+
+    /// Opens chunks on `threads` threads (1 = this thread only). Call
+    /// before the first read.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for 0 threads or after reading began;
+    /// [`Error::Io`] when the thread pool cannot be started.
+    pub fn threads(mut self, threads: usize) -> Result<Self, Error> {
+        if threads == 0 || self.next_index > 0 || self.done {
+            return Err(Error::InvalidArgument {
+                reason: "set 1 or more threads before reading",
+            });
+        }
+        self.pool = stream::pool(threads)?;
+        self.batch_chunks = stream::batch_chunks(threads);
+        Ok(self)
+    }
+
+    /// The header read by [`Decryptor::new`] (authenticated).
+    #[must_use]
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref()
+    }
+
+    fn stride(&self) -> usize {
+        self.keys.chunk_size() + TAG_LEN
+    }
+
+    /// Reads and opens the next batch. Returns `false` at the end.
+    fn next_batch(&mut self) -> Result<bool, Error> {
+        if self.done {
+            return Ok(false);
+        }
+        let stride = self.stride();
+        let want = self.batch_chunks * stride;
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        let mut len = 0;
+        if let Some(b) = self.peeked.take() {
+            self.buf[0] = b;
+            len = 1;
+        }
+        len += read_full(&mut self.input, &mut self.buf[len..want])?;
+        let ends = if len < want {
+            true
+        } else {
+            let mut one = [0u8; 1];
+            match read_full(&mut self.input, &mut one)? {
+                0 => true,
+                _ => {
+                    self.peeked = Some(one[0]);
+                    false
+                }
+            }
+        };
+        // A body holds at least its final chunk's tag, and a partial final
+        // chunk at least a tag. (An empty read after a full batch cannot
+        // happen: the peeked byte would have marked that batch the end.)
+        if len == 0 || len % stride != 0 && len % stride < TAG_LEN {
+            return Err(Error::Truncated);
+        }
+        stream::process_batch(
+            &self.keys,
+            self.pool.as_ref(),
+            self.next_index,
+            &mut self.buf[..len],
+            ends,
+            false,
+        )?;
+        self.next_index += len.div_ceil(stride) as u64;
+        self.batch_len = len;
+        self.pos = 0;
+        self.done = ends;
+        Ok(true)
+    }
+
+    fn read_inner(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let stride = self.stride();
+        let chunk = self.keys.chunk_size();
+        loop {
+            if self.pos < self.batch_len {
+                // `pos` is inside chunk `pos / stride`, whose plaintext ends
+                // 16 bytes before the next stride (or the batch's end).
+                let start = self.pos / stride * stride;
+                let end = (start + chunk).min(self.batch_len - TAG_LEN);
+                if self.pos < end {
+                    let n = out.len().min(end - self.pos);
+                    out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+                    self.pos += n;
+                    return Ok(n);
+                }
+                self.pos = start + stride;
+                continue;
+            }
+            if out.is_empty() || !self.next_batch()? {
+                return Ok(0);
+            }
+        }
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full<R: Read + ?Sized>(input: &mut R, buf: &mut [u8]) -> Result<usize, Error> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::Io(e)),
+        }
+    }
+    Ok(filled)
+}
+
+impl<R: Read> Read for Decryptor<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = &self.failed {
+            return Err(e.repeat().into());
+        }
+        self.read_inner(out).map_err(|e| {
+            let err = e.repeat();
+            self.failed = Some(e);
+            // Verified plaintext of the failed batch is not released either.
+            self.buf.zeroize();
+            self.batch_len = 0;
+            self.pos = 0;
+            err.into()
+        })
+    }
+}
+
+impl<R: Read> Drop for Decryptor<R> {
+    fn drop(&mut self) {
+        self.buf.zeroize();
+    }
+}
+
+impl<R: Read> core::fmt::Debug for Decryptor<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Decryptor")
+            .field("chunk_size", &self.keys.chunk_size())
+            .field("chunks_read", &self.next_index)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Random access into an encrypted body: `Read + Seek` over the plaintext,
+/// reading and opening only the chunks a read covers.
+///
+/// ```
+/// use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+/// use strongroom_envelope::{AesKeyWrapper, Encryptor, HeaderOptions, KeyRef, SeekableDecryptor, WrapAlgorithm};
+/// use strongroom_aes::Aes256Key;
+///
+/// let kek = AesKeyWrapper::new(
+///     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
+///     &Aes256Key::generate()?,
+/// );
+/// let options = HeaderOptions::default().chunk_size(4096)?;
+/// let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+/// let mut enc = Encryptor::new(Vec::new(), &[&kek], &options)?;
+/// enc.write_all(&data)?;
+/// let stored = enc.finish()?;
+///
+/// let mut reader = SeekableDecryptor::new(Cursor::new(stored), &[&kek])?;
+/// assert_eq!(reader.plaintext_len(), 100_000);
+/// assert_eq!(reader.read_range(50_000, 10)?, &data[50_000..50_010]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SeekableDecryptor<R: Read + Seek> {
+    input: R,
+    keys: Arc<StreamKeys>,
+    header: Option<Header>,
+    /// Where the body starts in `input`.
+    body_start: u64,
+    chunks: u64,
+    plaintext_len: u64,
+    pos: u64,
+    /// The last chunk opened: its index and plaintext.
+    cached: Option<(u64, Vec<u8>)>,
+    buf: Vec<u8>,
+}
+
+impl<R: Read + Seek> SeekableDecryptor<R> {
+    /// Reads and opens the header at the start of `input` (see
+    /// [`Header::open`]); the body follows it.
+    ///
+    /// # Errors
+    /// As [`Header::read_from`] and [`Header::open`]; [`Error::Truncated`]
+    /// when the body is too short to hold its final chunk.
+    pub fn new(mut input: R, wrappers: &[&dyn KeyWrapper]) -> Result<Self, Error> {
+        input.seek(SeekFrom::Start(0))?;
+        let opened = Header::read_from(&mut input)?.open(wrappers)?;
+        let body_start = opened.header().as_bytes().len() as u64;
+        let mut reader = Self::at(input, &opened, body_start)?;
+        reader.header = Some(opened.header().clone());
+        Ok(reader)
+    }
+
+    /// Random access into a body stored separately from its header: the
+    /// whole of `input` is the body.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] when the body is too short to hold its final
+    /// chunk; [`Error::Io`].
+    pub fn body(input: R, header: &OpenedHeader) -> Result<Self, Error> {
+        Self::at(input, header, 0)
+    }
+
+    fn at(mut input: R, header: &OpenedHeader, body_start: u64) -> Result<Self, Error> {
+        let keys = Arc::clone(&header.keys);
+        let end = input.seek(SeekFrom::End(0))?;
+        let body_len = end.checked_sub(body_start).ok_or(Error::Truncated)?;
+        let stride = (keys.chunk_size() + TAG_LEN) as u64;
+        let chunks = body_len.div_ceil(stride);
+        let last_len = body_len - chunks.saturating_sub(1) * stride;
+        if chunks == 0 || last_len < TAG_LEN as u64 {
+            return Err(Error::Truncated);
+        }
+        if chunks - 1 > stream::MAX_CHUNK_INDEX {
+            return Err(Error::TooLarge);
+        }
+        let plaintext_len = (chunks - 1) * keys.chunk_size() as u64 + (last_len - TAG_LEN as u64);
+        Ok(Self {
+            input,
+            keys,
+            header: None,
+            body_start,
+            chunks,
+            plaintext_len,
+            pos: 0,
+            cached: None,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The header read by [`SeekableDecryptor::new`] (authenticated).
+    #[must_use]
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref()
+    }
+
+    /// The plaintext's length, from the body's length.
+    ///
+    /// A body cut at a chunk boundary shows a shorter length here; the read
+    /// of its new last chunk then fails, because that chunk was not sealed
+    /// as the last.
+    #[must_use]
+    pub fn plaintext_len(&self) -> u64 {
+        self.plaintext_len
+    }
+
+    /// Decrypts `len` bytes from plaintext offset `offset`, reading only the
+    /// chunks they span.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the range runs past the end;
+    /// [`Error::DecryptionFailed`] when a chunk does not verify;
+    /// [`Error::Io`].
+    pub fn read_range(&mut self, offset: u64, len: usize) -> Result<Vec<u8>, Error> {
+        let end = offset
+            .checked_add(len as u64)
+            .filter(|&end| end <= self.plaintext_len)
+            .ok_or(Error::InvalidArgument {
+                reason: "the range runs past the end of the plaintext",
+            })?;
+        let mut out = vec![0u8; len];
+        let mut at = offset;
+        while at < end {
+            let n = self.copy_at(at, &mut out[(at - offset) as usize..])?;
+            at += n as u64;
+        }
+        Ok(out)
+    }
+
+    /// Copies plaintext from offset `at` into `out`, up to the end of the
+    /// chunk holding `at`.
+    fn copy_at(&mut self, at: u64, out: &mut [u8]) -> Result<usize, Error> {
+        let chunk = self.keys.chunk_size() as u64;
+        let index = at / chunk;
+        if self.cached.as_ref().is_none_or(|(i, _)| *i != index) {
+            self.cached = None;
+            self.load(index)?;
+        }
+        let Some((_, plain)) = self.cached.as_ref() else {
+            return Err(Error::DecryptionFailed);
+        };
+        let within = (at - index * chunk) as usize;
+        let n = out.len().min(plain.len() - within);
+        out[..n].copy_from_slice(&plain[within..within + n]);
+        Ok(n)
+    }
+
+    fn load(&mut self, index: u64) -> Result<(), Error> {
+        let stride = (self.keys.chunk_size() + TAG_LEN) as u64;
+        let last = index + 1 == self.chunks;
+        let len = if last {
+            (self.plaintext_len - index * self.keys.chunk_size() as u64) as usize + TAG_LEN
+        } else {
+            stride as usize
+        };
+        self.buf.resize(len, 0);
+        self.input
+            .seek(SeekFrom::Start(self.body_start + index * stride))?;
+        self.input.read_exact(&mut self.buf)?;
+        stream::open_chunk(&self.keys, index, last, &mut self.buf)?;
+        let mut plain = std::mem::take(&mut self.buf);
+        plain.truncate(len - TAG_LEN);
+        self.cached = Some((index, plain));
+        Ok(())
+    }
+}
+
+impl<R: Read + Seek> Read for SeekableDecryptor<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.plaintext_len || out.is_empty() {
+            return Ok(0);
+        }
+        let room = (self.plaintext_len - self.pos).min(out.len() as u64) as usize;
+        let n = self.copy_at(self.pos, &mut out[..room])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for SeekableDecryptor<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.plaintext_len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        let target = target
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.pos = target;
+        Ok(target)
+    }
+}
+
+impl<R: Read + Seek> Drop for SeekableDecryptor<R> {
+    fn drop(&mut self) {
+        if let Some((_, plain)) = self.cached.as_mut() {
+            plain.zeroize();
+        }
+    }
+}
+
+impl<R: Read + Seek> core::fmt::Debug for SeekableDecryptor<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SeekableDecryptor")
+            .field("chunk_size", &self.keys.chunk_size())
+            .field("chunks", &self.chunks)
+            .field("plaintext_len", &self.plaintext_len)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,225 @@
+//! The streaming encryptor.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use strongroom_aes::TAG_LEN;
+use zeroize::Zeroize;
+
+use crate::format::Header;
+use crate::keys::{HeaderOptions, OpenedHeader, StreamKeys};
+use crate::stream::{self, MAX_CHUNK_INDEX};
+use crate::{Dek, Error, KeyWrapper};
+
+/// Encrypts a stream: `Write` plaintext in, call [`finish`](Self::finish).
+///
+/// Plaintext is gathered into a batch of `2 x threads` chunks; when the
+/// batch is full and more data arrives, its chunks are sealed in parallel
+/// and written out. Memory stays at one batch, whatever the stream's size.
+/// The bytes written do not depend on the number of threads.
+///
+/// Without [`finish`](Self::finish) the stream has no final chunk and will
+/// not decrypt: dropping an unfinished encryptor leaves a truncated stream,
+/// never one that reads as complete.
+pub struct Encryptor<W: Write> {
+    out: Option<W>,
+    keys: Arc<StreamKeys>,
+    header: Option<Header>,
+    pool: Option<rayon::ThreadPool>,
+    /// `batch_chunks` chunks at stride `chunk + 16`: plaintext goes in at
+    /// its chunk's offset, leaving room for each tag.
+    buf: Vec<u8>,
+    batch_chunks: usize,
+    /// Plaintext bytes in `buf`.
+    filled: usize,
+    /// Index of the first chunk in `buf`.
+    next_index: u64,
+    failed: Option<Error>,
+}
+
+impl<W: Write> Encryptor<W> {
+    /// Starts a new stream with a fresh DEK wrapped under each of
+    /// `wrappers`, writes its header to `out`, and returns the encryptor for
+    /// the body. Uses all cores.
+    ///
+    /// # Errors
+    /// As [`Header::create`], and [`Error::Io`] when writing the header
+    /// fails.
+    pub fn new(
+        out: W,
+        wrappers: &[&dyn KeyWrapper],
+        options: &HeaderOptions,
+    ) -> Result<Self, Error> {
+        let dek = Dek::generate().map_err(|_| Error::RandomnessUnavailable)?;
+        let opened = Header::create(dek, wrappers, options)?;
+        let mut out = out;
+        out.write_all(opened.header().as_bytes())?;
+        let mut encryptor = Self::body(out, &opened)?;
+        encryptor.header = Some(opened.header().clone());
+        Ok(encryptor)
+    }
+
+    /// An encryptor for the body only, for a header stored separately (so
+    /// that rewrapping never touches the body). Uses all cores.
+    ///
+    /// Each [`OpenedHeader`] must encrypt exactly one body: two bodies under
+    /// one header would reuse nonces.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the thread pool cannot be started.
+    pub fn body(out: W, header: &OpenedHeader) -> Result<Self, Error> {
+        let threads = stream::default_threads();
+        let batch_chunks = stream::batch_chunks(threads);
+        Ok(Self {
+            out: Some(out),
+            keys: Arc::clone(&header.keys),
+            header: None,
+            pool: stream::pool(threads)?,
+            buf: Vec::new(),
+            batch_chunks,
+            filled: 0,
+            next_index: 0,
+            failed: None,
+        })
+    }
+
+    /// Seals chunks on `threads` threads (1 = this thread only). Call before
+    /// the first write.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for 0 threads or after data was written;
+    /// [`Error::Io`] when the thread pool cannot be started.
+    pub fn threads(mut self, threads: usize) -> Result<Self, Error> {
+        if threads == 0 || self.filled > 0 || self.next_index > 0 {
+            return Err(Error::InvalidArgument {
+                reason: "set 1 or more threads before writing",
+            });
+        }
+        self.pool = stream::pool(threads)?;
+        self.batch_chunks = stream::batch_chunks(threads);
+        Ok(self)
+    }
+
+    /// The header written in front of the body by [`Encryptor::new`].
+    #[must_use]
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref()
+    }
+
+    fn chunk(&self) -> usize {
+        self.keys.chunk_size()
+    }
+
+    fn capacity(&self) -> usize {
+        self.batch_chunks * self.chunk()
+    }
+
+    /// Seals the buffered chunks (the stream's end if `last`) and writes
+    /// them out.
+    fn flush_batch(&mut self, last: bool) -> Result<(), Error> {
+        let chunk = self.chunk();
+        let stride = chunk + TAG_LEN;
+        let count = self.filled.div_ceil(chunk).max(1);
+        if self.next_index + count as u64 - 1 > MAX_CHUNK_INDEX {
+            return Err(Error::TooLarge);
+        }
+        let len = (count - 1) * stride + (self.filled - (count - 1) * chunk) + TAG_LEN;
+        self.buf.resize(self.buf.len().max(len), 0);
+        stream::process_batch(
+            &self.keys,
+            self.pool.as_ref(),
+            self.next_index,
+            &mut self.buf[..len],
+            last,
+            true,
+        )?;
+        let out = self.out.as_mut().ok_or(Error::InvalidArgument {
+            reason: "the encryptor was already finished",
+        })?;
+        out.write_all(&self.buf[..len])?;
+        self.next_index += count as u64;
+        self.filled = 0;
+        Ok(())
+    }
+
+    fn write_inner(&mut self, mut data: &[u8]) -> Result<usize, Error> {
+        let total = data.len();
+        let chunk = self.chunk();
+        let stride = chunk + TAG_LEN;
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; self.batch_chunks * stride];
+        }
+        while !data.is_empty() {
+            if self.filled == self.capacity() {
+                // More data follows, so none of these chunks is the last.
+                self.flush_batch(false)?;
+            }
+            let index = self.filled / chunk;
+            let offset = self.filled % chunk;
+            let n = data.len().min(chunk - offset);
+            let at = index * stride + offset;
+            self.buf[at..at + n].copy_from_slice(&data[..n]);
+            self.filled += n;
+            data = &data[n..];
+        }
+        Ok(total)
+    }
+
+    /// Seals the final chunk, flushes, and returns the output.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when writing fails, [`Error::TooLarge`] past 2^32
+    /// chunks, or the error that made an earlier write fail.
+    pub fn finish(mut self) -> Result<W, Error> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; self.chunk() + TAG_LEN];
+        }
+        self.flush_batch(true)?;
+        let mut out = self.out.take().ok_or(Error::InvalidArgument {
+            reason: "the encryptor was already finished",
+        })?;
+        out.flush()?;
+        Ok(out)
+    }
+}
+
+impl<W: Write> Write for Encryptor<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if let Some(e) = &self.failed {
+            return Err(e.repeat().into());
+        }
+        self.write_inner(data).map_err(|e| {
+            let err = e.repeat();
+            self.failed = Some(e);
+            err.into()
+        })
+    }
+
+    /// Flushes the inner writer. Buffered plaintext stays buffered: a chunk
+    /// can be sealed only once it is known whether it is the last one.
+    fn flush(&mut self) -> io::Result<()> {
+        match self.out.as_mut() {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<W: Write> Drop for Encryptor<W> {
+    fn drop(&mut self) {
+        self.buf.zeroize();
+    }
+}
+
+impl<W: Write> core::fmt::Debug for Encryptor<W> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Encryptor")
+            .field("chunk_size", &self.chunk())
+            .field("batch_chunks", &self.batch_chunks)
+            .field("chunks_written", &self.next_index)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,278 @@
+//! The key schedule (docs/FORMAT.md section 3) and opening, creating and
+//! rewrapping headers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hkdf::Hkdf;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use strongroom_aes::{Aes256Gcm, Aes256Key, key_commitment, verify_key_commitment};
+use zeroize::Zeroizing;
+
+use crate::format::{self, Header, MAC_LEN, SALT_LEN, WrappedKey};
+use crate::{Dek, Error, KeyWrapper, WrapError};
+
+/// HKDF `info` for the payload key and nonce prefix.
+const INFO_PAYLOAD: &[u8] = b"strongroom v1 payload";
+/// HKDF `info` for the header MAC key.
+const INFO_HEADER_MAC: &[u8] = b"strongroom v1 header mac";
+/// Length of the nonce prefix.
+pub(crate) const PREFIX_LEN: usize = 7;
+
+/// What the body needs: the payload cipher, the nonce prefix, the AAD and
+/// the chunk size. Shared by the threads that seal or open chunks.
+pub(crate) struct StreamKeys {
+    pub(crate) gcm: Aes256Gcm,
+    pub(crate) prefix: [u8; PREFIX_LEN],
+    pub(crate) aad: [u8; 32],
+    pub(crate) chunk_log2: u8,
+}
+
+impl StreamKeys {
+    pub(crate) fn chunk_size(&self) -> usize {
+        1 << self.chunk_log2
+    }
+}
+
+/// Derives the payload key, nonce prefix and header MAC key from the DEK
+/// and the salt, and the AAD from the header's stable part.
+fn schedule(dek: &Dek, header: &Header) -> (StreamKeys, Zeroizing<[u8; 32]>) {
+    let hk = Hkdf::<Sha256>::new(Some(&header.salt), dek.key().expose_secret());
+    let mut okm = Zeroizing::new([0u8; 32 + PREFIX_LEN]);
+    let mut mac_key = Zeroizing::new([0u8; 32]);
+    // safe: HKDF-SHA-256 can expand up to 8160 bytes; we ask for 39 and 32.
+    hk.expand(INFO_PAYLOAD, okm.as_mut_slice())
+        .expect("39 bytes is within HKDF-SHA-256's output limit");
+    hk.expand(INFO_HEADER_MAC, mac_key.as_mut_slice())
+        .expect("32 bytes is within HKDF-SHA-256's output limit");
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&okm[..32]);
+    let mut prefix = [0u8; PREFIX_LEN];
+    prefix.copy_from_slice(&okm[32..]);
+    let keys = StreamKeys {
+        gcm: Aes256Gcm::with_key(&Aes256Key::from_bytes(key)),
+        prefix,
+        aad: Sha256::digest(&header.bytes[..header.stable_len]).into(),
+        chunk_log2: header.chunk_log2,
+    };
+    (keys, mac_key)
+}
+
+fn header_mac(mac_key: &[u8; 32], bytes: &[u8]) -> Hmac<Sha256> {
+    // safe: HMAC takes keys of any length.
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key).expect("HMAC accepts a 32-byte key");
+    mac.update(bytes);
+    mac
+}
+
+/// Options for a new stream's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderOptions {
+    chunk_log2: u8,
+    metadata: BTreeMap<String, String>,
+}
+
+impl Default for HeaderOptions {
+    fn default() -> Self {
+        Self {
+            chunk_log2: format::DEFAULT_CHUNK_LOG2,
+            metadata: BTreeMap::new(),
+        }
+    }
+}
+
+impl HeaderOptions {
+    /// Plaintext bytes per chunk: a power of two from 4 KiB to 16 MiB
+    /// (default 1 MiB). Smaller chunks make random access finer; larger ones
+    /// amortize the 16-byte tag and per-chunk work.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for any other size.
+    pub fn chunk_size(mut self, bytes: usize) -> Result<Self, Error> {
+        let log2 = bytes.trailing_zeros();
+        if !bytes.is_power_of_two()
+            || !(u32::from(format::MIN_CHUNK_LOG2)..=u32::from(format::MAX_CHUNK_LOG2))
+                .contains(&log2)
+        {
+            return Err(Error::InvalidArgument {
+                reason: "chunk size must be a power of two from 4 KiB to 16 MiB",
+            });
+        }
+        self.chunk_log2 = log2 as u8;
+        Ok(self)
+    }
+
+    /// Adds an authenticated metadata entry (at most 64 entries; keys 1 to
+    /// 255 bytes, values up to 4096 bytes, checked when the header is made).
+    #[must_use]
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// A header whose DEK is known: it can encrypt, decrypt and rewrap.
+///
+/// Made by [`Header::create`] (new stream) or [`Header::open`] (existing).
+pub struct OpenedHeader {
+    header: Header,
+    dek: Dek,
+    pub(crate) keys: Arc<StreamKeys>,
+}
+
+impl core::fmt::Debug for OpenedHeader {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OpenedHeader")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Header {
+    /// Makes the header of a new stream: a fresh salt, the commitment to
+    /// `dek`, one wrapped copy of `dek` per wrapper, and the header MAC.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for no wrappers or more than 16, or
+    /// metadata over the limits; [`Error::KeyUnavailable`] when a wrapper
+    /// fails; [`Error::RandomnessUnavailable`].
+    pub fn create(
+        dek: Dek,
+        wrappers: &[&dyn KeyWrapper],
+        options: &HeaderOptions,
+    ) -> Result<OpenedHeader, Error> {
+        let mut salt = [0u8; SALT_LEN];
+        fill_random(&mut salt)?;
+        let stable = format::write::stable_part(
+            options.chunk_log2,
+            &salt,
+            &key_commitment(dek.key()),
+            &options.metadata,
+        )?;
+        let stable_len = stable.len();
+        let header = Header {
+            chunk_log2: options.chunk_log2,
+            salt,
+            commitment: key_commitment(dek.key()),
+            metadata: options.metadata.clone(),
+            records: Vec::new(),
+            bytes: stable,
+            stable_len,
+        };
+        let (keys, mac_key) = schedule(&dek, &header);
+        let header = finish(header, &dek, &mac_key, wrappers)?;
+        Ok(OpenedHeader {
+            header,
+            dek,
+            keys: Arc::new(keys),
+        })
+    }
+
+    /// Finds a wrapped copy of the DEK that one of `wrappers` can unwrap,
+    /// checks the key commitment, then the header MAC.
+    ///
+    /// Records are tried in header order; a copy that fails to unwrap or to
+    /// match the commitment is skipped, so one bad copy cannot deny access
+    /// through the others.
+    ///
+    /// # Errors
+    /// [`Error::NoMatchingKey`] (naming the recorded keys) when no wrapper
+    /// fits any record; [`Error::KeyUnavailable`] when the only fitting
+    /// wrappers refused (e.g. access revoked); [`Error::DecryptionFailed`]
+    /// when a copy unwrapped but the commitment or MAC did not verify, or
+    /// no copy unwrapped.
+    pub fn open(self, wrappers: &[&dyn KeyWrapper]) -> Result<OpenedHeader, Error> {
+        let mut refusal: Option<Error> = None;
+        let mut tried = false;
+        for record in &self.records {
+            for wrapper in wrappers.iter().filter(|w| w.can_unwrap(&record.key_ref)) {
+                tried = true;
+                let dek = match wrapper.unwrap(&record.key_ref, &record.wrapped) {
+                    Ok(dek) => dek,
+                    Err(WrapError::DecryptionFailed) => continue,
+                    Err(source) => {
+                        refusal.get_or_insert(Error::KeyUnavailable {
+                            key: Box::new(record.key_ref.clone()),
+                            source: Box::new(source),
+                        });
+                        continue;
+                    }
+                };
+                if !verify_key_commitment(dek.key(), &self.commitment) {
+                    continue;
+                }
+                let (keys, mac_key) = schedule(&dek, &self);
+                let body_len = self.bytes.len() - MAC_LEN;
+                let mac = header_mac(&mac_key, &self.bytes[..body_len]);
+                if mac.verify_slice(&self.bytes[body_len..]).is_err() {
+                    // The DEK is right (it matches the commitment), so the
+                    // header itself was altered: no other record can help.
+                    return Err(Error::DecryptionFailed);
+                }
+                return Ok(OpenedHeader {
+                    header: self,
+                    dek,
+                    keys: Arc::new(keys),
+                });
+            }
+        }
+        if !tried {
+            return Err(Error::NoMatchingKey {
+                recorded: self.key_refs().cloned().collect(),
+            });
+        }
+        Err(refusal.unwrap_or(Error::DecryptionFailed))
+    }
+}
+
+/// Appends the wrapped-key records for `wrappers` and the MAC.
+fn finish(
+    mut header: Header,
+    dek: &Dek,
+    mac_key: &[u8; 32],
+    wrappers: &[&dyn KeyWrapper],
+) -> Result<Header, Error> {
+    let mut records = Vec::with_capacity(wrappers.len());
+    for wrapper in wrappers {
+        let wrapped = wrapper.wrap(dek).map_err(|source| Error::KeyUnavailable {
+            key: Box::new(wrapper.key_ref().clone()),
+            source: Box::new(source),
+        })?;
+        records.push(WrappedKey {
+            key_ref: wrapper.key_ref().clone(),
+            wrapped,
+        });
+    }
+    header.bytes.truncate(header.stable_len);
+    format::write::records(&mut header.bytes, &records)?;
+    let tag = header_mac(mac_key, &header.bytes).finalize().into_bytes();
+    header.bytes.extend_from_slice(&tag);
+    header.records = records;
+    Ok(header)
+}
+
+impl OpenedHeader {
+    /// The header (its metadata is authenticated).
+    #[must_use]
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// A new header for the same body with the DEK wrapped under
+    /// `wrappers` instead (R8: key rotation rewrites only the header; the
+    /// body, its AAD and its keys are unchanged). Store it in place of the
+    /// old one atomically; until then the old one still opens the body.
+    ///
+    /// # Errors
+    /// As [`Header::create`].
+    pub fn rewrap(&self, wrappers: &[&dyn KeyWrapper]) -> Result<Header, Error> {
+        let (_, mac_key) = schedule(&self.dek, &self.header);
+        finish(self.header.clone(), &self.dek, &mac_key, wrappers)
+    }
+}
+
+fn fill_random(out: &mut [u8]) -> Result<(), Error> {
+    getrandom::fill(out).map_err(|_| Error::RandomnessUnavailable)
+}
