@@ -36,7 +36,9 @@ pub const COMMITMENT_LEN: usize = 32;
 const LABEL: &[u8] = b"strongroom key commitment v1\0";
 
 /// Computes the commitment to `key`: `SHA-256("strongroom key commitment v1"
-/// || 0x00 || key)`. See the [module documentation](self) for why.
+/// || 0x00 || key)`: binding because a second key with the same commitment
+/// would be a SHA-256 collision (docs/FORMAT.md section 3.1 says why a hash
+/// and not AES).
 ///
 /// Compare commitments with [`verify_key_commitment`], which runs in
 /// constant time.
