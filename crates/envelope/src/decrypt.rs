@@ -8,7 +8,7 @@ use zeroize::Zeroize;
 
 use crate::format::Header;
 use crate::keys::{OpenedHeader, StreamKeys};
-use crate::stream;
+use crate::stream::{self, Workers};
 use crate::{Error, KeyWrapper};
 
 /// Decrypts a stream: `Read` gives plaintext.
@@ -41,8 +41,7 @@ pub struct Decryptor<R: Read> {
     input: R,
     keys: Arc<StreamKeys>,
     header: Option<Header>,
-    pool: Option<rayon::ThreadPool>,
-    batch_chunks: usize,
+    workers: Workers,
     /// Ciphertext read into batches at stride `chunk + 16`; after opening,
     /// plaintext sits at the start of each stride.
     buf: Vec<u8>,
@@ -75,15 +74,13 @@ impl<R: Read> Decryptor<R> {
     /// A reader for a body whose header is stored separately.
     ///
     /// # Errors
-    /// [`Error::Io`] when the thread pool cannot be started.
+    /// None yet; the `Result` leaves room for checks on the header.
     pub fn body(input: R, header: &OpenedHeader) -> Result<Self, Error> {
-        let threads = stream::default_threads();
         Ok(Self {
             input,
             keys: Arc::clone(&header.keys),
             header: None,
-            pool: stream::pool(threads)?,
-            batch_chunks: stream::batch_chunks(threads),
+            workers: Workers::new(None)?,
             buf: Vec::new(),
             batch_len: 0,
             pos: 0,
@@ -98,16 +95,15 @@ impl<R: Read> Decryptor<R> {
     /// before the first read.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for 0 threads or after reading began;
-    /// [`Error::Io`] when the thread pool cannot be started.
+    /// [`Error::InvalidArgument`] for 0 or more than 256 threads, or after
+    /// reading began.
     pub fn threads(mut self, threads: usize) -> Result<Self, Error> {
-        if threads == 0 || self.next_index > 0 || self.done {
+        if self.next_index > 0 || self.done {
             return Err(Error::InvalidArgument {
-                reason: "set 1 or more threads before reading",
+                reason: "set the number of threads before reading",
             });
         }
-        self.pool = stream::pool(threads)?;
-        self.batch_chunks = stream::batch_chunks(threads);
+        self.workers = Workers::new(Some(threads))?;
         Ok(self)
     }
 
@@ -127,16 +123,26 @@ impl<R: Read> Decryptor<R> {
             return Ok(false);
         }
         let stride = self.stride();
-        let want = self.batch_chunks * stride;
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
-        }
+        let want = self.workers.batch_chunks() * stride;
         let mut len = 0;
         if let Some(b) = self.peeked.take() {
+            self.buf.resize(self.buf.len().max(stride), 0);
             self.buf[0] = b;
             len = 1;
         }
-        len += read_full(&mut self.input, &mut self.buf[len..want])?;
+        // Grow the buffer a chunk at a time, so a small stream never
+        // allocates a whole batch.
+        while len < want {
+            let end = (len / stride + 1) * stride;
+            if self.buf.len() < end {
+                self.buf.resize(end, 0);
+            }
+            let got = read_full(&mut self.input, &mut self.buf[len..end])?;
+            len += got;
+            if len < end {
+                break;
+            }
+        }
         let ends = if len < want {
             true
         } else {
@@ -155,9 +161,8 @@ impl<R: Read> Decryptor<R> {
         if len == 0 || len % stride != 0 && len % stride < TAG_LEN {
             return Err(Error::Truncated);
         }
-        stream::process_batch(
+        self.workers.process_batch(
             &self.keys,
-            self.pool.as_ref(),
             self.next_index,
             &mut self.buf[..len],
             ends,

@@ -8,7 +8,7 @@ use zeroize::Zeroize;
 
 use crate::format::Header;
 use crate::keys::{HeaderOptions, OpenedHeader, StreamKeys};
-use crate::stream::{self, MAX_CHUNK_INDEX};
+use crate::stream::{MAX_CHUNK_INDEX, Workers};
 use crate::{Dek, Error, KeyWrapper};
 
 /// Encrypts a stream: `Write` plaintext in, call [`finish`](Self::finish).
@@ -25,11 +25,10 @@ pub struct Encryptor<W: Write> {
     out: Option<W>,
     keys: Arc<StreamKeys>,
     header: Option<Header>,
-    pool: Option<rayon::ThreadPool>,
-    /// `batch_chunks` chunks at stride `chunk + 16`: plaintext goes in at
-    /// its chunk's offset, leaving room for each tag.
+    workers: Workers,
+    /// A batch of chunks at stride `chunk + 16`: plaintext goes in at its
+    /// chunk's offset, leaving room for each tag.
     buf: Vec<u8>,
-    batch_chunks: usize,
     /// Plaintext bytes in `buf`.
     filled: usize,
     /// Index of the first chunk in `buf`.
@@ -66,17 +65,15 @@ impl<W: Write> Encryptor<W> {
     /// one header would reuse nonces.
     ///
     /// # Errors
-    /// [`Error::Io`] when the thread pool cannot be started.
+    /// None yet; the `Result` leaves room for checks on the header.
     pub fn body(out: W, header: &OpenedHeader) -> Result<Self, Error> {
-        let threads = stream::default_threads();
-        let batch_chunks = stream::batch_chunks(threads);
+        let workers = Workers::new(None)?;
         Ok(Self {
             out: Some(out),
             keys: Arc::clone(&header.keys),
             header: None,
-            pool: stream::pool(threads)?,
+            workers,
             buf: Vec::new(),
-            batch_chunks,
             filled: 0,
             next_index: 0,
             failed: None,
@@ -87,16 +84,15 @@ impl<W: Write> Encryptor<W> {
     /// the first write.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for 0 threads or after data was written;
-    /// [`Error::Io`] when the thread pool cannot be started.
+    /// [`Error::InvalidArgument`] for 0 or more than 256 threads, or after
+    /// data was written.
     pub fn threads(mut self, threads: usize) -> Result<Self, Error> {
-        if threads == 0 || self.filled > 0 || self.next_index > 0 {
+        if self.filled > 0 || self.next_index > 0 {
             return Err(Error::InvalidArgument {
-                reason: "set 1 or more threads before writing",
+                reason: "set the number of threads before writing",
             });
         }
-        self.pool = stream::pool(threads)?;
-        self.batch_chunks = stream::batch_chunks(threads);
+        self.workers = Workers::new(Some(threads))?;
         Ok(self)
     }
 
@@ -111,7 +107,7 @@ impl<W: Write> Encryptor<W> {
     }
 
     fn capacity(&self) -> usize {
-        self.batch_chunks * self.chunk()
+        self.workers.batch_chunks() * self.chunk()
     }
 
     /// Seals the buffered chunks (the stream's end if `last`) and writes
@@ -125,9 +121,8 @@ impl<W: Write> Encryptor<W> {
         }
         let len = (count - 1) * stride + (self.filled - (count - 1) * chunk) + TAG_LEN;
         self.buf.resize(self.buf.len().max(len), 0);
-        stream::process_batch(
+        self.workers.process_batch(
             &self.keys,
-            self.pool.as_ref(),
             self.next_index,
             &mut self.buf[..len],
             last,
@@ -146,9 +141,6 @@ impl<W: Write> Encryptor<W> {
         let total = data.len();
         let chunk = self.chunk();
         let stride = chunk + TAG_LEN;
-        if self.buf.is_empty() {
-            self.buf = vec![0u8; self.batch_chunks * stride];
-        }
         while !data.is_empty() {
             if self.filled == self.capacity() {
                 // More data follows, so none of these chunks is the last.
@@ -158,6 +150,11 @@ impl<W: Write> Encryptor<W> {
             let offset = self.filled % chunk;
             let n = data.len().min(chunk - offset);
             let at = index * stride + offset;
+            // The batch buffer grows a chunk at a time, so a small stream
+            // never allocates a whole batch.
+            if self.buf.len() < (index + 1) * stride {
+                self.buf.resize((index + 1) * stride, 0);
+            }
             self.buf[at..at + n].copy_from_slice(&data[..n]);
             self.filled += n;
             data = &data[n..];
@@ -173,9 +170,6 @@ impl<W: Write> Encryptor<W> {
     pub fn finish(mut self) -> Result<W, Error> {
         if let Some(e) = self.failed.take() {
             return Err(e);
-        }
-        if self.buf.is_empty() {
-            self.buf = vec![0u8; self.chunk() + TAG_LEN];
         }
         self.flush_batch(true)?;
         let mut out = self.out.take().ok_or(Error::InvalidArgument {
@@ -218,7 +212,7 @@ impl<W: Write> core::fmt::Debug for Encryptor<W> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Encryptor")
             .field("chunk_size", &self.chunk())
-            .field("batch_chunks", &self.batch_chunks)
+            .field("batch_chunks", &self.workers.batch_chunks())
             .field("chunks_written", &self.next_index)
             .finish_non_exhaustive()
     }

@@ -60,57 +60,81 @@ pub(crate) fn open_chunk(
         .map_err(|_| Error::DecryptionFailed)
 }
 
-/// Seals or opens consecutive chunks laid out at `stride = chunk + 16`
-/// bytes in `buf`, the first being chunk `first`; the last chunk of `buf`
-/// carries the last-chunk flag when `ends_stream`. Runs on `pool` when
-/// given, else on this thread; the bytes produced are the same either way.
-pub(crate) fn process_batch(
-    keys: &StreamKeys,
-    pool: Option<&rayon::ThreadPool>,
-    first: u64,
-    buf: &mut [u8],
-    ends_stream: bool,
-    seal: bool,
-) -> Result<(), Error> {
-    let stride = keys.chunk_size() + TAG_LEN;
-    let count = buf.len().div_ceil(stride);
-    let one = |(i, chunk): (usize, &mut [u8])| {
-        let index = first + i as u64;
-        let last = ends_stream && i + 1 == count;
-        if seal {
-            seal_chunk(keys, index, last, chunk)
-        } else {
-            open_chunk(keys, index, last, chunk)
+/// Most threads one encryptor or decryptor may use: memory is
+/// `2 x threads x (chunk + 16)` bytes, so this also bounds memory.
+pub(crate) const MAX_THREADS: usize = 256;
+
+/// The threads that seal or open a batch's chunks.
+///
+/// The pool is started on the first batch with more than one chunk, so a
+/// small stream, or a single-threaded one, never starts threads at all.
+pub(crate) struct Workers {
+    threads: usize,
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl Workers {
+    /// `threads` workers (1 = the calling thread only); all cores when
+    /// `None`.
+    pub(crate) fn new(threads: Option<usize>) -> Result<Self, Error> {
+        let threads = threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+        });
+        if !(1..=MAX_THREADS).contains(&threads) {
+            return Err(Error::InvalidArgument {
+                reason: "use 1 to 256 threads",
+            });
         }
-    };
-    match pool {
-        Some(pool) if count > 1 => {
-            pool.install(|| buf.par_chunks_mut(stride).enumerate().try_for_each(one))
+        Ok(Self {
+            threads,
+            pool: None,
+        })
+    }
+
+    /// Chunks per batch: two per thread, so a slow chunk does not idle the
+    /// others, while memory stays at `2 x threads x stride`.
+    pub(crate) fn batch_chunks(&self) -> usize {
+        self.threads * 2
+    }
+
+    /// Seals or opens consecutive chunks laid out at `stride = chunk + 16`
+    /// bytes in `buf`, the first being chunk `first`; the last chunk of
+    /// `buf` carries the last-chunk flag when `ends_stream`. The bytes
+    /// produced do not depend on the number of threads.
+    pub(crate) fn process_batch(
+        &mut self,
+        keys: &StreamKeys,
+        first: u64,
+        buf: &mut [u8],
+        ends_stream: bool,
+        seal: bool,
+    ) -> Result<(), Error> {
+        let stride = keys.chunk_size() + TAG_LEN;
+        let count = buf.len().div_ceil(stride);
+        let one = |(i, chunk): (usize, &mut [u8])| {
+            let index = first + i as u64;
+            let last = ends_stream && i + 1 == count;
+            if seal {
+                seal_chunk(keys, index, last, chunk)
+            } else {
+                open_chunk(keys, index, last, chunk)
+            }
+        };
+        if self.threads == 1 || count == 1 {
+            return buf.chunks_mut(stride).enumerate().try_for_each(one);
         }
-        _ => buf.chunks_mut(stride).enumerate().try_for_each(one),
+        if self.pool.is_none() {
+            self.pool = Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(self.threads)
+                    .thread_name(|i| format!("strongroom-chunk-{i}"))
+                    .build()
+                    .map_err(|e| Error::Io(std::io::Error::other(e)))?,
+            );
+        }
+        let Some(pool) = self.pool.as_ref() else {
+            return Err(Error::Io(std::io::Error::other("no thread pool")));
+        };
+        pool.install(|| buf.par_chunks_mut(stride).enumerate().try_for_each(one))
     }
-}
-
-/// A thread pool for `threads` workers, or none for one thread.
-pub(crate) fn pool(threads: usize) -> Result<Option<rayon::ThreadPool>, Error> {
-    if threads <= 1 {
-        return Ok(None);
-    }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("strongroom-chunk-{i}"))
-        .build()
-        .map(Some)
-        .map_err(|e| Error::Io(std::io::Error::other(e)))
-}
-
-/// All cores, as the default thread count.
-pub(crate) fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
-}
-
-/// Chunks per batch for `threads` workers: two each, so a slow chunk does
-/// not idle the others, while memory stays at `threads x 2 x stride`.
-pub(crate) fn batch_chunks(threads: usize) -> usize {
-    threads.max(1) * 2
 }

@@ -1,0 +1,138 @@
+//! Shared by the envelope's integration tests: the fixed key material under
+//! `tests/data/`, the plaintext generator, and encrypt / decrypt helpers that
+//! report exactly what plaintext came out before an error.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use strongroom_aes::Aes256Key;
+use strongroom_envelope::rsa::PrivateKey;
+use strongroom_envelope::rsa::pkcs8::DecodePrivateKey;
+use strongroom_envelope::{
+    AesKeyWrapper, Decryptor, Encryptor, Error, Header, HeaderOptions, KeyRef, KeyWrapper,
+    RsaOaepWrapper, WrapAlgorithm,
+};
+
+/// `tests/data/`.
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// Reads `tests/data/<name>`.
+pub fn read_data(name: &str) -> Vec<u8> {
+    let path = data_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Parses lowercase or uppercase hex, ignoring surrounding whitespace.
+pub fn hex(text: &str) -> Vec<u8> {
+    let text = text.trim();
+    assert!(text.len().is_multiple_of(2), "odd-length hex");
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex digit"))
+        .collect()
+}
+
+/// The deterministic plaintext of every golden file and property test:
+/// byte `i` is `i mod 251` (251 is prime, so chunk boundaries never line up
+/// with the pattern and swapped chunks differ).
+pub fn plaintext(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// The key reference of the golden AES key-encryption key.
+pub fn aes_ref() -> KeyRef {
+    KeyRef::new("golden-vault", "platform-key", "v1", WrapAlgorithm::A256Kw)
+}
+
+/// The key reference of the golden RSA key-encryption key.
+pub fn rsa_ref() -> KeyRef {
+    KeyRef::new("customer-vault", "cmk-rsa", "7", WrapAlgorithm::RsaOaep256)
+}
+
+/// The golden AES-256 KEK bytes, from `tests/data/kek_a256kw.hex`.
+pub fn aes_kek_bytes() -> [u8; 32] {
+    let bytes = hex(&String::from_utf8(read_data("kek_a256kw.hex")).expect("UTF-8"));
+    bytes.try_into().expect("a 32-byte KEK")
+}
+
+/// The golden AES key wrapper (`aes_ref()`, `kek_a256kw.hex`).
+pub fn aes_wrapper() -> AesKeyWrapper {
+    AesKeyWrapper::new(aes_ref(), &Aes256Key::from_bytes(aes_kek_bytes()))
+}
+
+/// An AES key wrapper under `key_ref` with a key made from one byte.
+pub fn aes_wrapper_with(key_ref: KeyRef, byte: u8) -> AesKeyWrapper {
+    AesKeyWrapper::new(key_ref, &Aes256Key::from_bytes([byte; 32]))
+}
+
+/// The golden RSA-2048 private key, from `tests/data/rsa2048_pkcs8.pem`.
+pub fn rsa_private_key() -> PrivateKey {
+    let pem = String::from_utf8(read_data("rsa2048_pkcs8.pem")).expect("UTF-8");
+    PrivateKey::from_pkcs8_pem(&pem).expect("a PKCS#8 RSA key")
+}
+
+/// The golden RSA wrapper, able to unwrap.
+pub fn rsa_wrapper() -> RsaOaepWrapper {
+    RsaOaepWrapper::from_private_key(rsa_ref(), rsa_private_key()).expect("RSA-2048")
+}
+
+/// Header options with `chunk` bytes per chunk.
+pub fn options(chunk: usize) -> HeaderOptions {
+    HeaderOptions::default()
+        .chunk_size(chunk)
+        .expect("valid chunk size")
+}
+
+/// Encrypts `plain` (header and body) on `threads` threads.
+pub fn encrypt(
+    plain: &[u8],
+    wrappers: &[&dyn KeyWrapper],
+    options: &HeaderOptions,
+    threads: usize,
+) -> Vec<u8> {
+    let mut enc = Encryptor::new(Vec::new(), wrappers, options)
+        .expect("encryptor")
+        .threads(threads)
+        .expect("threads");
+    enc.write_all(plain).expect("write");
+    enc.finish().expect("finish")
+}
+
+/// The length of the header at the start of `stream`.
+pub fn header_len(stream: &[u8]) -> usize {
+    let mut input = stream;
+    Header::read_from(&mut input)
+        .expect("a well-formed header")
+        .as_bytes()
+        .len()
+}
+
+/// Decrypts a whole stream on `threads` threads. Returns every plaintext
+/// byte that came out, and how the stream ended.
+pub fn decrypt(
+    stream: &[u8],
+    wrappers: &[&dyn KeyWrapper],
+    threads: usize,
+) -> (Vec<u8>, Result<(), Error>) {
+    let mut out = Vec::new();
+    let decryptor = match Decryptor::new(stream, wrappers) {
+        Ok(d) => d.threads(threads).expect("threads"),
+        Err(e) => return (out, Err(e)),
+    };
+    let result = read_all(decryptor, &mut out);
+    (out, result)
+}
+
+/// `read_to_end`, keeping what came out before an error.
+pub fn read_all<R: Read>(mut reader: R, out: &mut Vec<u8>) -> Result<(), Error> {
+    reader.read_to_end(out).map(drop).map_err(Error::from_io)
+}
+
+/// Splits a body (no header) into its chunks at stride `chunk + 16`.
+pub fn chunks(body: &[u8], chunk: usize) -> Vec<Vec<u8>> {
+    body.chunks(chunk + 16).map(<[u8]>::to_vec).collect()
+}
