@@ -1,6 +1,7 @@
-//! AES-256-GCM throughput: strongroom-aes vs aes-gcm (RustCrypto), ring and aws-lc-rs.
+//! AES-256-GCM throughput: strongroom-aes (its default tier, and forced onto
+//! its AVX2 tier as `strongroom-avx2`) vs aes-gcm (RustCrypto), ring and aws-lc-rs.
 //!
-//! Two groups, `seal` and `open`. In each group, for each message size, the four
+//! Two groups, `seal` and `open`. In each group, for each message size, the five
 //! implementations are benchmarked side by side as `<impl>/<size in bytes>`
 //! (e.g. `seal/strongroom/65536`), with `Throughput::Bytes(size)`.
 //!
@@ -10,7 +11,7 @@
 //!   separately; no implementation appends or strips it in the timed code);
 //! * key setup happens once, outside the timed loop.
 //!
-//! Before benchmarking, all four implementations are checked to produce the
+//! Before benchmarking, all five implementations are checked to produce the
 //! same ciphertext and tag for the same input, so they do the same work.
 //!
 //! Run: `cargo bench -p strongroom-benches --bench aead`, then
@@ -53,9 +54,12 @@ type SealFn = fn(&Impls, &mut [u8]) -> Tag;
 /// `Impls::open_*`: decrypt in place given the detached tag; panics on failure.
 type OpenFn = fn(&Impls, &mut [u8], &Tag);
 
-/// The four implementations, each with its key already expanded.
+/// The implementations, each with its key already expanded.
 struct Impls {
     strongroom: strongroom_aes::Aes256Gcm,
+    /// strongroom-aes forced onto its AVX2 tier (VAES + VPCLMULQDQ on
+    /// 256-bit vectors), as CPUs without AVX-512 run it.
+    strongroom_avx2: strongroom_aes::Aes256Gcm,
     aes_gcm: aes_gcm::Aes256Gcm,
     ring: ring::aead::LessSafeKey,
     aws_lc: aws_lc_rs::aead::LessSafeKey,
@@ -65,6 +69,11 @@ impl Impls {
     fn new() -> Self {
         let strongroom =
             strongroom_aes::Aes256Gcm::with_key(&strongroom_aes::Aes256Key::from_bytes(KEY));
+        let strongroom_avx2 = strongroom_aes::Aes256Gcm::with_key_and_backend(
+            &strongroom_aes::Aes256Key::from_bytes(KEY),
+            strongroom_aes::Backend::Avx2,
+        )
+        .expect("this bench needs a CPU with VAES, VPCLMULQDQ and AVX2");
         let aes_gcm = aes_gcm::Aes256Gcm::new(&KEY.into());
         let ring = ring::aead::LessSafeKey::new(
             ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &KEY).expect("ring key"),
@@ -75,6 +84,7 @@ impl Impls {
         );
         Self {
             strongroom,
+            strongroom_avx2,
             aes_gcm,
             ring,
             aws_lc,
@@ -88,6 +98,13 @@ impl Impls {
         self.strongroom
             .seal_in_place_detached(&NONCE, &AAD, buf)
             .expect("strongroom seal")
+    }
+
+    #[inline]
+    fn seal_strongroom_avx2(&self, buf: &mut [u8]) -> Tag {
+        self.strongroom_avx2
+            .seal_in_place_detached(&NONCE, &AAD, buf)
+            .expect("strongroom-avx2 seal")
     }
 
     #[inline]
@@ -134,6 +151,13 @@ impl Impls {
     }
 
     #[inline]
+    fn open_strongroom_avx2(&self, buf: &mut [u8], tag: &Tag) {
+        self.strongroom_avx2
+            .open_in_place_detached(&NONCE, &AAD, buf, tag)
+            .expect("strongroom-avx2 open failed");
+    }
+
+    #[inline]
     fn open_aes_gcm(&self, buf: &mut [u8], tag: &Tag) {
         self.aes_gcm
             .decrypt_inout_detached(&NONCE.into(), &AAD, buf.into(), &(*tag).into())
@@ -177,14 +201,16 @@ fn plaintext(size: usize) -> Vec<u8> {
 /// Seal `pt` with every implementation, check they all agree and that every
 /// implementation opens the result; return the common (ciphertext, tag).
 fn reference_ciphertext(impls: &Impls, pt: &[u8]) -> (Vec<u8>, Tag) {
-    let seal_fns: [(&str, SealFn); 4] = [
+    let seal_fns: [(&str, SealFn); 5] = [
         ("strongroom", Impls::seal_strongroom),
+        ("strongroom-avx2", Impls::seal_strongroom_avx2),
         ("aes-gcm", Impls::seal_aes_gcm),
         ("ring", Impls::seal_ring),
         ("aws-lc-rs", Impls::seal_aws_lc),
     ];
-    let open_fns: [(&str, OpenFn); 4] = [
+    let open_fns: [(&str, OpenFn); 5] = [
         ("strongroom", Impls::open_strongroom),
+        ("strongroom-avx2", Impls::open_strongroom_avx2),
         ("aes-gcm", Impls::open_aes_gcm),
         ("ring", Impls::open_ring),
         ("aws-lc-rs", Impls::open_aws_lc),
@@ -258,6 +284,9 @@ fn seal(c: &mut Criterion) {
         bench_seal_one(&mut group, "strongroom", size, &pt, |b| {
             impls.seal_strongroom(b)
         });
+        bench_seal_one(&mut group, "strongroom-avx2", size, &pt, |b| {
+            impls.seal_strongroom_avx2(b)
+        });
         bench_seal_one(&mut group, "aes-gcm", size, &pt, |b| impls.seal_aes_gcm(b));
         bench_seal_one(&mut group, "ring", size, &pt, |b| impls.seal_ring(b));
         bench_seal_one(&mut group, "aws-lc-rs", size, &pt, |b| impls.seal_aws_lc(b));
@@ -275,6 +304,9 @@ fn open(c: &mut Criterion) {
         bench_open_one(&mut group, "strongroom", size, &ct, &tag, |b, t| {
             impls.open_strongroom(b, t)
         });
+        bench_open_one(&mut group, "strongroom-avx2", size, &ct, &tag, |b, t| {
+            impls.open_strongroom_avx2(b, t)
+        });
         bench_open_one(&mut group, "aes-gcm", size, &ct, &tag, |b, t| {
             impls.open_aes_gcm(b, t)
         });
@@ -289,9 +321,9 @@ fn open(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    // 2 groups x 4 sizes x 4 impls = 32 benchmarks at ~3 s each, plus untimed
+    // 2 groups x 4 sizes x 5 impls = 40 benchmarks at ~3 s each, plus untimed
     // setup for `open` and criterion's analysis (fewer bootstrap resamples than
-    // the 100k default to keep that short): about 2.5 minutes in total.
+    // the 100k default to keep that short): about 3 minutes in total.
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))

@@ -1,17 +1,60 @@
 //! AES-256-GCM as NIST SP 800-38D defines it, for 96-bit nonces and 128-bit
-//! tags, composed from the RustCrypto `aes`, `ctr` (Ctr32BE) and `ghash`
-//! crates.
+//! tags.
+//!
+//! # Implementations
+//!
+//! [`Aes256Gcm`] detects the CPU once, when the key is set up, and keeps one
+//! of three implementations, which all produce the same bytes:
+//!
+//! - **AVX-512** (x86-64 with AVX-512F/BW, VAES, VPCLMULQDQ): a fused kernel
+//!   (`x86` module) on 512-bit vectors, 32 blocks per iteration;
+//! - **AVX2** (x86-64 with AVX2, VAES, VPCLMULQDQ: Zen 3, Intel client
+//!   cores): the same kernel on 256-bit vectors, 16 blocks per iteration;
+//! - **portable** (every other CPU and target): the composition of the
+//!   RustCrypto `aes`, `ctr` (Ctr32BE) and `ghash` crates below, which is
+//!   also the reference the fast tiers are tested against.
 //!
 //! # Where the time goes
 //!
-//! GCM is two passes over the data: CTR-mode AES for confidentiality and
-//! GHASH for the tag. The `aes-gcm` crate runs them one after the other over
-//! the whole message, so a large message streams through the cache twice and
-//! the AES and carry-less-multiply units take turns. Here one pass does both:
-//! each group of keystream blocks is XORed in and hashed at once (see
-//! [`fused`]). GHASH (`ghash` 0.6: 128-bit PCLMULQDQ, four blocks aggregated)
-//! stays the bottleneck; a kernel that fuses at the instruction level is
-//! future work in this crate.
+//! GCM is CTR-mode AES for confidentiality and GHASH for the tag. AES-256
+//! costs 14 rounds per block and GHASH one 128×128-bit carry-less product
+//! per block, plus a reduction modulo the GCM polynomial.
+//!
+//! The fused kernel keeps both units busy at once. One iteration runs the 14
+//! AES rounds of 32 counter blocks (8 vectors of 4) and, between the rounds,
+//! the GHASH products of 32 ciphertext blocks, each by its own precomputed
+//! power of H (`H^32 .. H^1`) with Karatsuba (3 carry-less multiplications
+//! instead of 4), summed unreduced, and reduced once per iteration. Both
+//! directions hash the previous iteration's ciphertext, still in registers
+//! (the first iteration is peeled off, so the loop has no branch); opening
+//! checks the tag only after the whole message is hashed, and on failure
+//! applies the keystream again to restore the ciphertext (out of place, it
+//! checks the tag before writing anything).
+//!
+//! The data passes through the registers once, and AES is the limit: per
+//! 512 bytes, 112 512-bit `vaesenc`/`vaesenclast` (8 vectors × 14 rounds)
+//! against 26 carry-less multiplications, and the byte swaps and XORs
+//! compete with AES for the same vector ports. On the Sapphire Rapids the
+//! benches run on, at 64 KiB in L1/L2 (best of many runs): the kernel's CTR
+//! alone runs at 18.6 GB/s, its GHASH alone at 44.7 GB/s, and the fused
+//! seal at 16 GB/s, 86% of the AES bound. The AVX2 tier (16 blocks per
+//! iteration, 256-bit vectors, 16 registers) has nearly the same AES bound
+//! (17.7 GB/s) but needs twice the GHASH instructions per byte and spills
+//! registers; it reaches about 12 GB/s.
+//!
+//! Small messages are limited by fixed costs, not by the loop. Per call:
+//! the tag mask `E_K(J0)` is one block through 14 dependent AES rounds; the
+//! AAD, the last partial iteration and the length block each end in their
+//! own GHASH reduction (a dependent chain of carry-less multiplications);
+//! the round keys are broadcast into registers; and a message shorter than
+//! one iteration (512 bytes on AVX-512) never reaches the interleaved loop:
+//! its blocks go through the one-vector tail (CTR, then GHASH) instead. At
+//! 1 KiB these are about half of the time.
+//!
+//! The portable tier runs CTR and GHASH over the same group of blocks in
+//! turn (see [`fused`]), so a large message streams through the cache once;
+//! there GHASH (`ghash` 0.6: 128-bit PCLMULQDQ, four blocks aggregated) is
+//! the bottleneck.
 
 use aead::{
     AeadCore, AeadInOut, Error, Key, KeyInit, KeySizeUser, Nonce, Tag, TagPosition,
@@ -66,24 +109,110 @@ type Ctr<'a> = ctr::CtrCore<&'a Aes256, ctr::flavors::Ctr32BE>;
 /// # Ok::<(), strongroom_aes::Error>(())
 /// ```
 pub struct Aes256Gcm {
-    cipher: Aes256,
-    ghash: GHash,
+    engine: Engine,
+}
+
+/// The implementation chosen once, when the key is set up.
+// The x86 variant carries its round keys and 32 powers of H inline (about
+// 1.4 KiB): built once per key, never moved in the data path, and boxing it
+// would cost an allocation per key.
+#[allow(clippy::large_enum_variant)]
+enum Engine {
+    /// VAES + VPCLMULQDQ fused kernel (AVX-512 or AVX2 tier); exists only
+    /// after runtime detection succeeded.
+    #[cfg(target_arch = "x86_64")]
+    X86(crate::x86::X86),
+    /// The `aes` + `ctr` + `ghash` composition: the reference, and the
+    /// default everywhere else.
+    Portable(Portable),
+}
+
+/// An implementation tier of [`Aes256Gcm`], for tests, benchmarks and
+/// diagnostics ([`Aes256Gcm::with_key_and_backend`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// VAES + VPCLMULQDQ on 512-bit vectors (x86-64 with AVX-512F/BW).
+    Avx512,
+    /// VAES + VPCLMULQDQ on 256-bit vectors (x86-64 with AVX2).
+    Avx2,
+    /// The RustCrypto `aes` + `ctr` + `ghash` composition (any CPU).
+    Portable,
+}
+
+impl Backend {
+    /// Every tier, fastest first.
+    pub const ALL: [Self; 3] = [Self::Avx512, Self::Avx2, Self::Portable];
+
+    /// The tier's name, as [`Aes256Gcm::backend`] reports it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Avx512 => "avx512",
+            Self::Avx2 => "avx2",
+            Self::Portable => "portable",
+        }
+    }
 }
 
 impl Aes256Gcm {
     /// Expands `key` into a cipher instance (AES round keys and the GHASH key
-    /// `H = AES_K(0^128)`, both zeroized on drop).
+    /// `H = AES_K(0^128)` with its powers, all zeroized on drop), choosing
+    /// the fastest implementation this CPU supports, once.
     #[must_use]
     pub fn with_key(key: &Aes256Key) -> Self {
-        Self::from_cipher(Aes256::new(key.expose_secret().into()))
+        Self::from_key_bytes(key.expose_secret())
     }
 
-    fn from_cipher(cipher: Aes256) -> Self {
-        let mut h = ghash::Key::default();
-        cipher.encrypt_block(&mut h);
-        let ghash = GHash::new(&h);
-        h.zeroize();
-        Self { cipher, ghash }
+    /// Like [`with_key`](Self::with_key), but forces the implementation
+    /// tier; `None` when this CPU (or target) cannot run it. For tests and
+    /// benchmarks: every tier produces the same bytes.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_key_and_backend(key: &Aes256Key, backend: Backend) -> Option<Self> {
+        let key = key.expose_secret();
+        let engine = match backend {
+            Backend::Portable => Engine::Portable(Portable::new(key)),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512 => Engine::X86(crate::x86::X86::new(key, crate::x86::Tier::Avx512)?),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => Engine::X86(crate::x86::X86::new(key, crate::x86::Tier::Avx2)?),
+            #[cfg(not(target_arch = "x86_64"))]
+            Backend::Avx512 | Backend::Avx2 => return None,
+        };
+        Some(Self { engine })
+    }
+
+    /// The implementation tier in use: `"avx512"`, `"avx2"` or
+    /// `"portable"` (diagnostics only; all produce the same bytes).
+    #[must_use]
+    pub fn backend(&self) -> &'static str {
+        self.backend_kind().name()
+    }
+
+    fn backend_kind(&self) -> Backend {
+        match &self.engine {
+            #[cfg(target_arch = "x86_64")]
+            Engine::X86(x) => match x.tier() {
+                crate::x86::Tier::Avx512 => Backend::Avx512,
+                crate::x86::Tier::Avx2 => Backend::Avx2,
+            },
+            Engine::Portable(_) => Backend::Portable,
+        }
+    }
+
+    fn from_key_bytes(key: &[u8; 32]) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        for tier in [crate::x86::Tier::Avx512, crate::x86::Tier::Avx2] {
+            if let Some(x) = crate::x86::X86::new(key, tier) {
+                return Self {
+                    engine: Engine::X86(x),
+                };
+            }
+        }
+        Self {
+            engine: Engine::Portable(Portable::new(key)),
+        }
     }
 
     /// Encrypts `buffer` in place and returns the 16-byte tag.
@@ -114,6 +243,66 @@ impl Aes256Gcm {
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Error> {
         self.open(nonce, aad, buffer.into(), tag)
+    }
+
+    fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buffer: InOutBuf<'_, '_, u8>,
+    ) -> Result<Block, Error> {
+        // The limits are checked once, here, for every backend.
+        check_lengths(buffer.len(), aad.len())?;
+        match &self.engine {
+            #[cfg(target_arch = "x86_64")]
+            Engine::X86(x) => {
+                let buffer = buffer.into_out_with_copied_in();
+                Ok(x.seal(nonce, aad, buffer).into())
+            }
+            Engine::Portable(p) => p.seal(nonce, aad, buffer),
+        }
+    }
+
+    fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        mut buffer: InOutBuf<'_, '_, u8>,
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), Error> {
+        check_lengths(buffer.len(), aad.len())?;
+        match &self.engine {
+            #[cfg(target_arch = "x86_64")]
+            Engine::X86(x) => {
+                let (input, output) = buffer.reborrow().into_raw();
+                if core::ptr::eq(input, output) {
+                    x.open_in_place(nonce, aad, buffer.into_out(), tag)
+                } else {
+                    x.open_out_of_place(nonce, aad, buffer, tag)
+                }
+            }
+            Engine::Portable(p) => p.open(nonce, aad, buffer, tag),
+        }
+    }
+}
+
+/// The portable composition of `aes`, `ctr` and `ghash`.
+struct Portable {
+    cipher: Aes256,
+    ghash: GHash,
+}
+
+impl Portable {
+    fn new(key: &[u8; 32]) -> Self {
+        Self::from_cipher(Aes256::new(key.into()))
+    }
+
+    fn from_cipher(cipher: Aes256) -> Self {
+        let mut h = ghash::Key::default();
+        cipher.encrypt_block(&mut h);
+        let ghash = GHash::new(&h);
+        h.zeroize();
+        Self { cipher, ghash }
     }
 
     /// Starts CTR at `J0 = nonce || 0^31 || 1` and returns the counter, now
@@ -370,7 +559,7 @@ impl KeySizeUser for Aes256Gcm {
 
 impl KeyInit for Aes256Gcm {
     fn new(key: &Key<Self>) -> Self {
-        Self::from_cipher(Aes256::new(key))
+        Self::from_key_bytes(&key.0)
     }
 }
 

@@ -3,16 +3,20 @@
 //! The cryptographic floor of the Strongroom workspace (DESIGN.md R1, R4, R6):
 //!
 //! - [`Aes256Gcm`]: AES-256-GCM exactly as NIST SP 800-38D defines it
-//!   (96-bit nonce, 128-bit tag, associated data), composed from the
-//!   RustCrypto `aes`, `ctr` and `ghash` crates. It implements the RustCrypto
-//!   [`aead`] traits, so it drops in wherever `aes_gcm::Aes256Gcm` is used.
+//!   (96-bit nonce, 128-bit tag, associated data). On x86-64 with VAES and
+//!   VPCLMULQDQ it runs a fused AVX-512 or AVX2 kernel, chosen at runtime;
+//!   elsewhere it is composed from the RustCrypto `aes`, `ctr` and `ghash`
+//!   crates. It implements the RustCrypto [`aead`] traits, so it drops in
+//!   wherever `aes_gcm::Aes256Gcm` is used.
 //! - [`kw::Aes256Kw`]: AES-256 Key Wrap (RFC 3394) and Key Wrap with Padding
 //!   (RFC 5649), with every length rule of the RFCs enforced.
 //! - [`key_commitment`]: a commitment to a key, so that a ciphertext can be
 //!   made to open under exactly one key.
 //! - [`Aes256Key`]: the secret key type: zeroized on drop, never printed.
 //!
-//! No I/O, no `unsafe`. On any authentication failure the error is the opaque
+//! No I/O. `unsafe` is denied everywhere but in the private x86-64 kernel
+//! module (vector loads/stores and calls into `#[target_feature]` functions
+//! after CPU detection). On any authentication failure the error is the opaque
 //! [`Error`], and the caller's buffer is left exactly as it was.
 //!
 //! # Example
@@ -55,18 +59,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 mod commit;
 mod gcm;
 mod key;
 pub mod kw;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 pub use aead::{self, Aead, AeadCore, AeadInOut, Error, KeyInit};
 
 pub use commit::{COMMITMENT_LEN, key_commitment, verify_key_commitment};
 pub use gcm::Aes256Gcm;
+#[doc(hidden)]
+pub use gcm::Backend;
 pub use key::{Aes256Key, InvalidKeyLength, RandomnessUnavailable};
 
 /// AES-256 key length in bytes.

@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{Case, Section, parse_rsp};
+use common::{Case, Section, backends, parse_rsp};
+use strongroom_aes::Aead;
 use strongroom_aes::aead::Payload;
-use strongroom_aes::{Aead, Aes256Gcm, Aes256Key};
 
 const ENCRYPT_FILE: &str = "gcmEncryptExtIV256.rsp";
 const DECRYPT_FILE: &str = "gcmDecrypt256.rsp";
@@ -20,6 +20,7 @@ const EXPECTED_DECRYPT_FAIL: usize = 191;
 
 /// The fields every case shares, checked against its section headers so a
 /// parser slip (wrong field, truncated hex) cannot go unnoticed.
+#[derive(Clone)]
 struct GcmCase {
     id: String,
     key: [u8; 32],
@@ -71,36 +72,42 @@ fn cavp_gcm_encrypt_256() {
             let c = gcm_case(ENCRYPT_FILE, section, case);
             let pt = case.bytes("PT");
             assert!(case.flags.is_empty(), "{}: encrypt case with flags", c.id);
-            let gcm = Aes256Gcm::with_key(&Aes256Key::from_bytes(c.key));
+            // Every implementation tier this CPU has, each forced.
+            for (backend, gcm) in backends(c.key) {
+                let c = GcmCase {
+                    id: format!("{} [{backend:?}]", c.id),
+                    ..c.clone()
+                };
 
-            let mut buf = pt.clone();
-            let tag = gcm
-                .seal_in_place_detached(&c.iv, &c.aad, &mut buf)
-                .unwrap_or_else(|e| panic!("{}: seal failed: {e}", c.id));
-            assert_eq!(buf, c.ct, "{}: ciphertext", c.id);
-            assert_eq!(tag, c.tag, "{}: tag", c.id);
+                let mut buf = pt.clone();
+                let tag = gcm
+                    .seal_in_place_detached(&c.iv, &c.aad, &mut buf)
+                    .unwrap_or_else(|e| panic!("{}: seal failed: {e}", c.id));
+                assert_eq!(buf, c.ct, "{}: ciphertext", c.id);
+                assert_eq!(tag, c.tag, "{}: tag", c.id);
 
-            // The same through the aead::Aead trait (ciphertext || tag).
-            let sealed = gcm
-                .encrypt(
-                    &c.iv.into(),
-                    Payload {
-                        msg: &pt,
-                        aad: &c.aad,
-                    },
-                )
-                .unwrap_or_else(|e| panic!("{}: Aead::encrypt failed: {e}", c.id));
-            assert_eq!(
-                sealed,
-                [c.ct.as_slice(), &c.tag].concat(),
-                "{}: Aead::encrypt",
-                c.id
-            );
+                // The same through the aead::Aead trait (ciphertext || tag).
+                let sealed = gcm
+                    .encrypt(
+                        &c.iv.into(),
+                        Payload {
+                            msg: &pt,
+                            aad: &c.aad,
+                        },
+                    )
+                    .unwrap_or_else(|e| panic!("{}: Aead::encrypt failed: {e}", c.id));
+                assert_eq!(
+                    sealed,
+                    [c.ct.as_slice(), &c.tag].concat(),
+                    "{}: Aead::encrypt",
+                    c.id
+                );
 
-            // And it opens again.
-            gcm.open_in_place_detached(&c.iv, &c.aad, &mut buf, &tag)
-                .unwrap_or_else(|e| panic!("{}: open of own output failed: {e}", c.id));
-            assert_eq!(buf, pt, "{}: round trip", c.id);
+                // And it opens again.
+                gcm.open_in_place_detached(&c.iv, &c.aad, &mut buf, &tag)
+                    .unwrap_or_else(|e| panic!("{}: open of own output failed: {e}", c.id));
+                assert_eq!(buf, pt, "{}: round trip", c.id);
+            }
         },
     );
     assert_eq!(sections, EXPECTED_SECTIONS, "{ENCRYPT_FILE}: sections");
@@ -115,42 +122,51 @@ fn cavp_gcm_decrypt_256() {
         include_str!("data/gcmDecrypt256.rsp"),
         |section, case| {
             let c = gcm_case(DECRYPT_FILE, section, case);
-            let gcm = Aes256Gcm::with_key(&Aes256Key::from_bytes(c.key));
-            let mut buf = c.ct.clone();
-            let opened = gcm.open_in_place_detached(&c.iv, &c.aad, &mut buf, &c.tag);
-            let via_trait = gcm.decrypt(
-                &c.iv.into(),
-                Payload {
-                    msg: &[c.ct.as_slice(), &c.tag].concat(),
-                    aad: &c.aad,
-                },
-            );
             if case.has_flag("FAIL") {
                 fails += 1;
-                assert!(
-                    !case.fields.contains_key("PT"),
-                    "{}: FAIL case with PT",
-                    c.id
+            }
+            // Every implementation tier this CPU has, each forced.
+            for (backend, gcm) in backends(c.key) {
+                let c = GcmCase {
+                    id: format!("{} [{backend:?}]", c.id),
+                    ..c.clone()
+                };
+                let mut buf = c.ct.clone();
+                let opened = gcm.open_in_place_detached(&c.iv, &c.aad, &mut buf, &c.tag);
+                let via_trait = gcm.decrypt(
+                    &c.iv.into(),
+                    Payload {
+                        msg: &[c.ct.as_slice(), &c.tag].concat(),
+                        aad: &c.aad,
+                    },
                 );
-                assert!(opened.is_err(), "{}: forged tag accepted", c.id);
-                assert_eq!(buf, c.ct, "{}: buffer changed by a failed open", c.id);
-                assert!(
-                    via_trait.is_err(),
-                    "{}: Aead::decrypt accepted a forged tag",
-                    c.id
-                );
-            } else {
-                assert_eq!(case.flags, Vec::<String>::new(), "{}: unknown flags", c.id);
-                let pt = case.bytes("PT");
-                assert_eq!(pt.len(), c.ct.len(), "{}", c.id);
-                opened.unwrap_or_else(|e| panic!("{}: valid case rejected: {e}", c.id));
-                assert_eq!(buf, pt, "{}: plaintext", c.id);
-                assert_eq!(
-                    via_trait.unwrap_or_else(|e| panic!("{}: Aead::decrypt rejected: {e}", c.id)),
-                    pt,
-                    "{}: Aead::decrypt plaintext",
-                    c.id
-                );
+                if case.has_flag("FAIL") {
+                    assert!(
+                        !case.fields.contains_key("PT"),
+                        "{}: FAIL case with PT",
+                        c.id
+                    );
+                    assert!(opened.is_err(), "{}: forged tag accepted", c.id);
+                    assert_eq!(buf, c.ct, "{}: buffer changed by a failed open", c.id);
+                    assert!(
+                        via_trait.is_err(),
+                        "{}: Aead::decrypt accepted a forged tag",
+                        c.id
+                    );
+                } else {
+                    assert_eq!(case.flags, Vec::<String>::new(), "{}: unknown flags", c.id);
+                    let pt = case.bytes("PT");
+                    assert_eq!(pt.len(), c.ct.len(), "{}", c.id);
+                    opened.unwrap_or_else(|e| panic!("{}: valid case rejected: {e}", c.id));
+                    assert_eq!(buf, pt, "{}: plaintext", c.id);
+                    assert_eq!(
+                        via_trait
+                            .unwrap_or_else(|e| panic!("{}: Aead::decrypt rejected: {e}", c.id)),
+                        pt,
+                        "{}: Aead::decrypt plaintext",
+                        c.id
+                    );
+                }
             }
         },
     );

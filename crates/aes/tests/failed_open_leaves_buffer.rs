@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::pattern;
+use common::{backends, pattern};
 use strongroom_aes::aead::Payload;
 use strongroom_aes::aead::inout::InOutBuf;
-use strongroom_aes::{Aead, AeadInOut, Aes256Gcm, Aes256Key};
+use strongroom_aes::{Aead, AeadInOut, Aes256Gcm, Backend};
 
 const LENGTHS: [usize; 9] = [0, 1, 15, 16, 17, 4095, 4096, 4097, 65537];
 
@@ -38,12 +38,17 @@ struct Sealed {
     tag: [u8; 16],
 }
 
-fn seal(len: usize) -> Sealed {
+/// Seals a `len`-byte message on one forced tier (every tier this CPU has
+/// is checked: see `common::backends`).
+fn seal(len: usize, backend: Backend) -> Sealed {
     let key: [u8; 32] = pattern(1, 32).try_into().expect("32 bytes");
     let nonce: [u8; 12] = pattern(2, 12).try_into().expect("12 bytes");
     let aad = pattern(3, 21);
     let pt = pattern(4 + len as u64, len);
-    let gcm = Aes256Gcm::with_key(&Aes256Key::from_bytes(key));
+    let gcm = backends(key)
+        .into_iter()
+        .find_map(|(b, gcm)| (b == backend).then_some(gcm))
+        .expect("a tier from all_tiers()");
     let mut ct = pt.clone();
     let tag = gcm
         .seal_in_place_detached(&nonce, &aad, &mut ct)
@@ -56,6 +61,11 @@ fn seal(len: usize) -> Sealed {
         ct,
         tag,
     }
+}
+
+/// Every tier this CPU has (asserted against CPU detection).
+fn all_tiers() -> Vec<Backend> {
+    backends([0; 32]).into_iter().map(|(b, _)| b).collect()
 }
 
 /// (nonce, aad, ciphertext, tag) of a forgery.
@@ -76,15 +86,16 @@ fn forge(s: &Sealed, forgery: Forgery) -> Option<Forged> {
 
 #[test]
 fn failed_open_in_place_leaves_buffer_unchanged() {
+    let tiers = all_tiers();
     let mut checked = 0;
-    for len in LENGTHS {
-        let s = seal(len);
+    for (backend, len) in tiers.iter().flat_map(|&b| LENGTHS.map(|len| (b, len))) {
+        let s = seal(len, backend);
         for forgery in FORGERIES {
             let Some((nonce, aad, ct, tag)) = forge(&s, forgery) else {
                 assert_eq!(len, 0);
                 continue;
             };
-            let id = format!("len {len}, forged {forgery:?}");
+            let id = format!("{backend:?}: len {len}, forged {forgery:?}");
 
             // Inherent API.
             let mut buf = ct.clone();
@@ -144,21 +155,23 @@ fn failed_open_in_place_leaves_buffer_unchanged() {
             .expect("genuine open");
         assert!(buf == s.pt, "len {len}: genuine open");
     }
-    // 9 lengths x 4 forgeries, minus "flip a ciphertext bit" at length 0.
-    assert_eq!(checked, 35);
+    // Per tier: 9 lengths x 4 forgeries, minus "flip a ciphertext bit" at
+    // length 0.
+    assert_eq!(checked, 35 * tiers.len());
 }
 
 #[test]
 fn failed_open_out_of_place_leaves_both_buffers_unchanged() {
+    let tiers = all_tiers();
     let mut checked = 0;
-    for len in LENGTHS {
-        let s = seal(len);
+    for (backend, len) in tiers.iter().flat_map(|&b| LENGTHS.map(|len| (b, len))) {
+        let s = seal(len, backend);
         for forgery in FORGERIES {
             let Some((nonce, aad, ct, tag)) = forge(&s, forgery) else {
                 assert_eq!(len, 0);
                 continue;
             };
-            let id = format!("len {len}, forged {forgery:?}");
+            let id = format!("{backend:?}: len {len}, forged {forgery:?}");
             let input = ct.clone();
             // The output buffer holds something that is neither the
             // ciphertext nor the plaintext, so any write to it shows.
@@ -189,5 +202,5 @@ fn failed_open_out_of_place_leaves_both_buffers_unchanged() {
             "len {len}: out-of-place open changed its input"
         );
     }
-    assert_eq!(checked, 35);
+    assert_eq!(checked, 35 * tiers.len());
 }

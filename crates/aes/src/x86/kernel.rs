@@ -1,0 +1,416 @@
+//! The kernel, written once over a vector type `V` of `LANES` 128-bit lanes
+//! and expanded per tier by `gcm_kernel!`. The expanding module provides
+//! `V`, `LANES`, `BYTES` (= 16 · `LANES`) and these `#[target_feature]`
+//! helpers: `zero`, `load`, `store`, `xor`, `xor3`, `aesenc`, `aesenclast`,
+//! `clmul_lo` (lo·lo), `clmul_hi` (hi·hi), `clmul_poly` (`x^63+x^62+x^57`
+//! times the low half), `swap_halves`, `bswap`, `broadcast`, `lane0`, `fold`,
+//! `add32`, `counter_offsets` (lane i: +i), `counter_step` (every lane:
+//! +`LANES`) and `counter_step_be` (the same step on big-endian blocks).
+
+/// Expands the tier-independent kernel into the calling module.
+macro_rules! gcm_kernel {
+    ($features:literal, $nv:literal) => {
+        use super::{BSWAP, GFPOLY, Keys, MAX_BLOCKS, load128, store128};
+        use core::arch::x86_64::{__m128i, _mm_shuffle_epi8};
+        use zeroize::Zeroize as _;
+
+        /// Vectors per iteration (4 or 8).
+        const NV: usize = $nv;
+        /// Bytes per iteration.
+        const CHUNK: usize = NV * BYTES;
+        /// First power slot of a full iteration: `H^(NV·LANES)`.
+        const FULL_SLOT: usize = MAX_BLOCKS - NV * LANES;
+
+        /// The 15 round keys, each broadcast to every lane.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn round_keys(keys: &Keys) -> [V; 15] {
+            let mut rk = [zero(); 15];
+            for (v, k) in rk.iter_mut().zip(&keys.rk) {
+                *v = broadcast(load128(k));
+            }
+            rk
+        }
+
+        /// The power vector and its Karatsuba companion starting at `slot`.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn powers(keys: &Keys, slot: usize) -> (V, V) {
+            let at = 16 * slot;
+            let h: &[u8; BYTES] = keys.powers[at..at + BYTES].try_into().expect("in bounds"); // safe: slot + LANES <= POWER_SLOTS
+            let k: &[u8; BYTES] = keys.karatsuba[at..at + BYTES]
+                .try_into()
+                .expect("in bounds"); // safe: as above
+            (load(h), load(k))
+        }
+
+        /// Unreduced products, summed: `lo·lo`, `hi·hi`, Karatsuba middle.
+        #[derive(Clone, Copy)]
+        struct Acc {
+            lo: V,
+            hi: V,
+            mi: V,
+        }
+
+        impl Acc {
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn new() -> Self {
+                Self {
+                    lo: zero(),
+                    hi: zero(),
+                    mi: zero(),
+                }
+            }
+
+            /// Adds `x · h` (lane by lane); `k` holds `h.lo ^ h.hi`.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn mul(&mut self, x: V, h: V, k: V) {
+                self.lo = xor(self.lo, clmul_lo(x, h));
+                self.hi = xor(self.hi, clmul_hi(x, h));
+                self.mi = xor(self.mi, clmul_lo(xor(x, swap_halves(x)), k));
+            }
+
+            /// Adds `x0 · h0 + x1 · h1`: two vectors, one three-way XOR per
+            /// sum instead of two two-way ones.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn mul2(&mut self, x0: V, p0: (V, V), x1: V, p1: (V, V)) {
+                self.lo = xor3(self.lo, clmul_lo(x0, p0.0), clmul_lo(x1, p1.0));
+                self.hi = xor3(self.hi, clmul_hi(x0, p0.0), clmul_hi(x1, p1.0));
+                let m0 = clmul_lo(xor(x0, swap_halves(x0)), p0.1);
+                let m1 = clmul_lo(xor(x1, swap_halves(x1)), p1.1);
+                self.mi = xor3(self.mi, m0, m1);
+            }
+
+            /// Reduces the sum and folds the lanes: the new GHASH state.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn reduce(self) -> __m128i {
+                let mi = xor3(self.mi, self.lo, self.hi);
+                let mi = xor3(mi, clmul_poly(self.lo), swap_halves(self.lo));
+                let hi = xor3(self.hi, clmul_poly(mi), swap_halves(mi));
+                fold(hi)
+            }
+        }
+
+        /// The byte-reversed counter block, one counter per lane.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn counters(counter: &[u8; 16]) -> V {
+            let c = _mm_shuffle_epi8(load128(counter), load128(&BSWAP));
+            add32(broadcast(c), counter_offsets())
+        }
+
+        /// The first-round states (`counter ^ rk[0]`) of the next `NV`
+        /// counter vectors. `low` is the 32-bit counter of lane 0.
+        ///
+        /// While the low byte of the counter cannot carry within these
+        /// blocks (7 iterations out of 8 on AVX-512, 15 of 16 on AVX2), the big-endian
+        /// blocks are stepped directly, one byte swap per iteration instead
+        /// of one per vector; otherwise each vector is swapped from the
+        /// little-endian counter, whose 32-bit add is GCM's `inc32`.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn first_round(rk0: V, ctr: &mut V, low: &mut u32) -> [V; NV] {
+            let mut s = [zero(); NV];
+            if (*low & 0xff) as usize <= 256 - NV * LANES {
+                let mut c = bswap(*ctr);
+                for v in &mut s {
+                    *v = xor(c, rk0);
+                    c = add32(c, counter_step_be());
+                }
+                for _ in 0..NV {
+                    *ctr = add32(*ctr, counter_step());
+                }
+            } else {
+                for v in &mut s {
+                    *v = xor(bswap(*ctr), rk0);
+                    *ctr = add32(*ctr, counter_step());
+                }
+            }
+            *low = low.wrapping_add((NV * LANES) as u32);
+            s
+        }
+
+        /// AES-256 of `NV` counter vectors (no GHASH).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn keystream(rk: &[V; 15], ctr: &mut V, low: &mut u32) -> [V; NV] {
+            let mut s = first_round(rk[0], ctr, low);
+            for k in &rk[1..14] {
+                for v in &mut s {
+                    *v = aesenc(*v, *k);
+                }
+            }
+            for v in &mut s {
+                *v = aesenclast(*v, rk[14]);
+            }
+            s
+        }
+
+        /// One AES round over all `NV` vectors.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn round(s: &mut [V; NV], k: V) {
+            for v in s {
+                *v = aesenc(*v, k);
+            }
+        }
+
+        /// One AES round, then the GHASH multiplications of vectors `j` and
+        /// `j + 1` of `g`.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn round_and_mul(keys: &Keys, s: &mut [V; NV], k: V, acc: &mut Acc, g: &[V; NV], j: usize) {
+            round(s, k);
+            let p0 = powers(keys, FULL_SLOT + j * LANES);
+            let p1 = powers(keys, FULL_SLOT + (j + 1) * LANES);
+            acc.mul2(g[j], p0, g[j + 1], p1);
+        }
+
+        /// AES-256 of `NV` counter vectors interleaved with the GHASH of
+        /// `g` (already byte-reversed, the state added to `g[0]`): two
+        /// vector multiplications every other round, one reduction. Returns
+        /// the keystream and the new GHASH state. (`_OPEN` only makes one
+        /// copy for `seal` and one for `open`: with a single call site each,
+        /// LLVM inlines it into the loop and keeps the state in registers.)
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn keystream_and_ghash<const _OPEN: bool>(
+            keys: &Keys,
+            rk: &[V; 15],
+            ctr: &mut V,
+            low: &mut u32,
+            g: &[V; NV],
+        ) -> ([V; NV], __m128i) {
+            let mut s = first_round(rk[0], ctr, low);
+            let mut acc = Acc::new();
+            round_and_mul(keys, &mut s, rk[1], &mut acc, g, 0);
+            round(&mut s, rk[2]);
+            round_and_mul(keys, &mut s, rk[3], &mut acc, g, 2);
+            round(&mut s, rk[4]);
+            if NV == 8 {
+                round_and_mul(keys, &mut s, rk[5], &mut acc, g, 4);
+                round(&mut s, rk[6]);
+                round_and_mul(keys, &mut s, rk[7], &mut acc, g, 6);
+            } else {
+                round(&mut s, rk[5]);
+                round(&mut s, rk[6]);
+                round(&mut s, rk[7]);
+            }
+            round(&mut s, rk[8]);
+            round(&mut s, rk[9]);
+            let x = acc.reduce();
+            for k in &rk[10..14] {
+                round(&mut s, *k);
+            }
+            for v in &mut s {
+                *v = aesenclast(*v, rk[14]);
+            }
+            (s, x)
+        }
+
+        /// The byte-reversed blocks of one iteration, `x` added to the first.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn for_ghash(c: &[V; NV], x: __m128i) -> [V; NV] {
+            let mut g = [zero(); NV];
+            for (g, c) in g.iter_mut().zip(c) {
+                *g = bswap(*c);
+            }
+            g[0] = xor(g[0], lane0(x));
+            g
+        }
+
+        /// GHASH of `g` (from `for_ghash`): one iteration, one reduction.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn ghash_vectors(keys: &Keys, g: &[V; NV]) -> __m128i {
+            let mut a = Acc::new();
+            for j in (0..NV).step_by(2) {
+                let p0 = powers(keys, FULL_SLOT + j * LANES);
+                let p1 = powers(keys, FULL_SLOT + (j + 1) * LANES);
+                a.mul2(g[j], p0, g[j + 1], p1);
+            }
+            a.reduce()
+        }
+
+        /// Loads one iteration's input.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn load_chunk(chunk: &[u8; CHUNK]) -> [V; NV] {
+            let (vs, _) = chunk.as_chunks::<BYTES>();
+            let mut d = [zero(); NV];
+            for (d, v) in d.iter_mut().zip(vs) {
+                *d = load(v);
+            }
+            d
+        }
+
+        /// Stores `a ^ b` over one iteration's bytes and returns it.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn xor_store(chunk: &mut [u8; CHUNK], a: &[V; NV], b: &[V; NV]) -> [V; NV] {
+            let (vs, _) = chunk.as_chunks_mut::<BYTES>();
+            let mut out = [zero(); NV];
+            for (i, v) in vs.iter_mut().enumerate() {
+                out[i] = xor(a[i], b[i]);
+                store(v, out[i]);
+            }
+            out
+        }
+
+        /// GHASH of fewer than one iteration's bytes (zero-padded to whole
+        /// blocks): `k` blocks times `H^k .. H^1`, one reduction.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn ghash_tail(keys: &Keys, x: __m128i, rest: &[u8]) -> __m128i {
+            if rest.is_empty() {
+                return x;
+            }
+            let blocks = rest.len().div_ceil(16);
+            let mut slot = MAX_BLOCKS - blocks;
+            let mut acc = Acc::new();
+            let mut first = lane0(x);
+            let (vs, partial) = rest.as_chunks::<BYTES>();
+            for v in vs {
+                let (h, k) = powers(keys, slot);
+                acc.mul(xor(bswap(load(v)), first), h, k);
+                first = zero();
+                slot += LANES;
+            }
+            if !partial.is_empty() {
+                // Padding lanes hold zero data and meet zero power slots.
+                let mut buf = [0u8; BYTES];
+                buf[..partial.len()].copy_from_slice(partial);
+                let (h, k) = powers(keys, slot);
+                acc.mul(xor(bswap(load(&buf)), first), h, k);
+            }
+            acc.reduce()
+        }
+
+        /// CTR over fewer than one iteration's bytes, a vector at a time.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn ctr_tail(rk: &[V; 15], mut ctr: V, rest: &mut [u8]) {
+            let (vs, partial) = rest.as_chunks_mut::<BYTES>();
+            for v in vs {
+                let ks = encrypt1(rk, &mut ctr);
+                store(v, xor(load(v), ks));
+            }
+            if !partial.is_empty() {
+                let mut buf = [0u8; BYTES];
+                buf[..partial.len()].copy_from_slice(partial);
+                let ks = encrypt1(rk, &mut ctr);
+                let out = xor(load(&buf), ks);
+                store(&mut buf, out);
+                partial.copy_from_slice(&buf[..partial.len()]);
+                buf.zeroize();
+            }
+        }
+
+        /// AES-256 of one counter vector.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn encrypt1(rk: &[V; 15], ctr: &mut V) -> V {
+            let mut s = xor(bswap(*ctr), rk[0]);
+            *ctr = add32(*ctr, counter_step());
+            for k in &rk[1..14] {
+                s = aesenc(s, *k);
+            }
+            aesenclast(s, rk[14])
+        }
+
+        /// GHASH over `data`, zero-padded to whole blocks, into `acc`.
+        #[target_feature(enable = $features)]
+        pub(super) fn ghash(keys: &Keys, acc: &mut [u8; 16], data: &[u8]) {
+            let mut x = load128(acc);
+            let (chunks, rest) = data.as_chunks::<CHUNK>();
+            for chunk in chunks {
+                x = ghash_vectors(keys, &for_ghash(&load_chunk(chunk), x));
+            }
+            x = ghash_tail(keys, x, rest);
+            store128(acc, x);
+        }
+
+        /// CTR from `counter` over `data` in place.
+        #[target_feature(enable = $features)]
+        pub(super) fn ctr(keys: &Keys, counter: &[u8; 16], data: &mut [u8]) {
+            let rk = round_keys(keys);
+            let mut ctr = counters(counter);
+            let mut low = u32::from_be_bytes([counter[12], counter[13], counter[14], counter[15]]);
+            let (chunks, rest) = data.as_chunks_mut::<CHUNK>();
+            for chunk in chunks {
+                let ks = keystream(&rk, &mut ctr, &mut low);
+                let d = load_chunk(chunk);
+                xor_store(chunk, &d, &ks);
+            }
+            ctr_tail(&rk, ctr, rest);
+        }
+
+        /// Encrypts `data` in place from `counter` and hashes the
+        /// ciphertext into `acc`, in one pass.
+        #[target_feature(enable = $features)]
+        pub(super) fn seal(keys: &Keys, counter: &[u8; 16], acc: &mut [u8; 16], data: &mut [u8]) {
+            let rk = round_keys(keys);
+            let mut ctr = counters(counter);
+            let mut low = u32::from_be_bytes([counter[12], counter[13], counter[14], counter[15]]);
+            let mut x = load128(acc);
+            let (chunks, rest) = data.as_chunks_mut::<CHUNK>();
+            if let Some((first, others)) = chunks.split_first_mut() {
+                // Peeled: the first iteration has no ciphertext to hash yet.
+                let ks = keystream(&rk, &mut ctr, &mut low);
+                let d = load_chunk(first);
+                let mut c = xor_store(first, &d, &ks);
+                // Each later iteration hashes the ciphertext of the one
+                // before, still in registers, while it encrypts its own.
+                for chunk in others {
+                    let g = for_ghash(&c, x);
+                    let (ks, next) =
+                        keystream_and_ghash::<false>(keys, &rk, &mut ctr, &mut low, &g);
+                    x = next;
+                    let d = load_chunk(chunk);
+                    c = xor_store(chunk, &d, &ks);
+                }
+                x = ghash_vectors(keys, &for_ghash(&c, x));
+            }
+            ctr_tail(&rk, ctr, rest);
+            x = ghash_tail(keys, x, rest);
+            store128(acc, x);
+        }
+
+        /// Hashes the ciphertext in `data` into `acc` and decrypts it in
+        /// place from `counter`, in one pass. The caller verifies the tag
+        /// and restores the ciphertext (CTR again) when it fails.
+        #[target_feature(enable = $features)]
+        pub(super) fn open(keys: &Keys, counter: &[u8; 16], acc: &mut [u8; 16], data: &mut [u8]) {
+            let rk = round_keys(keys);
+            let mut ctr = counters(counter);
+            let mut low = u32::from_be_bytes([counter[12], counter[13], counter[14], counter[15]]);
+            let mut x = load128(acc);
+            let (chunks, rest) = data.as_chunks_mut::<CHUNK>();
+            if let Some((first, others)) = chunks.split_first_mut() {
+                // Pipelined like `seal`: each iteration decrypts its own
+                // blocks while hashing the previous iteration's ciphertext,
+                // kept in registers since it was loaded. (The tag is checked
+                // by the caller only after everything has been hashed.)
+                let ks = keystream(&rk, &mut ctr, &mut low);
+                let mut c = load_chunk(first);
+                xor_store(first, &c, &ks);
+                for chunk in others {
+                    let g = for_ghash(&c, x);
+                    let (ks, next) = keystream_and_ghash::<true>(keys, &rk, &mut ctr, &mut low, &g);
+                    x = next;
+                    c = load_chunk(chunk);
+                    xor_store(chunk, &c, &ks);
+                }
+                x = ghash_vectors(keys, &for_ghash(&c, x));
+            }
+            x = ghash_tail(keys, x, rest);
+            ctr_tail(&rk, ctr, rest);
+            store128(acc, x);
+        }
+    };
+}
