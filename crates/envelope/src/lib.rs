@@ -86,6 +86,7 @@ mod error;
 pub mod format;
 mod keyref;
 mod keys;
+mod slices;
 mod stream;
 mod wrapper;
 
@@ -100,3 +101,8 @@ pub use wrapper::{AesKeyWrapper, KeyWrapper, RsaOaepWrapper, WrapError};
 
 /// `rsa`, re-exported for building [`RsaOaepWrapper`] keys.
 pub use rsa;
+
+/// The examples in `README.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -27,6 +27,11 @@ impl ChunkNonce {
     }
 }
 
+/// The nonce of chunk `index` of a stream with `keys`.
+pub(crate) fn nonce(keys: &StreamKeys, index: u64, last: bool) -> Result<[u8; 12], Error> {
+    ChunkNonce::new(&keys.prefix, index, last).map(|n| n.0)
+}
+
 /// Seals one chunk in place: `chunk` is plaintext followed by 16 bytes of
 /// room for the tag.
 fn seal_chunk(keys: &StreamKeys, index: u64, last: bool, chunk: &mut [u8]) -> Result<(), Error> {
@@ -123,6 +128,15 @@ impl Workers {
         if self.threads == 1 || count == 1 {
             return buf.chunks_mut(stride).enumerate().try_for_each(one);
         }
+        self.run(|| buf.par_chunks_mut(stride).enumerate().try_for_each(one))
+    }
+
+    /// Runs `work` (parallel iterators) on this pool of `threads` threads,
+    /// starting the pool on first use.
+    pub(crate) fn run<T: Send>(
+        &mut self,
+        work: impl FnOnce() -> Result<T, Error> + Send,
+    ) -> Result<T, Error> {
         if self.pool.is_none() {
             self.pool = Some(
                 rayon::ThreadPoolBuilder::new()
@@ -132,9 +146,9 @@ impl Workers {
                     .map_err(|e| Error::Io(std::io::Error::other(e)))?,
             );
         }
-        let Some(pool) = self.pool.as_ref() else {
-            return Err(Error::Io(std::io::Error::other("no thread pool")));
-        };
-        pool.install(|| buf.par_chunks_mut(stride).enumerate().try_for_each(one))
+        match self.pool.as_ref() {
+            Some(pool) => pool.install(work),
+            None => Err(Error::Io(std::io::Error::other("no thread pool"))),
+        }
     }
 }

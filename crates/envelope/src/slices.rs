@@ -1,0 +1,184 @@
+//! Whole bodies between slices: the zero-copy path for data already in
+//! memory (docs/FORMAT.md section 4, the same bytes as the streaming path).
+
+use rayon::prelude::*;
+use strongroom_aes::{AeadInOut, TAG_LEN, aead::inout::InOutBuf};
+use zeroize::Zeroize;
+
+use crate::Error;
+use crate::keys::{OpenedHeader, StreamKeys};
+use crate::stream::{self, MAX_CHUNK_INDEX, Workers};
+
+/// Chunks in a body of `plaintext_len` bytes: at least one.
+fn chunk_count(keys: &StreamKeys, plaintext_len: u64) -> Result<u64, Error> {
+    let chunks = plaintext_len.div_ceil(keys.chunk_size() as u64).max(1);
+    if chunks - 1 > MAX_CHUNK_INDEX {
+        return Err(Error::TooLarge);
+    }
+    Ok(chunks)
+}
+
+impl OpenedHeader {
+    /// The length of the body that encrypts `plaintext_len` bytes: the
+    /// plaintext plus 16 bytes per chunk.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] past 2^32 chunks.
+    pub fn body_len(&self, plaintext_len: u64) -> Result<u64, Error> {
+        let chunks = chunk_count(&self.keys, plaintext_len)?;
+        Ok(plaintext_len + chunks * TAG_LEN as u64)
+    }
+
+    /// The plaintext length of a body of `body_len` bytes.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] for a length no body can have.
+    pub fn plaintext_len(&self, body_len: u64) -> Result<u64, Error> {
+        let stride = (self.keys.chunk_size() + TAG_LEN) as u64;
+        let chunks = body_len.div_ceil(stride);
+        let last = body_len - chunks.saturating_sub(1) * stride;
+        if chunks == 0 || last < TAG_LEN as u64 {
+            return Err(Error::Truncated);
+        }
+        if chunks - 1 > MAX_CHUNK_INDEX {
+            return Err(Error::TooLarge);
+        }
+        Ok(body_len - chunks * TAG_LEN as u64)
+    }
+
+    /// Encrypts all of `plaintext` into `body`, which must be exactly
+    /// [`body_len`](Self::body_len) bytes, on `threads` threads.
+    ///
+    /// For data already in memory this is the fastest path: each chunk is
+    /// read once from `plaintext` and written once to `body`, in parallel,
+    /// with no staging buffer. The bytes are the same as
+    /// [`Encryptor`](crate::Encryptor) writes. As with `Encryptor::body`,
+    /// one header encrypts one body.
+    ///
+    /// ```
+    /// use strongroom_aes::Aes256Key;
+    /// use strongroom_envelope::{AesKeyWrapper, Dek, Header, HeaderOptions, KeyRef, WrapAlgorithm};
+    ///
+    /// let kek = AesKeyWrapper::new(
+    ///     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
+    ///     &Aes256Key::generate()?,
+    /// );
+    /// let opened = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
+    /// let data = vec![42u8; 3_000_000];
+    /// let mut body = vec![0u8; opened.body_len(data.len() as u64)? as usize];
+    /// opened.encrypt_slice(&data, &mut body, 2)?;
+    ///
+    /// let mut plain = vec![0u8; opened.plaintext_len(body.len() as u64)? as usize];
+    /// opened.decrypt_slice(&body, &mut plain, 2)?;
+    /// assert_eq!(plain, data);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `body` has the wrong length or
+    /// `threads` is not 1 to 256; [`Error::TooLarge`].
+    pub fn encrypt_slice(
+        &self,
+        plaintext: &[u8],
+        body: &mut [u8],
+        threads: usize,
+    ) -> Result<(), Error> {
+        let keys = &*self.keys;
+        let chunks = chunk_count(keys, plaintext.len() as u64)?;
+        if body.len() as u64 != self.body_len(plaintext.len() as u64)? {
+            return Err(Error::InvalidArgument {
+                reason: "the body buffer must be body_len(plaintext length) bytes",
+            });
+        }
+        let chunk = keys.chunk_size();
+        let one = |(i, (plain, out)): (usize, (&[u8], &mut [u8]))| -> Result<(), Error> {
+            let last = i as u64 + 1 == chunks;
+            let (ct, tag) = out.split_at_mut(plain.len());
+            let nonce = stream::nonce(keys, i as u64, last)?;
+            let t = keys
+                .gcm
+                .encrypt_inout_detached(
+                    &nonce.into(),
+                    &keys.aad,
+                    InOutBuf::new(plain, ct).map_err(|_| Error::TooLarge)?,
+                )
+                .map_err(|_| Error::TooLarge)?;
+            tag.copy_from_slice(&t);
+            Ok(())
+        };
+        let stride = chunk + TAG_LEN;
+        // An empty plaintext still has its one (empty) final chunk.
+        let pieces: Vec<&[u8]> = if plaintext.is_empty() {
+            vec![&[]]
+        } else {
+            plaintext.chunks(chunk).collect()
+        };
+        Workers::new(Some(threads))?.run(|| {
+            pieces
+                .into_par_iter()
+                .zip(body.par_chunks_mut(stride))
+                .enumerate()
+                .try_for_each(one)
+        })
+    }
+
+    /// Decrypts a whole `body` into `plaintext`, which must be exactly
+    /// [`plaintext_len`](Self::plaintext_len) bytes, on `threads` threads.
+    ///
+    /// Every chunk's tag is checked before its plaintext is written; if any
+    /// chunk fails, all of `plaintext` is zeroed and the error returned, so
+    /// nothing of a failed body is released.
+    ///
+    /// # Errors
+    /// [`Error::DecryptionFailed`] when a chunk does not verify (changed,
+    /// moved, from another stream, or the body was cut at a chunk
+    /// boundary); [`Error::Truncated`]; [`Error::InvalidArgument`] when
+    /// `plaintext` has the wrong length or `threads` is not 1 to 256.
+    pub fn decrypt_slice(
+        &self,
+        body: &[u8],
+        plaintext: &mut [u8],
+        threads: usize,
+    ) -> Result<(), Error> {
+        let keys = &*self.keys;
+        if plaintext.len() as u64 != self.plaintext_len(body.len() as u64)? {
+            return Err(Error::InvalidArgument {
+                reason: "the plaintext buffer must be plaintext_len(body length) bytes",
+            });
+        }
+        let stride = keys.chunk_size() + TAG_LEN;
+        let chunks = body.len().div_ceil(stride);
+        let one = |(i, (sealed, out)): (usize, (&[u8], &mut [u8]))| -> Result<(), Error> {
+            let last = i + 1 == chunks;
+            let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+            let nonce = stream::nonce(keys, i as u64, last)?;
+            let mut t = [0u8; TAG_LEN];
+            t.copy_from_slice(tag);
+            keys.gcm
+                .decrypt_inout_detached(
+                    &nonce.into(),
+                    &keys.aad,
+                    InOutBuf::new(ct, out).map_err(|_| Error::Truncated)?,
+                    &t.into(),
+                )
+                .map_err(|_| Error::DecryptionFailed)
+        };
+        let chunk = keys.chunk_size();
+        let mut empty: [u8; 0] = [];
+        let outs: Vec<&mut [u8]> = if plaintext.is_empty() {
+            vec![&mut empty[..]]
+        } else {
+            plaintext.chunks_mut(chunk).collect()
+        };
+        let result = Workers::new(Some(threads))?.run(|| {
+            body.par_chunks(stride)
+                .zip(outs.into_par_iter())
+                .enumerate()
+                .try_for_each(one)
+        });
+        if result.is_err() {
+            plaintext.zeroize();
+        }
+        result
+    }
+}
