@@ -145,17 +145,14 @@ impl Header {
     ) -> Result<OpenedHeader, Error> {
         let mut salt = [0u8; SALT_LEN];
         fill_random(&mut salt)?;
-        let stable = format::write::stable_part(
-            options.chunk_log2,
-            &salt,
-            &key_commitment(dek.key()),
-            &options.metadata,
-        )?;
+        let commitment = key_commitment(dek.key());
+        let stable =
+            format::write::stable_part(options.chunk_log2, &salt, &commitment, &options.metadata)?;
         let stable_len = stable.len();
         let header = Header {
             chunk_log2: options.chunk_log2,
             salt,
-            commitment: key_commitment(dek.key()),
+            commitment,
             metadata: options.metadata.clone(),
             records: Vec::new(),
             bytes: stable,
