@@ -62,16 +62,6 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// `Decryptor::new` starts a rayon pool (all cores) before `threads(1)`
-/// replaces it, and a dropped pool's workers exit asynchronously: when the
-/// fuzzer exits, LeakSanitizer can catch some mid-exit and report their
-/// thread name, handle and TLS destructor list (about 130 bytes). Those,
-/// and only those, are suppressed.
-#[unsafe(no_mangle)]
-pub extern "C" fn __lsan_default_suppressions() -> *const std::ffi::c_char {
-    c"leak:rayon_core\nleak:__cxa_thread_atexit_impl\n".as_ptr()
-}
-
 fn edit(mut s: Vec<u8>, ops: &[u8]) -> Vec<u8> {
     for op in ops.chunks_exact(4) {
         let pos = usize::from(u16::from_le_bytes([op[1], op[2]]));

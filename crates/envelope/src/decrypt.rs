@@ -289,7 +289,9 @@ impl<R: Read + Seek> SeekableDecryptor<R> {
     ///
     /// # Errors
     /// As [`Header::read_from`] and [`Header::open`]; [`Error::Truncated`]
-    /// when the body is too short to hold its final chunk.
+    /// when the body is too short to hold its final chunk;
+    /// [`Error::DecryptionFailed`] when the final chunk does not verify
+    /// (the body was cut, extended or altered at its end).
     pub fn new(mut input: R, wrappers: &[&dyn KeyWrapper]) -> Result<Self, Error> {
         input.seek(SeekFrom::Start(0))?;
         let opened = Header::read_from(&mut input)?.open(wrappers)?;
@@ -304,7 +306,8 @@ impl<R: Read + Seek> SeekableDecryptor<R> {
     ///
     /// # Errors
     /// [`Error::Truncated`] when the body is too short to hold its final
-    /// chunk; [`Error::Io`].
+    /// chunk; [`Error::DecryptionFailed`] when the final chunk does not
+    /// verify; [`Error::Io`].
     pub fn body(input: R, header: &OpenedHeader) -> Result<Self, Error> {
         Self::at(input, header, 0)
     }
@@ -323,7 +326,7 @@ impl<R: Read + Seek> SeekableDecryptor<R> {
             return Err(Error::TooLarge);
         }
         let plaintext_len = (chunks - 1) * keys.chunk_size() as u64 + (last_len - TAG_LEN as u64);
-        Ok(Self {
+        let mut reader = Self {
             input,
             keys,
             header: None,
@@ -333,7 +336,14 @@ impl<R: Read + Seek> SeekableDecryptor<R> {
             pos: 0,
             cached: None,
             buf: Vec::new(),
-        })
+        };
+        // The length above comes from the body's size, which an attacker
+        // controls: cut the body and append 16 bytes, and it would claim an
+        // empty final chunk that no read ever touches. Verifying the final
+        // chunk now (it must carry the last-chunk flag at its index)
+        // authenticates the length before any range is served.
+        reader.load(chunks - 1)?;
+        Ok(reader)
     }
 
     /// The header read by [`SeekableDecryptor::new`] (authenticated).
@@ -342,11 +352,8 @@ impl<R: Read + Seek> SeekableDecryptor<R> {
         self.header.as_ref()
     }
 
-    /// The plaintext's length, from the body's length.
-    ///
-    /// A body cut at a chunk boundary shows a shorter length here; the read
-    /// of its new last chunk then fails, because that chunk was not sealed
-    /// as the last.
+    /// The plaintext's length: authenticated, because the final chunk was
+    /// verified (as the last chunk, at its index) when the reader was made.
     #[must_use]
     pub fn plaintext_len(&self) -> u64 {
         self.plaintext_len

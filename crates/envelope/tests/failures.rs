@@ -343,13 +343,13 @@ fn an_unfinished_encryptor_never_decrypts() {
         );
         assert!(out == plaintext(out.len()), "{what}");
 
-        match SeekableDecryptor::new(Cursor::new(&stored), &[&aes]) {
-            Err(e) => assert!(matches!(e, Error::Truncated), "{what}: {e:?}"),
-            Ok(mut reader) => {
-                let len = usize::try_from(reader.plaintext_len()).expect("small");
-                assert!(reader.read_range(0, len).is_err(), "{what}");
-            }
-        }
+        // Random access verifies the final chunk up front, so an unfinished
+        // stream does not even open.
+        let e = SeekableDecryptor::new(Cursor::new(&stored), &[&aes]).expect_err(what);
+        assert!(
+            matches!(e, Error::Truncated | Error::DecryptionFailed),
+            "{what}: {e:?}"
+        );
     }
 }
 
@@ -522,12 +522,31 @@ fn random_access_refuses_more_than_two_to_the_32_chunks() {
     let err = SeekableDecryptor::new(huge((1 << 32) + 1), &[&aes]).expect_err("too many");
     assert!(matches!(err, Error::TooLarge), "{err:?}");
 
-    let mut reader = SeekableDecryptor::new(huge(1 << 32), &[&aes]).expect("2^32 chunks");
-    assert_eq!(reader.plaintext_len(), (1u64 << 32) * CHUNK as u64);
-    // The zero bytes are no valid chunk, last or not.
-    let end = reader.plaintext_len();
-    let err = reader.read_range(end - 1, 1).expect_err("zeros");
+    // Exactly 2^32 chunks passes the count check and gets as far as
+    // verifying the final chunk (index u32::MAX), which the zero bytes fail.
+    let err = SeekableDecryptor::new(huge(1 << 32), &[&aes]).expect_err("zeros");
     assert!(matches!(err, Error::DecryptionFailed), "{err:?}");
-    let err = reader.read_range(0, 1).expect_err("zeros");
-    assert!(matches!(err, Error::DecryptionFailed), "{err:?}");
+}
+
+/// Found by the `envelope_decrypt` fuzz target: a body cut after a full
+/// chunk, with 16 bytes appended, claims an empty final chunk that no range
+/// read touches. Random access must refuse it when it opens, not serve the
+/// shortened plaintext as if it were whole.
+#[test]
+fn random_access_authenticates_the_length() {
+    let aes = aes_wrapper();
+    let data = plaintext(CHUNK + 1000);
+    let stream = encrypt(&data, &[&aes], &options(CHUNK), 1);
+    let cut = header_len(&stream) + CHUNK + 16;
+    for tail in [[0u8; 16], [0xa5; 16]] {
+        let mut forged = stream[..cut].to_vec();
+        forged.extend_from_slice(&tail);
+        let err = SeekableDecryptor::new(Cursor::new(&forged), &[&aes]).expect_err("forged end");
+        assert!(matches!(err, Error::DecryptionFailed), "{err:?}");
+        // Streaming refuses it too, having released at most the verified
+        // first batch's plaintext, never more than the real prefix.
+        let (out, result) = decrypt(&forged, &[&aes], 1);
+        assert!(result.is_err());
+        assert!(out == data[..out.len()]);
+    }
 }
