@@ -259,7 +259,7 @@ impl Aes256Gcm {
                 let buffer = buffer.into_out_with_copied_in();
                 Ok(x.seal(nonce, aad, buffer).into())
             }
-            Engine::Portable(p) => p.seal(nonce, aad, buffer),
+            Engine::Portable(p) => Ok(p.seal(nonce, aad, buffer)),
         }
     }
 
@@ -324,13 +324,8 @@ impl Portable {
         ghash
     }
 
-    fn seal(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        buffer: InOutBuf<'_, '_, u8>,
-    ) -> Result<Block, Error> {
-        check_lengths(buffer.len(), aad.len())?;
+    /// Seals `buffer` and returns the tag; the caller checked the lengths.
+    fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buffer: InOutBuf<'_, '_, u8>) -> Block {
         let len = buffer.len();
         let (mut ctr, mask) = self.init(nonce);
         let mut ghash = self.ghash_with_aad(aad);
@@ -341,9 +336,10 @@ impl Portable {
         fused(&mut ctr, &mut ghash, blocks, Direction::Seal);
         let tail = apply_tail(&mut ctr, tail.into());
         ghash.update_padded(tail);
-        Ok(finish(ghash, aad.len(), len, mask))
+        finish(ghash, aad.len(), len, mask)
     }
 
+    /// Opens `buffer` if `tag` verifies; the caller checked the lengths.
     fn open(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -351,14 +347,13 @@ impl Portable {
         mut buffer: InOutBuf<'_, '_, u8>,
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Error> {
-        check_lengths(buffer.len(), aad.len())?;
         let len = buffer.len();
         let (mut ctr, mask) = self.init(nonce);
         let mut ghash = self.ghash_with_aad(aad);
         let (input, output) = buffer.reborrow().into_raw();
         if core::ptr::eq(input, output) {
-            // In place: hash each slice, then decrypt it while it is still in
-            // L1. Nobody else can see the buffer while we hold it, and if the
+            // In place: hash each group of blocks, then decrypt it while it
+            // is still in L1. Nobody else can see the buffer while we hold it, and if the
             // tag fails we apply the same keystream again, which restores the
             // ciphertext exactly before we return.
             let buffer = buffer.into_out();
