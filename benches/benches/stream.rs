@@ -12,6 +12,12 @@
 //!   in place in 1 MiB pieces, one thread, no format: the same chunk
 //!   nonces and 32-byte AAD shape, tags kept aside. Decryption opens a fresh
 //!   copy of the ciphertext each iteration (copied outside the timing).
+//! * `primitive-oop-chunks`: the same, but memory to memory: each piece of
+//!   the input sealed (opened) straight into a separate output buffer, one
+//!   read and one write of every byte — the memory traffic of any stream
+//!   encrypted from one buffer to another, so the baseline for the
+//!   format's own cost (issue 5). `primitive-chunks` works in place and
+//!   touches half as much memory.
 //! * `age`: the `age` crate (ChaCha20-Poly1305, 64 KiB chunks) to one X25519
 //!   recipient generated once; header creation / X25519 unwrap included.
 //! * `tink`: `tink-streaming-aead` with `AES256_GCM_HKDF_1MB`, empty AAD.
@@ -40,7 +46,7 @@ use criterion::{
     BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_main,
     measurement::WallTime,
 };
-use strongroom_aes::{Aes256Gcm, Aes256Key, TAG_LEN};
+use strongroom_aes::{AeadInOut, Aes256Gcm, Aes256Key, TAG_LEN, aead::inout::InOutBuf};
 use strongroom_envelope::{
     AesKeyWrapper, Decryptor, Dek, Encryptor, Header, HeaderOptions, KeyRef, KeyWrapper,
     WrapAlgorithm,
@@ -180,6 +186,45 @@ fn prim_open(gcm: &Aes256Gcm, aad: &[u8; 32], buf: &mut [u8], tags: &[[u8; TAG_L
     let count = buf.len().div_ceil(CHUNK);
     for (i, (piece, tag)) in buf.chunks_mut(CHUNK).zip(tags.iter()).enumerate() {
         gcm.open_in_place_detached(&nonce(i, i + 1 == count), aad, piece, tag)
+            .expect("open");
+    }
+}
+
+/// The primitive memory to memory: each 1 MiB piece of `input` sealed
+/// straight into `out` (same length), one read and one write of each byte,
+/// the memory traffic of a stream encrypted from one buffer to another.
+fn prim_seal_oop(
+    gcm: &Aes256Gcm,
+    aad: &[u8; 32],
+    input: &[u8],
+    out: &mut [u8],
+    tags: &mut [[u8; TAG_LEN]],
+) {
+    let count = input.len().div_ceil(CHUNK);
+    let pieces = input.chunks(CHUNK).zip(out.chunks_mut(CHUNK));
+    for (i, ((piece, dest), tag)) in pieces.zip(tags.iter_mut()).enumerate() {
+        let buf = InOutBuf::new(piece, dest).expect("same length");
+        *tag = gcm
+            .encrypt_inout_detached(&nonce(i, i + 1 == count).into(), aad, buf)
+            .expect("seal")
+            .into();
+    }
+}
+
+/// The primitive memory to memory, opening: each piece of `input` opened
+/// straight into `out`.
+fn prim_open_oop(
+    gcm: &Aes256Gcm,
+    aad: &[u8; 32],
+    input: &[u8],
+    out: &mut [u8],
+    tags: &[[u8; TAG_LEN]],
+) {
+    let count = input.len().div_ceil(CHUNK);
+    let pieces = input.chunks(CHUNK).zip(out.chunks_mut(CHUNK));
+    for (i, ((piece, dest), tag)) in pieces.zip(tags.iter()).enumerate() {
+        let buf = InOutBuf::new(piece, dest).expect("same length");
+        gcm.decrypt_inout_detached(&nonce(i, i + 1 == count).into(), aad, buf, tag.into())
             .expect("open");
     }
 }
@@ -369,6 +414,18 @@ fn stream(c: &mut Criterion) {
     prim_open(&gcm, &aad, &mut opened, &tags);
     assert!(opened == data, "primitive round trip");
     drop(opened);
+    let mut oop_tags = vec![[0u8; TAG_LEN]; LEN.div_ceil(CHUNK)];
+    let mut oop_ct = vec![1u8; LEN];
+    prim_seal_oop(&gcm, &aad, &data, &mut oop_ct, &mut oop_tags);
+    assert!(
+        oop_ct == prim_ct && oop_tags == tags,
+        "primitive out of place"
+    );
+    prim_open_oop(&gcm, &aad, &oop_ct, &mut check[..LEN], &oop_tags);
+    assert!(
+        check[..LEN] == data[..],
+        "primitive out-of-place round trip"
+    );
 
     let mut age_ct = out_buffer(OUT_CAP);
     age_encrypt(&recipient, &data, &mut age_ct);
@@ -402,6 +459,9 @@ fn stream(c: &mut Criterion) {
             b.iter(|| prim_seal(&gcm, &aad, black_box(&mut buf), &mut tags));
         });
         drop(buf);
+        g.bench_function("primitive-oop-chunks", |b| {
+            b.iter(|| prim_seal_oop(&gcm, &aad, black_box(&data), &mut oop_ct, &mut oop_tags));
+        });
         g.bench_function("age", |b| {
             b.iter(|| age_encrypt(&recipient, black_box(&data), &mut out));
         });
@@ -432,6 +492,9 @@ fn stream(c: &mut Criterion) {
                 |buf| prim_open(&gcm, &aad, black_box(buf), &tags),
                 BatchSize::PerIteration,
             );
+        });
+        g.bench_function("primitive-oop-chunks", |b| {
+            b.iter(|| prim_open_oop(&gcm, &aad, black_box(&oop_ct), &mut check[..LEN], &oop_tags));
         });
         g.bench_function("age", |b| {
             b.iter(|| age_decrypt(&identity, black_box(&age_ct), &mut check));

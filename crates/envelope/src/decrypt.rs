@@ -15,7 +15,10 @@ use crate::{Error, KeyWrapper};
 ///
 /// Reads a batch of `2 x threads` chunks, opens them in parallel, and only
 /// then releases their plaintext: no byte of a chunk is returned before its
-/// tag has verified. A failure (any tag, truncation, a chunk moved or
+/// tag has verified. A read into a buffer of at least a chunk opens whole
+/// batches straight into it (reading the next batch while this one is
+/// opened); a batch that fails is zeroed there, and the call returns the
+/// verified bytes before it, or the error. A failure (any tag, truncation, a chunk moved or
 /// spliced in from elsewhere) makes this and every later read return the
 /// error; plaintext already returned came from chunks that verified.
 ///
@@ -47,6 +50,8 @@ pub struct Decryptor<R: Read> {
     buf: Vec<u8>,
     /// Bytes of `buf` holding the current batch.
     batch_len: usize,
+    /// The second buffer of the direct path (see `read_direct`).
+    spare: Vec<u8>,
     /// Read position in the current batch's plaintext, as a byte offset
     /// into `buf` (skipping tags).
     pos: usize,
@@ -83,6 +88,7 @@ impl<R: Read> Decryptor<R> {
             workers: Workers::new(None)?,
             buf: Vec::new(),
             batch_len: 0,
+            spare: Vec::new(),
             pos: 0,
             peeked: None,
             next_index: 0,
@@ -123,44 +129,13 @@ impl<R: Read> Decryptor<R> {
             return Ok(false);
         }
         let stride = self.stride();
-        let want = self.workers.batch_chunks() * stride;
-        let mut len = 0;
-        if let Some(b) = self.peeked.take() {
-            self.buf.resize(self.buf.len().max(stride), 0);
-            self.buf[0] = b;
-            len = 1;
-        }
-        // Grow the buffer a chunk at a time, so a small stream never
-        // allocates a whole batch.
-        while len < want {
-            let end = (len / stride + 1) * stride;
-            if self.buf.len() < end {
-                self.buf.resize(end, 0);
-            }
-            let got = read_full(&mut self.input, &mut self.buf[len..end])?;
-            len += got;
-            if len < end {
-                break;
-            }
-        }
-        let ends = if len < want {
-            true
-        } else {
-            let mut one = [0u8; 1];
-            match read_full(&mut self.input, &mut one)? {
-                0 => true,
-                _ => {
-                    self.peeked = Some(one[0]);
-                    false
-                }
-            }
-        };
-        // A body holds at least its final chunk's tag, and a partial final
-        // chunk at least a tag. (An empty read after a full batch cannot
-        // happen: the peeked byte would have marked that batch the end.)
-        if len == 0 || len % stride != 0 && len % stride < TAG_LEN {
-            return Err(Error::Truncated);
-        }
+        let (len, ends) = read_batch(
+            &mut self.input,
+            &mut self.peeked,
+            &mut self.buf,
+            self.workers.batch_chunks(),
+            stride,
+        )?;
         self.workers.process_batch(
             &self.keys,
             self.next_index,
@@ -193,11 +168,144 @@ impl<R: Read> Decryptor<R> {
                 self.pos = start + stride;
                 continue;
             }
+            if out.len() >= chunk && !self.done {
+                return self.read_direct(out);
+            }
             if out.is_empty() || !self.next_batch()? {
                 return Ok(0);
             }
         }
     }
+
+    /// Opens whole batches straight into `out` (room for at least one
+    /// chunk), without staging their plaintext: batches of up to one chunk
+    /// per thread alternate between two buffers, so that reading the next
+    /// batch from the input overlaps with opening this one. Returns the
+    /// plaintext bytes written. If a batch fails after earlier ones
+    /// succeeded, their bytes are returned and the error is kept for the
+    /// next call; the failed batch's part of `out` is zeroed.
+    fn read_direct(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let stride = self.stride();
+        let chunk = self.keys.chunk_size();
+        let per = self.workers.batch_chunks();
+        let keys = &*self.keys;
+        let input = &mut self.input;
+        let peeked = &mut self.peeked;
+        let mut bufs = [
+            core::mem::take(&mut self.buf),
+            core::mem::take(&mut self.spare),
+        ];
+        let mut written = 0;
+        let mut failure = None;
+        let mut batch = read_batch(
+            input,
+            peeked,
+            &mut bufs[0],
+            per.min(out.len() / chunk),
+            stride,
+        );
+        for k in 0.. {
+            let (len, ends) = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            let count = len.div_ceil(stride);
+            let plain = len - count * TAG_LEN;
+            let room = (out.len() - written - plain) / chunk;
+            let [a, b] = &mut bufs;
+            let (cur, next) = if k % 2 == 0 { (&*a, b) } else { (&*b, a) };
+            let dest = &mut out[written..written + plain];
+            let index = self.next_index;
+            let (opened, read) = self.workers.overlap(
+                |w| w.open_into(keys, index, &cur[..len], dest, ends),
+                || {
+                    (!ends && room > 0)
+                        .then(|| read_batch(input, peeked, next, per.min(room), stride))
+                },
+            );
+            if let Err(e) = opened {
+                dest.zeroize();
+                failure = Some(e);
+                break;
+            }
+            written += plain;
+            self.next_index += count as u64;
+            if ends {
+                self.done = true;
+                break;
+            }
+            match read {
+                Some(r) => batch = r,
+                None => break,
+            }
+        }
+        let [a, b] = bufs;
+        self.buf = a;
+        self.spare = b;
+        self.batch_len = 0;
+        self.pos = 0;
+        match failure {
+            Some(e) if written == 0 => Err(e),
+            Some(e) => {
+                self.failed = Some(e);
+                Ok(written)
+            }
+            None => Ok(written),
+        }
+    }
+}
+
+/// Reads the next batch of up to `chunks` sealed chunks into `buf` (grown
+/// a chunk at a time, so a small stream never allocates a whole batch),
+/// and peeks one byte past a full batch to learn whether the stream ends
+/// there. Returns the bytes read and whether the stream ends.
+fn read_batch<R: Read>(
+    input: &mut R,
+    peeked: &mut Option<u8>,
+    buf: &mut Vec<u8>,
+    chunks: usize,
+    stride: usize,
+) -> Result<(usize, bool), Error> {
+    let want = chunks * stride;
+    let mut len = 0;
+    if let Some(b) = peeked.take() {
+        buf.resize(buf.len().max(stride), 0);
+        buf[0] = b;
+        len = 1;
+    }
+    while len < want {
+        let end = (len / stride + 1) * stride;
+        if buf.len() < end {
+            buf.resize(end, 0);
+        }
+        let got = read_full(input, &mut buf[len..end])?;
+        len += got;
+        if len < end {
+            break;
+        }
+    }
+    let ends = if len < want {
+        true
+    } else {
+        let mut one = [0u8; 1];
+        match read_full(input, &mut one)? {
+            0 => true,
+            _ => {
+                *peeked = Some(one[0]);
+                false
+            }
+        }
+    };
+    // A body holds at least its final chunk's tag, and a partial final
+    // chunk at least a tag. (An empty read after a full batch cannot
+    // happen: the peeked byte would have marked that batch the end.)
+    if len == 0 || len % stride != 0 && len % stride < TAG_LEN {
+        return Err(Error::Truncated);
+    }
+    Ok((len, ends))
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.

@@ -13,10 +13,14 @@ use crate::{Dek, Error, KeyWrapper};
 
 /// Encrypts a stream: `Write` plaintext in, call [`finish`](Self::finish).
 ///
-/// Plaintext is gathered into a batch of `2 x threads` chunks; when the
-/// batch is full and more data arrives, its chunks are sealed in parallel
-/// and written out. Memory stays at one batch, whatever the stream's size.
-/// The bytes written do not depend on the number of threads.
+/// Small writes are gathered into a batch of `2 x threads` chunks; when
+/// the batch is full and more data arrives, its chunks are sealed in
+/// parallel and written out. A write of more than a chunk is sealed
+/// straight from the caller's data (every whole chunk that more data
+/// follows), in batches that alternate between two buffers so that writing
+/// one batch out overlaps with sealing the next. Memory stays at most two
+/// batches, whatever the stream's size. The bytes written do not depend on
+/// the number of threads or on how the data was split into writes.
 ///
 /// Without [`finish`](Self::finish) the stream has no final chunk and will
 /// not decrypt: dropping an unfinished encryptor leaves a truncated stream,
@@ -31,6 +35,10 @@ pub struct Encryptor<W: Write> {
     buf: Vec<u8>,
     /// Plaintext bytes in `buf`.
     filled: usize,
+    /// The second buffer of the direct path (see `write_direct`), which
+    /// alternates with `buf`: one is sealed into while the other is
+    /// written out.
+    spare: Vec<u8>,
     /// Index of the first chunk in `buf`.
     next_index: u64,
     failed: Option<Error>,
@@ -75,6 +83,7 @@ impl<W: Write> Encryptor<W> {
             workers,
             buf: Vec::new(),
             filled: 0,
+            spare: Vec::new(),
             next_index: 0,
             failed: None,
         })
@@ -142,6 +151,16 @@ impl<W: Write> Encryptor<W> {
         let chunk = self.chunk();
         let stride = chunk + TAG_LEN;
         while !data.is_empty() {
+            if self.filled.is_multiple_of(chunk) && data.len() > chunk {
+                // Whole chunks are buffered and more than a chunk follows:
+                // seal the buffered ones, then the rest straight from
+                // `data`, without staging it.
+                if self.filled > 0 {
+                    self.flush_batch(false)?;
+                }
+                data = &data[self.write_direct(data)?..];
+                continue;
+            }
             if self.filled == self.capacity() {
                 // More data follows, so none of these chunks is the last.
                 self.flush_batch(false)?;
@@ -160,6 +179,65 @@ impl<W: Write> Encryptor<W> {
             data = &data[n..];
         }
         Ok(total)
+    }
+
+    /// Seals every whole chunk of `data` that has at least one byte after
+    /// it (so is not the stream's last) straight from `data`, and writes
+    /// them out; returns the bytes consumed. Batches of one chunk per
+    /// thread alternate between two buffers, so that writing one batch to
+    /// the output overlaps with sealing the next. Needs no staged
+    /// plaintext (`filled == 0`).
+    fn write_direct(&mut self, data: &[u8]) -> Result<usize, Error> {
+        debug_assert_eq!(self.filled, 0);
+        let chunk = self.chunk();
+        let stride = chunk + TAG_LEN;
+        let whole = (data.len() - 1) / chunk;
+        if self.next_index + whole as u64 > MAX_CHUNK_INDEX {
+            return Err(Error::TooLarge);
+        }
+        let per = self.workers.batch_chunks();
+        let out = self.out.as_mut().ok_or(Error::InvalidArgument {
+            reason: "the encryptor was already finished",
+        })?;
+        let mut bufs = [
+            core::mem::take(&mut self.buf),
+            core::mem::take(&mut self.spare),
+        ];
+        let keys = &*self.keys;
+        let mut pending = 0;
+        let mut result = Ok(());
+        for (k, first) in (0..whole).step_by(per).enumerate() {
+            let n = per.min(whole - first);
+            let input = &data[first * chunk..(first + n) * chunk];
+            let [a, b] = &mut bufs;
+            let (cur, prev) = if k % 2 == 0 { (a, &*b) } else { (b, &*a) };
+            if cur.len() < n * stride {
+                cur.resize(n * stride, 0);
+            }
+            let index = self.next_index + first as u64;
+            let sealed = &mut cur[..n * stride];
+            let (sealing, writing) = self.workers.overlap(
+                |w| w.seal_into(keys, index, input, sealed, false),
+                || out.write_all(&prev[..pending]),
+            );
+            if let Err(e) = writing.map_err(Error::Io).and(sealing) {
+                result = Err(e);
+                pending = 0;
+                break;
+            }
+            pending = n * stride;
+        }
+        if result.is_ok() && pending > 0 {
+            // The last batch sealed is in the buffer `whole` batches in.
+            let last = whole.div_ceil(per) - 1;
+            result = out.write_all(&bufs[last % 2][..pending]).map_err(Error::Io);
+        }
+        let [a, b] = bufs;
+        self.buf = a;
+        self.spare = b;
+        result?;
+        self.next_index += whole as u64;
+        Ok(whole * chunk)
     }
 
     /// Seals the final chunk, flushes, and returns the output.
@@ -205,6 +283,7 @@ impl<W: Write> Write for Encryptor<W> {
 impl<W: Write> Drop for Encryptor<W> {
     fn drop(&mut self) {
         self.buf.zeroize();
+        self.spare.zeroize();
     }
 }
 

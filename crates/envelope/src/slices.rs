@@ -1,13 +1,12 @@
 //! Whole bodies between slices: the zero-copy path for data already in
 //! memory (docs/FORMAT.md section 4, the same bytes as the streaming path).
 
-use rayon::prelude::*;
-use strongroom_aes::{AeadInOut, TAG_LEN, aead::inout::InOutBuf};
+use strongroom_aes::TAG_LEN;
 use zeroize::Zeroize;
 
 use crate::Error;
 use crate::keys::{OpenedHeader, StreamKeys};
-use crate::stream::{self, MAX_CHUNK_INDEX, Workers};
+use crate::stream::{MAX_CHUNK_INDEX, Workers};
 
 /// Chunks in a body of `plaintext_len` bytes: at least one.
 fn chunk_count(keys: &StreamKeys, plaintext_len: u64) -> Result<u64, Error> {
@@ -84,42 +83,14 @@ impl OpenedHeader {
         threads: usize,
     ) -> Result<(), Error> {
         let keys = &*self.keys;
-        let chunks = chunk_count(keys, plaintext.len() as u64)?;
+        chunk_count(keys, plaintext.len() as u64)?;
         if body.len() as u64 != self.body_len(plaintext.len() as u64)? {
             return Err(Error::InvalidArgument {
                 reason: "the body buffer must be body_len(plaintext length) bytes",
             });
         }
-        let chunk = keys.chunk_size();
-        let one = |(i, (plain, out)): (usize, (&[u8], &mut [u8]))| -> Result<(), Error> {
-            let last = i as u64 + 1 == chunks;
-            let (ct, tag) = out.split_at_mut(plain.len());
-            let nonce = stream::nonce(keys, i as u64, last)?;
-            let t = keys
-                .gcm
-                .encrypt_inout_detached(
-                    &nonce.into(),
-                    &keys.aad,
-                    InOutBuf::new(plain, ct).map_err(|_| Error::TooLarge)?,
-                )
-                .map_err(|_| Error::TooLarge)?;
-            tag.copy_from_slice(&t);
-            Ok(())
-        };
-        let stride = chunk + TAG_LEN;
-        // An empty plaintext still has its one (empty) final chunk.
-        let pieces: Vec<&[u8]> = if plaintext.is_empty() {
-            vec![&[]]
-        } else {
-            plaintext.chunks(chunk).collect()
-        };
-        Workers::new(Some(threads))?.run(|| {
-            pieces
-                .into_par_iter()
-                .zip(body.par_chunks_mut(stride))
-                .enumerate()
-                .try_for_each(one)
-        })
+        let mut workers = Workers::new(Some(threads))?;
+        workers.run(|w| w.seal_into(keys, 0, plaintext, body, true))
     }
 
     /// Decrypts a whole `body` into `plaintext`, which must be exactly
@@ -146,36 +117,8 @@ impl OpenedHeader {
                 reason: "the plaintext buffer must be plaintext_len(body length) bytes",
             });
         }
-        let stride = keys.chunk_size() + TAG_LEN;
-        let chunks = body.len().div_ceil(stride);
-        let one = |(i, (sealed, out)): (usize, (&[u8], &mut [u8]))| -> Result<(), Error> {
-            let last = i + 1 == chunks;
-            let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
-            let nonce = stream::nonce(keys, i as u64, last)?;
-            let mut t = [0u8; TAG_LEN];
-            t.copy_from_slice(tag);
-            keys.gcm
-                .decrypt_inout_detached(
-                    &nonce.into(),
-                    &keys.aad,
-                    InOutBuf::new(ct, out).map_err(|_| Error::Truncated)?,
-                    &t.into(),
-                )
-                .map_err(|_| Error::DecryptionFailed)
-        };
-        let chunk = keys.chunk_size();
-        let mut empty: [u8; 0] = [];
-        let outs: Vec<&mut [u8]> = if plaintext.is_empty() {
-            vec![&mut empty[..]]
-        } else {
-            plaintext.chunks_mut(chunk).collect()
-        };
-        let result = Workers::new(Some(threads))?.run(|| {
-            body.par_chunks(stride)
-                .zip(outs.into_par_iter())
-                .enumerate()
-                .try_for_each(one)
-        });
+        let mut workers = Workers::new(Some(threads))?;
+        let result = workers.run(|w| w.open_into(keys, 0, body, plaintext, true));
         if result.is_err() {
             plaintext.zeroize();
         }

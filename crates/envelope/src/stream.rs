@@ -2,7 +2,7 @@
 //! one chunk, and whole batches of chunks in parallel.
 
 use rayon::prelude::*;
-use strongroom_aes::TAG_LEN;
+use strongroom_aes::{AeadInOut, TAG_LEN, aead::inout::InOutBuf};
 
 use crate::Error;
 use crate::keys::{PREFIX_LEN, StreamKeys};
@@ -25,11 +25,6 @@ impl ChunkNonce {
         nonce[11] = u8::from(last);
         Ok(Self(nonce))
     }
-}
-
-/// The nonce of chunk `index` of a stream with `keys`.
-pub(crate) fn nonce(keys: &StreamKeys, index: u64, last: bool) -> Result<[u8; 12], Error> {
-    ChunkNonce::new(&keys.prefix, index, last).map(|n| n.0)
 }
 
 /// Seals one chunk in place: `chunk` is plaintext followed by 16 bytes of
@@ -65,8 +60,59 @@ pub(crate) fn open_chunk(
         .map_err(|_| Error::DecryptionFailed)
 }
 
-/// Most threads one encryptor or decryptor may use: memory is
-/// `2 x threads x (chunk + 16)` bytes, so this also bounds memory.
+/// Seals one chunk from `plain` into `out`, which is `plain.len() + 16`
+/// bytes: ciphertext, then tag.
+pub(crate) fn seal_chunk_into(
+    keys: &StreamKeys,
+    index: u64,
+    last: bool,
+    plain: &[u8],
+    out: &mut [u8],
+) -> Result<(), Error> {
+    let nonce = ChunkNonce::new(&keys.prefix, index, last)?;
+    let (ct, tag) = out.split_at_mut(out.len() - TAG_LEN);
+    let t = keys
+        .gcm
+        .encrypt_inout_detached(
+            &nonce.0.into(),
+            &keys.aad,
+            InOutBuf::new(plain, ct).map_err(|_| Error::TooLarge)?,
+        )
+        .map_err(|_| Error::TooLarge)?;
+    tag.copy_from_slice(&t);
+    Ok(())
+}
+
+/// Opens one chunk, `sealed` = ciphertext then tag, into `out` (16 bytes
+/// shorter). On failure `out` holds no plaintext.
+pub(crate) fn open_chunk_into(
+    keys: &StreamKeys,
+    index: u64,
+    last: bool,
+    sealed: &[u8],
+    out: &mut [u8],
+) -> Result<(), Error> {
+    if sealed.len() < TAG_LEN {
+        return Err(Error::Truncated);
+    }
+    let nonce = ChunkNonce::new(&keys.prefix, index, last)?;
+    let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+    let mut t = [0u8; TAG_LEN];
+    t.copy_from_slice(tag);
+    keys.gcm
+        .decrypt_inout_detached(
+            &nonce.0.into(),
+            &keys.aad,
+            InOutBuf::new(ct, out).map_err(|_| Error::Truncated)?,
+            &t.into(),
+        )
+        .map_err(|_| Error::DecryptionFailed)
+}
+
+/// Most threads one encryptor or decryptor may use: memory is at most
+/// `4 x threads x (chunk + 16)` bytes (a batch of two chunks per thread,
+/// and a second batch buffer on the direct path), so this also bounds
+/// memory.
 pub(crate) const MAX_THREADS: usize = 256;
 
 /// The threads that seal or open a batch's chunks.
@@ -128,15 +174,122 @@ impl Workers {
         if self.threads == 1 || count == 1 {
             return buf.chunks_mut(stride).enumerate().try_for_each(one);
         }
-        self.run(|| buf.par_chunks_mut(stride).enumerate().try_for_each(one))
+        self.run(|_| buf.par_chunks_mut(stride).enumerate().try_for_each(one))
     }
 
-    /// Runs `work` (parallel iterators) on this pool of `threads` threads,
-    /// starting the pool on first use.
-    pub(crate) fn run<T: Send>(
+    /// Seals the plaintext `input`, chunk `first` onwards, into `out` at
+    /// stride `chunk + 16` (`out` is exactly the sealed length). The last
+    /// chunk carries the last-chunk flag when `ends_stream`; an empty
+    /// `input` is one empty chunk. Parallel when called on the pool (from
+    /// [`run`](Self::run) or [`overlap`](Self::overlap)).
+    pub(crate) fn seal_into(
+        &self,
+        keys: &StreamKeys,
+        first: u64,
+        input: &[u8],
+        out: &mut [u8],
+        ends_stream: bool,
+    ) -> Result<(), Error> {
+        let chunk = keys.chunk_size();
+        let count = input.len().div_ceil(chunk).max(1);
+        let one = |(i, (plain, sealed)): (usize, (&[u8], &mut [u8]))| {
+            seal_chunk_into(
+                keys,
+                first + i as u64,
+                ends_stream && i + 1 == count,
+                plain,
+                sealed,
+            )
+        };
+        let stride = chunk + TAG_LEN;
+        if input.is_empty() {
+            return one((0, (input, out)));
+        }
+        if self.threads == 1 || count == 1 {
+            return input
+                .chunks(chunk)
+                .zip(out.chunks_mut(stride))
+                .enumerate()
+                .try_for_each(one);
+        }
+        input
+            .par_chunks(chunk)
+            .zip(out.par_chunks_mut(stride))
+            .enumerate()
+            .try_for_each(one)
+    }
+
+    /// Opens the sealed chunks `input` (stride `chunk + 16`), chunk `first`
+    /// onwards, into `out` (exactly their plaintext length). On failure the
+    /// caller must not release `out`: chunks other than the failed one may
+    /// have been opened into it. Parallel when called on the pool.
+    pub(crate) fn open_into(
+        &self,
+        keys: &StreamKeys,
+        first: u64,
+        input: &[u8],
+        out: &mut [u8],
+        ends_stream: bool,
+    ) -> Result<(), Error> {
+        let chunk = keys.chunk_size();
+        let stride = chunk + TAG_LEN;
+        let count = input.len().div_ceil(stride);
+        let one = |(i, (sealed, plain)): (usize, (&[u8], &mut [u8]))| {
+            open_chunk_into(
+                keys,
+                first + i as u64,
+                ends_stream && i + 1 == count,
+                sealed,
+                plain,
+            )
+        };
+        if input.len() <= TAG_LEN {
+            return one((0, (input, out)));
+        }
+        if self.threads == 1 || count == 1 {
+            return input
+                .chunks(stride)
+                .zip(out.chunks_mut(chunk))
+                .enumerate()
+                .try_for_each(one);
+        }
+        input
+            .par_chunks(stride)
+            .zip(out.par_chunks_mut(chunk))
+            .enumerate()
+            .try_for_each(one)
+    }
+
+    /// Runs `pooled` on the pool while this thread runs `here`: I/O on the
+    /// caller's reader or writer overlaps with sealing or opening another
+    /// batch. On one thread, `here` runs first, then `pooled`.
+    pub(crate) fn overlap<A: Send, B>(
         &mut self,
-        work: impl FnOnce() -> Result<T, Error> + Send,
-    ) -> Result<T, Error> {
+        pooled: impl FnOnce(&Self) -> Result<A, Error> + Send,
+        here: impl FnOnce() -> B,
+    ) -> (Result<A, Error>, B) {
+        if self.threads == 1 {
+            let b = here();
+            return (pooled(self), b);
+        }
+        if let Err(e) = self.start_pool() {
+            return (Err(e), here());
+        }
+        let this = &*self;
+        let Some(pool) = this.pool.as_ref() else {
+            return (Err(no_pool()), here());
+        };
+        let mut a = None;
+        let b = pool.in_place_scope(|scope| {
+            scope.spawn(|_| a = Some(pooled(this)));
+            here()
+        });
+        // The scope waits for its jobs, so `a` is set unless the job
+        // panicked (which the scope re-raises here).
+        (a.unwrap_or_else(|| Err(no_pool())), b)
+    }
+
+    fn start_pool(&mut self) -> Result<(), Error> {
         if self.pool.is_none() {
             self.pool = Some(
                 rayon::ThreadPoolBuilder::new()
@@ -146,9 +299,27 @@ impl Workers {
                     .map_err(|e| Error::Io(std::io::Error::other(e)))?,
             );
         }
-        match self.pool.as_ref() {
-            Some(pool) => pool.install(work),
-            None => Err(Error::Io(std::io::Error::other("no thread pool"))),
+        Ok(())
+    }
+
+    /// Runs `work` (parallel iterators) on this pool of `threads` threads,
+    /// starting the pool on first use.
+    pub(crate) fn run<T: Send>(
+        &mut self,
+        work: impl FnOnce(&Self) -> Result<T, Error> + Send,
+    ) -> Result<T, Error> {
+        if self.threads == 1 {
+            return work(self);
+        }
+        self.start_pool()?;
+        let this = &*self;
+        match this.pool.as_ref() {
+            Some(pool) => pool.install(|| work(this)),
+            None => Err(no_pool()),
         }
     }
+}
+
+fn no_pool() -> Error {
+    Error::Io(std::io::Error::other("the chunk thread pool could not run"))
 }

@@ -315,7 +315,9 @@ fn an_unfinished_encryptor_never_decrypts() {
             "header only: the batch is full but not sealed yet",
         ),
         (2 * CHUNK + 1, "header and two chunks, neither final"),
-        (5 * CHUNK + 7, "header and four chunks, none final"),
+        // Written in one call, every whole chunk followed by more data is
+        // sealed and written straight away.
+        (5 * CHUNK + 7, "header and five chunks, none final"),
     ];
     for (len, what) in cases {
         let mut stored = Vec::new();
@@ -335,12 +337,14 @@ fn an_unfinished_encryptor_never_decrypts() {
         } else {
             assert!(matches!(err, Error::DecryptionFailed), "{what}: {err:?}");
         }
-        // Only whole verified batches before the last flushed one.
+        // Only whole verified batches (two chunks on one thread), and
+        // never the last chunk written, which cannot verify as final.
         let flushed_chunks = body / (CHUNK + 16);
         assert!(
-            out.len() <= flushed_chunks.saturating_sub(2) * CHUNK,
+            out.len() <= flushed_chunks.saturating_sub(1) * CHUNK,
             "{what}"
         );
+        assert_eq!(out.len() % (2 * CHUNK), 0, "{what}");
         assert!(out == plaintext(out.len()), "{what}");
 
         // Random access verifies the final chunk up front, so an unfinished

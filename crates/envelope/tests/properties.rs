@@ -15,7 +15,7 @@ use common::{aes_ref, aes_wrapper_with, decrypt, encrypt, header_len, options, p
 use proptest::prelude::*;
 use strongroom_envelope::format::FIXED_LEN;
 use strongroom_envelope::{
-    AesKeyWrapper, Decryptor, Dek, Encryptor, Error, Header, HeaderOptions, KeyRef,
+    AesKeyWrapper, Decryptor, Dek, Encryptor, Error, Header, HeaderOptions, KeyRef, KeyWrapper,
     SeekableDecryptor, WrapAlgorithm,
 };
 
@@ -78,6 +78,20 @@ fn stable_len(header: &Header) -> usize {
             .iter()
             .map(|(k, v)| 1 + k.len() + 2 + v.len())
             .sum::<usize>()
+}
+
+/// The stream that one `write_all` of `plain` on one thread makes under
+/// the header of `stream`: the reference for other write patterns.
+fn seal_with_header_of(stream: &[u8], plain: &[u8]) -> Vec<u8> {
+    let header = Header::read_from(&mut &stream[..]).expect("header");
+    let bytes = header.as_bytes().to_vec();
+    let opened = header.open(&[&kek() as &dyn KeyWrapper]).expect("open");
+    let mut enc = Encryptor::body(bytes, &opened)
+        .expect("encryptor")
+        .threads(1)
+        .expect("threads");
+    enc.write_all(plain).expect("write");
+    enc.finish().expect("finish")
 }
 
 /// A reader that hands out at most a few bytes per call and is interrupted
@@ -195,10 +209,7 @@ fn rewrap_to_rsa_keeps_the_body_and_the_old_header_valid() {
     let new = opened.rewrap(&[&rsa, &old_kek]).expect("rewrap");
     let stable = stable_len(&old);
     assert_eq!(new.as_bytes()[..stable], old.as_bytes()[..stable]);
-    for (header, key) in [
-        (&old, &old_kek as &dyn strongroom_envelope::KeyWrapper),
-        (&new, &rsa),
-    ] {
+    for (header, key) in [(&old, &old_kek as &dyn KeyWrapper), (&new, &rsa)] {
         let opened = Header::from_bytes(header.as_bytes())
             .expect("parse")
             .open(&[key])
@@ -258,6 +269,52 @@ proptest! {
                 Ok(0) => break,
                 Ok(n) => out.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        prop_assert!(out == plain);
+    }
+
+    /// Writes and reads of mixed sizes, some smaller than a chunk (staged
+    /// path) and some of several chunks (direct path, sealed from the
+    /// caller's data and opened into the caller's buffer), on 1 to 3
+    /// threads, over a reader that trickles: the same bytes either way.
+    #[test]
+    fn mixed_write_and_read_sizes_change_nothing(
+        len in 0..24 * CHUNK,
+        writes in prop::collection::vec(1usize..5 * CHUNK, 1..6),
+        reads in prop::collection::vec(1usize..5 * CHUNK, 1..6),
+        pieces in prop::collection::vec(1usize..3 * CHUNK, 1..4),
+        threads in 1usize..=3,
+    ) {
+        let plain = plaintext(len);
+        let mut enc = Encryptor::new(Vec::new(), &[&kek()], &options(CHUNK))
+            .expect("encryptor")
+            .threads(threads)
+            .expect("threads");
+        let mut rest = &plain[..];
+        for w in writes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let n = (*w).min(rest.len());
+            enc.write_all(&rest[..n]).expect("write");
+            rest = &rest[n..];
+        }
+        let stream = enc.finish().expect("finish");
+        prop_assert!(stream == seal_with_header_of(&stream, &plain));
+
+        let input = Trickle { data: &stream, pieces, calls: 0 };
+        let mut decryptor = Decryptor::new(input, &[&kek()])
+            .expect("header")
+            .threads(threads)
+            .expect("threads");
+        let mut out = Vec::new();
+        for r in reads.iter().cycle() {
+            let mut buf = vec![0u8; *r];
+            match decryptor.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
                 Err(e) => panic!("{e}"),
             }
         }
@@ -429,8 +486,8 @@ proptest! {
                 aes_wrapper_with(key_ref, 100 + i as u8)
             })
             .collect();
-        let wrappers: Vec<&dyn strongroom_envelope::KeyWrapper> =
-            new_keks.iter().map(|k| k as &dyn strongroom_envelope::KeyWrapper).collect();
+        let wrappers: Vec<&dyn KeyWrapper> =
+            new_keks.iter().map(|k| k as &dyn KeyWrapper).collect();
         let new = opened.rewrap(&wrappers).expect("rewrap");
 
         // The stable part (fixed fields, metadata) is byte for byte the same;
