@@ -19,11 +19,13 @@ import sys
 from pathlib import Path
 
 GROUPS = ["seal", "open"]
-IMPLS = ["strongroom", "strongroom-avx2", "aes-gcm", "ring", "aws-lc-rs"]
+IMPLS = ["strongroom", "strongroom-oop", "strongroom-avx2", "strongroom-avx2-oop",
+         "aes-gcm", "ring", "aws-lc-rs"]
 # (ours, peer) ratio columns: the default tier against every peer, and the
 # forced AVX2 tier against ring (issue 4: >= 1.0x) and aws-lc-rs.
 RATIOS = [("strongroom", "aes-gcm"), ("strongroom", "ring"), ("strongroom", "aws-lc-rs"),
-          ("strongroom-avx2", "ring"), ("strongroom-avx2", "aws-lc-rs")]
+          ("strongroom-avx2", "ring"), ("strongroom-avx2", "aws-lc-rs"),
+          ("strongroom-oop", "aws-lc-rs"), ("strongroom-avx2-oop", "ring")]
 
 
 def default_criterion_dir() -> Path:

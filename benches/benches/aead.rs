@@ -14,6 +14,11 @@
 //! Before benchmarking, all five implementations are checked to produce the
 //! same ciphertext and tag for the same input, so they do the same work.
 //!
+//! Two more ids measure strongroom-aes out of place (`AeadInOut` with an
+//! `InOutBuf` of two disjoint buffers: input untouched, output written), on
+//! its default tier (`strongroom-oop`) and on its AVX2 tier
+//! (`strongroom-avx2-oop`), next to the in-place ids of the same run.
+//!
 //! Run: `cargo bench -p strongroom-benches --bench aead`, then
 //! `python3 benches/ratios.py` for a GB/s + ratio table.
 
@@ -25,6 +30,7 @@ use criterion::{
     BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_main,
     measurement::WallTime,
 };
+use strongroom_aes::aead::inout::InOutBuf;
 
 /// Message sizes: 1 KiB, 16 KiB, 64 KiB, 1 MiB.
 const SIZES: [usize; 4] = [1 << 10, 16 << 10, 64 << 10, 1 << 20];
@@ -107,6 +113,15 @@ impl Impls {
             .expect("strongroom-avx2 seal")
     }
 
+    /// Out of place: seals `input` into `output`.
+    #[inline]
+    fn seal_oop(gcm: &strongroom_aes::Aes256Gcm, input: &[u8], output: &mut [u8]) -> Tag {
+        let buf = InOutBuf::new(input, output).expect("equal lengths");
+        gcm.encrypt_inout_detached(&NONCE.into(), &AAD, buf)
+            .expect("strongroom out-of-place seal")
+            .into()
+    }
+
     #[inline]
     fn seal_aes_gcm(&self, buf: &mut [u8]) -> Tag {
         self.aes_gcm
@@ -155,6 +170,14 @@ impl Impls {
         self.strongroom_avx2
             .open_in_place_detached(&NONCE, &AAD, buf, tag)
             .expect("strongroom-avx2 open failed");
+    }
+
+    /// Out of place: opens `input` into `output`.
+    #[inline]
+    fn open_oop(gcm: &strongroom_aes::Aes256Gcm, input: &[u8], output: &mut [u8], tag: &Tag) {
+        let buf = InOutBuf::new(input, output).expect("equal lengths");
+        gcm.decrypt_inout_detached(&NONCE.into(), &AAD, buf, &(*tag).into())
+            .expect("strongroom out-of-place open failed");
     }
 
     #[inline]
@@ -237,6 +260,13 @@ fn reference_ciphertext(impls: &Impls, pt: &[u8]) -> (Vec<u8>, Tag) {
         open(impls, &mut buf, &tag);
         assert!(buf == pt, "{name}: open did not round-trip");
     }
+    for gcm in [&impls.strongroom, &impls.strongroom_avx2] {
+        let mut out = vec![0; pt.len()];
+        assert_eq!(Impls::seal_oop(gcm, pt, &mut out), tag, "out-of-place tag");
+        assert!(out == ct, "out-of-place ciphertext");
+        Impls::open_oop(gcm, &ct, &mut out, &tag);
+        assert!(out == pt, "out-of-place open did not round-trip");
+    }
     (ct, tag)
 }
 
@@ -251,6 +281,41 @@ fn bench_seal_one(
     let mut buf = pt.to_vec();
     group.bench_function(BenchmarkId::new(name, size), |b| {
         b.iter(|| seal(black_box(buf.as_mut_slice())));
+    });
+}
+
+fn bench_seal_oop(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    gcm: &strongroom_aes::Aes256Gcm,
+    pt: &[u8],
+) {
+    // The input is never written, so one input and one output buffer serve
+    // every iteration.
+    let mut out = vec![0; pt.len()];
+    group.bench_function(BenchmarkId::new(name, pt.len()), |b| {
+        b.iter(|| Impls::seal_oop(gcm, black_box(pt), black_box(out.as_mut_slice())));
+    });
+}
+
+fn bench_open_oop(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    gcm: &strongroom_aes::Aes256Gcm,
+    ct: &[u8],
+    tag: &Tag,
+) {
+    // Out of place the ciphertext stays valid, so no per-iteration copy.
+    let mut out = vec![0; ct.len()];
+    group.bench_function(BenchmarkId::new(name, ct.len()), |b| {
+        b.iter(|| {
+            Impls::open_oop(
+                gcm,
+                black_box(ct),
+                black_box(out.as_mut_slice()),
+                black_box(tag),
+            );
+        });
     });
 }
 
@@ -287,6 +352,13 @@ fn seal(c: &mut Criterion) {
         bench_seal_one(&mut group, "strongroom-avx2", size, &pt, |b| {
             impls.seal_strongroom_avx2(b)
         });
+        bench_seal_oop(&mut group, "strongroom-oop", &impls.strongroom, &pt);
+        bench_seal_oop(
+            &mut group,
+            "strongroom-avx2-oop",
+            &impls.strongroom_avx2,
+            &pt,
+        );
         bench_seal_one(&mut group, "aes-gcm", size, &pt, |b| impls.seal_aes_gcm(b));
         bench_seal_one(&mut group, "ring", size, &pt, |b| impls.seal_ring(b));
         bench_seal_one(&mut group, "aws-lc-rs", size, &pt, |b| impls.seal_aws_lc(b));
@@ -307,6 +379,14 @@ fn open(c: &mut Criterion) {
         bench_open_one(&mut group, "strongroom-avx2", size, &ct, &tag, |b, t| {
             impls.open_strongroom_avx2(b, t)
         });
+        bench_open_oop(&mut group, "strongroom-oop", &impls.strongroom, &ct, &tag);
+        bench_open_oop(
+            &mut group,
+            "strongroom-avx2-oop",
+            &impls.strongroom_avx2,
+            &ct,
+            &tag,
+        );
         bench_open_one(&mut group, "aes-gcm", size, &ct, &tag, |b, t| {
             impls.open_aes_gcm(b, t)
         });
@@ -321,9 +401,9 @@ fn open(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    // 2 groups x 4 sizes x 5 impls = 40 benchmarks at ~3 s each, plus untimed
+    // 2 groups x 4 sizes x 7 ids = 56 benchmarks at ~3 s each, plus untimed
     // setup for `open` and criterion's analysis (fewer bootstrap resamples than
-    // the 100k default to keep that short): about 3 minutes in total.
+    // the 100k default to keep that short): about 4 minutes in total.
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))

@@ -23,24 +23,28 @@
 //! The fused kernel keeps both units busy at once. One iteration runs the 14
 //! AES rounds of 32 counter blocks (8 vectors of 4) and, between the rounds,
 //! the GHASH products of 32 ciphertext blocks, each by its own precomputed
-//! power of H (`H^32 .. H^1`) with Karatsuba (3 carry-less multiplications
-//! instead of 4), summed unreduced, and reduced once per iteration. Both
-//! directions hash the previous iteration's ciphertext, still in registers
+//! power of H (`H^32 .. H^1`; schoolbook, 4 carry-less multiplications per
+//! product, where `vpternlogd` sums them cheaply, and Karatsuba, 3, on
+//! AVX2), summed unreduced, and reduced once per iteration.
+//! Sealing hashes the previous iteration's ciphertext, still in registers
 //! (the first iteration is peeled off, so the loop has no branch); opening
-//! checks the tag only after the whole message is hashed, and on failure
-//! applies the keystream again to restore the ciphertext (out of place, it
-//! checks the tag before writing anything).
+//! hashes each iteration's own ciphertext, loaded from the input, while it
+//! computes that iteration's keystream. Both read the input and write the
+//! output in the same single pass, in place or out of place. Opening checks
+//! the tag only after the whole message is hashed; on failure it puts the
+//! ciphertext back before returning: in place by applying the keystream
+//! again, out of place by copying the input over the output.
 //!
 //! The data passes through the registers once, and AES is the limit: per
 //! 512 bytes, 112 512-bit `vaesenc`/`vaesenclast` (8 vectors × 14 rounds)
-//! against 26 carry-less multiplications, and the byte swaps and XORs
+//! against 34 carry-less multiplications, and the byte swaps and XORs
 //! compete with AES for the same vector ports. On the Sapphire Rapids the
 //! benches run on, at 64 KiB in L1/L2 (best of many runs): the kernel's CTR
 //! alone runs at 18.6 GB/s, its GHASH alone at 44.7 GB/s, and the fused
-//! seal at 16 GB/s, 86% of the AES bound. The AVX2 tier (16 blocks per
-//! iteration, 256-bit vectors, 16 registers) has nearly the same AES bound
-//! (17.7 GB/s) but needs twice the GHASH instructions per byte and spills
-//! registers; it reaches about 12 GB/s.
+//! seal and open at about 17 GB/s, 92% of the AES bound, in place or out
+//! of place. The AVX2 tier (16 blocks per iteration, 256-bit vectors, 16
+//! registers) has nearly the same AES bound (17.7 GB/s) but needs twice the
+//! GHASH instructions per byte; it reaches about 12.5 GB/s.
 //!
 //! Small messages are limited by fixed costs, not by the loop. Per call:
 //! the tag mask `E_K(J0)` is one block through 14 dependent AES rounds; the
@@ -89,9 +93,10 @@ type Ctr<'a> = ctr::CtrCore<&'a Aes256, ctr::flavors::Ctr32BE>;
 /// [`AeadInOut`] and, through it, [`aead::Aead`]), so it can stand wherever
 /// `aes_gcm::Aes256Gcm` is used, and produces the same bytes.
 ///
-/// On any authentication failure the error is the opaque [`Error`], and the
-/// caller's buffer holds exactly what it held before the call: no plaintext
-/// is ever left behind by a failed open.
+/// On any authentication failure the error is the opaque [`Error`] and no
+/// plaintext is left behind: in place, the caller's buffer holds exactly
+/// what it held before the call; out of place, see
+/// [`decrypt_inout_detached`](AeadInOut::decrypt_inout_detached).
 ///
 /// ```
 /// use strongroom_aes::{Aes256Gcm, Aes256Key};
@@ -255,10 +260,7 @@ impl Aes256Gcm {
         check_lengths(buffer.len(), aad.len())?;
         match &self.engine {
             #[cfg(target_arch = "x86_64")]
-            Engine::X86(x) => {
-                let buffer = buffer.into_out_with_copied_in();
-                Ok(x.seal(nonce, aad, buffer).into())
-            }
+            Engine::X86(x) => Ok(x.seal(nonce, aad, buffer).into()),
             Engine::Portable(p) => Ok(p.seal(nonce, aad, buffer)),
         }
     }
@@ -267,20 +269,13 @@ impl Aes256Gcm {
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        mut buffer: InOutBuf<'_, '_, u8>,
+        buffer: InOutBuf<'_, '_, u8>,
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Error> {
         check_lengths(buffer.len(), aad.len())?;
         match &self.engine {
             #[cfg(target_arch = "x86_64")]
-            Engine::X86(x) => {
-                let (input, output) = buffer.reborrow().into_raw();
-                if core::ptr::eq(input, output) {
-                    x.open_in_place(nonce, aad, buffer.into_out(), tag)
-                } else {
-                    x.open_out_of_place(nonce, aad, buffer, tag)
-                }
-            }
+            Engine::X86(x) => x.open(nonce, aad, buffer, tag),
             Engine::Portable(p) => p.open(nonce, aad, buffer, tag),
         }
     }
@@ -372,6 +367,9 @@ impl Portable {
             // contents cannot be restored: authenticate first, then decrypt.
             ghash.update_padded(buffer.get_in());
             if !verify(finish(ghash, aad.len(), len, mask), tag) {
+                // The same contract as the fused tiers, which decrypt while
+                // they hash: on failure the output holds the ciphertext.
+                let _ = buffer.into_out_with_copied_in();
                 return Err(Error);
             }
             apply_keystream(&mut ctr, buffer);
@@ -574,6 +572,17 @@ impl AeadInOut for Aes256Gcm {
         self.seal(&nonce.0, associated_data, buffer)
     }
 
+    /// Checks `tag` over the input of `buffer` and decrypts it into the
+    /// output: one buffer (in place) or two (out of place, in one pass).
+    ///
+    /// # Errors
+    /// [`Error`] when the tag does not verify or a length limit is
+    /// exceeded. No plaintext is left behind: in place, the buffer is
+    /// exactly as it was. Out of place, the input is untouched and the
+    /// output holds the ciphertext (a copy of the input), never plaintext
+    /// and never its old contents: the x86-64 tiers decrypt while they hash
+    /// and overwrite what they wrote; the portable tier, which checks the
+    /// tag first, copies the input over too, so every tier behaves alike.
     fn decrypt_inout_detached(
         &self,
         nonce: &Nonce<Self>,

@@ -1,14 +1,16 @@
 //! Every implementation tier (AVX-512, AVX2, portable), forced one at a time,
 //! against the `aes-gcm` reference and against each other: every length
 //! 0..=600 with random AAD, lengths around every block/vector/iteration edge
-//! up to 1 MiB, in place and out of place, and tamper rejection with the
-//! buffer left unchanged.
+//! up to 1 MiB, in place and out of place (aligned and at misaligned
+//! offsets, with guard bytes around the output), and tamper rejection: in
+//! place the buffer is left unchanged, out of place the input is left
+//! unchanged and the output holds no plaintext.
 
 mod common;
 
 use aes_gcm::Aes256Gcm as RefGcm;
 use common::{backends, cpu_has, pattern};
-use strongroom_aes::aead::inout::InOutBuf;
+use strongroom_aes::aead::{Nonce, inout::InOutBuf};
 use strongroom_aes::{AeadInOut, Aes256Gcm, Aes256Key, Backend, KeyInit};
 
 /// A small deterministic generator (SplitMix64), so failures reproduce.
@@ -32,10 +34,46 @@ impl Rng {
     }
 }
 
-/// Seals with `gcm` in place and out of place, checks both against the
-/// reference, opens both ways, then checks that a flipped tag bit and (when
-/// there is one) a flipped ciphertext bit are rejected with the buffers
-/// unchanged.
+/// Bytes kept on either side of an out-of-place window, to catch stray
+/// writes.
+const GUARD: usize = 80;
+
+/// Input and output windows of an out-of-place call: `input` at byte
+/// `in_off` of one buffer, an output window of the same length at `out_off`
+/// of another, initially `out_init`. Runs `f` on them and checks that the
+/// input buffer is untouched and nothing outside the output window was
+/// written; returns `f`'s result and the output window.
+fn out_of_place<R>(
+    id: &str,
+    input: &[u8],
+    out_init: &[u8],
+    (in_off, out_off): (usize, usize),
+    f: impl FnOnce(InOutBuf<'_, '_, u8>) -> R,
+) -> (R, Vec<u8>) {
+    let len = input.len();
+    let mut src = vec![0x11; in_off + len + GUARD];
+    src[in_off..in_off + len].copy_from_slice(input);
+    let src_before = src.clone();
+    let mut dst = vec![0x77; out_off + len + GUARD];
+    dst[out_off..out_off + len].copy_from_slice(out_init);
+    let r = f(InOutBuf::new(&src[in_off..in_off + len], &mut dst[out_off..out_off + len]).unwrap());
+    assert!(src == src_before, "{id}: out of place changed its input");
+    assert!(
+        dst[..out_off]
+            .iter()
+            .chain(&dst[out_off + len..])
+            .all(|&b| b == 0x77),
+        "{id}: out of place wrote outside its output"
+    );
+    (r, dst[out_off..out_off + len].to_vec())
+}
+
+/// Seals with `gcm` in place and out of place (aligned, and at the
+/// misaligned offsets `offsets`), checks every result against the
+/// reference, opens every way, then checks that a flipped tag bit and (when
+/// there is one) a flipped ciphertext bit are rejected: in place with the
+/// buffer unchanged, out of place with the input unchanged and the
+/// ciphertext in the output (every tier).
 fn check(
     b: Backend,
     gcm: &Aes256Gcm,
@@ -43,10 +81,12 @@ fn check(
     nonce: &[u8; 12],
     aad: &[u8],
     pt: &[u8],
+    offsets: (usize, usize),
 ) {
     let len = pt.len();
     let id = format!("{b:?} len {len} aad {}", aad.len());
     let (ref_ct, ref_tag) = reference;
+    let nonce_ga: &Nonce<Aes256Gcm> = &(*nonce).into();
 
     let mut buf = pt.to_vec();
     let tag = gcm
@@ -55,25 +95,34 @@ fn check(
     assert!(buf == ref_ct, "{id}: ciphertext differs from aes-gcm");
     assert_eq!(&tag, ref_tag, "{id}: tag differs from aes-gcm");
 
-    let mut out = vec![0xa5; len];
+    let mut via_trait = pt.to_vec();
     let t = gcm
-        .encrypt_inout_detached(&(*nonce).into(), aad, InOutBuf::new(pt, &mut out).unwrap())
-        .expect("seal out of place");
-    assert!(out == ref_ct && t.0 == tag, "{id}: out-of-place seal");
+        .encrypt_inout_detached(nonce_ga, aad, via_trait.as_mut_slice().into())
+        .expect("seal in place (trait)");
+    assert!(
+        via_trait == ref_ct && t.0 == tag,
+        "{id}: in-place trait seal"
+    );
+
+    for at in [(0, 0), offsets] {
+        let id = format!("{id} offsets {at:?}");
+        let (t, out) = out_of_place(&id, pt, &vec![0xa5; len], at, |io| {
+            gcm.encrypt_inout_detached(nonce_ga, aad, io)
+                .expect("seal out of place")
+        });
+        assert!(out == ref_ct, "{id}: out-of-place ciphertext");
+        assert!(t.0 == tag, "{id}: out-of-place tag");
+
+        let (r, out) = out_of_place(&id, ref_ct, &vec![0x5a; len], at, |io| {
+            gcm.decrypt_inout_detached(nonce_ga, aad, io, &tag.into())
+        });
+        assert!(r.is_ok(), "{id}: open out of place");
+        assert!(out == pt, "{id}: out-of-place plaintext");
+    }
 
     gcm.open_in_place_detached(nonce, aad, &mut buf, &tag)
         .unwrap_or_else(|_| panic!("{id}: open in place"));
     assert!(buf == pt, "{id}: open in place");
-
-    let mut out = vec![0x5a; len];
-    gcm.decrypt_inout_detached(
-        &(*nonce).into(),
-        aad,
-        InOutBuf::new(ref_ct, &mut out).unwrap(),
-        &tag.into(),
-    )
-    .unwrap_or_else(|_| panic!("{id}: open out of place"));
-    assert!(out == pt, "{id}: open out of place");
 
     let mut bad_tag = tag;
     bad_tag[len % 16] ^= 1 << (len % 8);
@@ -91,20 +140,23 @@ fn check(
             "{id}: forgery accepted"
         );
         assert!(buf == ct, "{id}: failed open changed the buffer");
-        let before = vec![0x3c; len];
-        let mut out = before.clone();
-        let r = gcm.decrypt_inout_detached(
-            &(*nonce).into(),
-            aad,
-            InOutBuf::new(&ct, &mut out).unwrap(),
-            &tag.into(),
-        );
-        assert!(r.is_err(), "{id}: forgery accepted out of place");
-        assert!(out == before, "{id}: failed open wrote the output buffer");
+        for at in [(0, 0), offsets] {
+            let id = format!("{id} offsets {at:?}");
+            let before = vec![0x3c; len];
+            let (r, out) = out_of_place(&id, &ct, &before, at, |io| {
+                gcm.decrypt_inout_detached(nonce_ga, aad, io, &tag.into())
+            });
+            assert!(r.is_err(), "{id}: forgery accepted out of place");
+            assert!(
+                out == ct,
+                "{id}: failed out-of-place open left something other than the ciphertext"
+            );
+        }
     }
 }
 
-/// Runs `check` for every tier on one input.
+/// Runs `check` for every tier on one input; the misaligned offsets are
+/// derived from the input's length.
 fn check_all(key: [u8; 32], nonce: [u8; 12], aad: &[u8], pt: &[u8]) {
     let reference = RefGcm::new(&key.into());
     let mut ct = pt.to_vec();
@@ -112,8 +164,10 @@ fn check_all(key: [u8; 32], nonce: [u8; 12], aad: &[u8], pt: &[u8]) {
         .encrypt_inout_detached(&nonce.into(), aad, ct.as_mut_slice().into())
         .expect("aes-gcm seal");
     let tag: [u8; 16] = tag.into();
+    let len = pt.len();
+    let offsets = (1 + len * 7 % 63, 1 + len * 13 % 61);
     for (b, gcm) in backends(key) {
-        check(b, &gcm, (&ct, &tag), &nonce, aad, pt);
+        check(b, &gcm, (&ct, &tag), &nonce, aad, pt, offsets);
     }
 }
 

@@ -1,8 +1,10 @@
 //! Regression test for GHSA-423w-p2w9-r7vq (CVE-2023-42811): aes-gcm
 //! 0.10.0-0.10.2 decrypted the buffer before checking the tag and left the
 //! unauthenticated plaintext there when the check failed. Here every failed
-//! open must leave the caller's buffer byte-for-byte as it was: in place,
-//! and out of place (input and output buffer both untouched).
+//! open must leave no plaintext behind: in place, the caller's buffer is
+//! byte-for-byte as it was; out of place, the input is untouched and the
+//! output holds the ciphertext on every tier (the x86-64 tiers decrypt while
+//! they hash; the portable tier checks the tag first and copies it over).
 
 mod common;
 
@@ -161,7 +163,7 @@ fn failed_open_in_place_leaves_buffer_unchanged() {
 }
 
 #[test]
-fn failed_open_out_of_place_leaves_both_buffers_unchanged() {
+fn failed_open_out_of_place_leaves_input_unchanged_and_no_plaintext() {
     let tiers = all_tiers();
     let mut checked = 0;
     for (backend, len) in tiers.iter().flat_map(|&b| LENGTHS.map(|len| (b, len))) {
@@ -174,9 +176,8 @@ fn failed_open_out_of_place_leaves_both_buffers_unchanged() {
             let id = format!("{backend:?}: len {len}, forged {forgery:?}");
             let input = ct.clone();
             // The output buffer holds something that is neither the
-            // ciphertext nor the plaintext, so any write to it shows.
-            let out_before = pattern(0xDEAD_BEEF, len);
-            let mut out = out_before.clone();
+            // ciphertext nor the plaintext, so whatever is left there shows.
+            let mut out = pattern(0xDEAD_BEEF, len);
             let buf = InOutBuf::new(&input, &mut out).expect("equal lengths");
             let r = s
                 .gcm
@@ -184,8 +185,8 @@ fn failed_open_out_of_place_leaves_both_buffers_unchanged() {
             assert!(r.is_err(), "{id}");
             assert!(input == ct, "{id}: input buffer changed");
             assert!(
-                out == out_before,
-                "{id}: output buffer written by a failed open"
+                out == ct,
+                "{id}: a failed open left something other than the ciphertext in the output"
             );
             checked += 1;
         }

@@ -1,20 +1,31 @@
 //! The kernel, written once over a vector type `V` of `LANES` 128-bit lanes
 //! and expanded per tier by `gcm_kernel!`. The expanding module provides
-//! `V`, `LANES`, `BYTES` (= 16 · `LANES`) and these `#[target_feature]`
-//! helpers: `zero`, `load`, `store`, `xor`, `xor3`, `aesenc`, `aesenclast`,
-//! `clmul_lo` (lo·lo), `clmul_hi` (hi·hi), `clmul_poly` (`x^63+x^62+x^57`
-//! times the low half), `swap_halves`, `bswap`, `broadcast`, `lane0`, `fold`,
+//! `V`, `LANES`, `BYTES` (= 16 · `LANES`), the choices `KARATSUBA` (middle
+//! products) and `OPEN_HASH_FIRST` (source order of the open loop), and
+//! these `#[target_feature]` helpers: `zero`, `load`, `store`, `xor`,
+//! `xor3`, `aesenc`, `aesenclast`, `clmul_lo` (lo·lo), `clmul_hi` (hi·hi),
+//! `clmul_lo_hi`, `clmul_hi_lo`, `clmul_poly` (`x^63+x^62+x^57` times the
+//! low half), `swap_halves`, `bswap`, `broadcast`, `lane0`, `fold`,
 //! `add32`, `counter_offsets` (lane i: +i), `counter_step` (every lane:
 //! +`LANES`) and `counter_step_be` (the same step on big-endian blocks).
+//!
+//! Seal, open and CTR read from the input and write to the output of an
+//! [`InOutBuf`](aead::inout::InOutBuf): one buffer in place, or two
+//! disjoint ones, in the same single pass. An iteration (or a vector) takes
+//! its input as `&[u8; N]` and then its output as `&mut [u8; N]`, never
+//! both at once, so its bytes are read before they are written, which is
+//! what lets the two be the same memory.
 
 /// Expands the tier-independent kernel into the calling module.
 macro_rules! gcm_kernel {
-    ($features:literal, $nv:literal) => {
+    ($features:literal, $nv:literal, $vector:ty, $chunk:ty) => {
         use super::{BSWAP, GFPOLY, Keys, MAX_BLOCKS, load128, store128};
+        use aead::array::Array;
+        use aead::inout::{InOut, InOutBuf};
         use core::arch::x86_64::{__m128i, _mm_shuffle_epi8};
         use zeroize::Zeroize as _;
 
-        /// Vectors per iteration (4 or 8).
+        /// Vectors per iteration (even, at most 8).
         const NV: usize = $nv;
         /// Bytes per iteration.
         const CHUNK: usize = NV * BYTES;
@@ -44,7 +55,9 @@ macro_rules! gcm_kernel {
             (load(h), load(k))
         }
 
-        /// Unreduced products, summed: `lo·lo`, `hi·hi`, Karatsuba middle.
+        /// Unreduced products, summed: `lo·lo`, `hi·hi` and the middle term
+        /// (`lo·hi + hi·lo`; with Karatsuba, `(lo+hi)·(lo+hi)` until
+        /// `reduce` adds `lo·lo` and `hi·hi` to it).
         #[derive(Clone, Copy)]
         struct Acc {
             lo: V,
@@ -69,7 +82,11 @@ macro_rules! gcm_kernel {
             fn mul(&mut self, x: V, h: V, k: V) {
                 self.lo = xor(self.lo, clmul_lo(x, h));
                 self.hi = xor(self.hi, clmul_hi(x, h));
-                self.mi = xor(self.mi, clmul_lo(xor(x, swap_halves(x)), k));
+                self.mi = if KARATSUBA {
+                    xor(self.mi, clmul_lo(xor(x, swap_halves(x)), k))
+                } else {
+                    xor3(self.mi, clmul_lo_hi(x, h), clmul_hi_lo(x, h))
+                };
             }
 
             /// Adds `x0 · h0 + x1 · h1`: two vectors, one three-way XOR per
@@ -79,16 +96,25 @@ macro_rules! gcm_kernel {
             fn mul2(&mut self, x0: V, p0: (V, V), x1: V, p1: (V, V)) {
                 self.lo = xor3(self.lo, clmul_lo(x0, p0.0), clmul_lo(x1, p1.0));
                 self.hi = xor3(self.hi, clmul_hi(x0, p0.0), clmul_hi(x1, p1.0));
-                let m0 = clmul_lo(xor(x0, swap_halves(x0)), p0.1);
-                let m1 = clmul_lo(xor(x1, swap_halves(x1)), p1.1);
-                self.mi = xor3(self.mi, m0, m1);
+                if KARATSUBA {
+                    let m0 = clmul_lo(xor(x0, swap_halves(x0)), p0.1);
+                    let m1 = clmul_lo(xor(x1, swap_halves(x1)), p1.1);
+                    self.mi = xor3(self.mi, m0, m1);
+                } else {
+                    let mi = xor3(self.mi, clmul_lo_hi(x0, p0.0), clmul_hi_lo(x0, p0.0));
+                    self.mi = xor3(mi, clmul_lo_hi(x1, p1.0), clmul_hi_lo(x1, p1.0));
+                }
             }
 
             /// Reduces the sum and folds the lanes: the new GHASH state.
             #[inline]
             #[target_feature(enable = $features)]
             fn reduce(self) -> __m128i {
-                let mi = xor3(self.mi, self.lo, self.hi);
+                let mi = if KARATSUBA {
+                    xor3(self.mi, self.lo, self.hi)
+                } else {
+                    self.mi
+                };
                 let mi = xor3(mi, clmul_poly(self.lo), swap_halves(self.lo));
                 let hi = xor3(self.hi, clmul_poly(mi), swap_halves(mi));
                 fold(hi)
@@ -173,12 +199,10 @@ macro_rules! gcm_kernel {
         /// AES-256 of `NV` counter vectors interleaved with the GHASH of
         /// `g` (already byte-reversed, the state added to `g[0]`): two
         /// vector multiplications every other round, one reduction. Returns
-        /// the keystream and the new GHASH state. (`_OPEN` only makes one
-        /// copy for `seal` and one for `open`: with a single call site each,
-        /// LLVM inlines it into the loop and keeps the state in registers.)
+        /// the keystream and the new GHASH state.
         #[inline]
         #[target_feature(enable = $features)]
-        fn keystream_and_ghash<const _OPEN: bool>(
+        fn keystream_and_ghash(
             keys: &Keys,
             rk: &[V; 15],
             ctr: &mut V,
@@ -187,24 +211,100 @@ macro_rules! gcm_kernel {
         ) -> ([V; NV], __m128i) {
             let mut s = first_round(rk[0], ctr, low);
             let mut acc = Acc::new();
-            round_and_mul(keys, &mut s, rk[1], &mut acc, g, 0);
-            round(&mut s, rk[2]);
-            round_and_mul(keys, &mut s, rk[3], &mut acc, g, 2);
-            round(&mut s, rk[4]);
-            if NV == 8 {
-                round_and_mul(keys, &mut s, rk[5], &mut acc, g, 4);
-                round(&mut s, rk[6]);
-                round_and_mul(keys, &mut s, rk[7], &mut acc, g, 6);
-            } else {
-                round(&mut s, rk[5]);
-                round(&mut s, rk[6]);
-                round(&mut s, rk[7]);
+            // Rounds 1, 3, .. NV - 1 each carry two products, the rounds
+            // between them none.
+            for j in (0..NV).step_by(2) {
+                round_and_mul(keys, &mut s, rk[1 + j], &mut acc, g, j);
+                round(&mut s, rk[2 + j]);
             }
-            round(&mut s, rk[8]);
-            round(&mut s, rk[9]);
+            for k in &rk[NV + 1..10] {
+                round(&mut s, *k);
+            }
             let x = acc.reduce();
             for k in &rk[10..14] {
                 round(&mut s, *k);
+            }
+            for v in &mut s {
+                *v = aesenclast(*v, rk[14]);
+            }
+            (s, x)
+        }
+
+        /// One AES round, then the GHASH multiplication of vector `j` of
+        /// `src`, loaded (and byte-reversed) only now.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn round_and_mul_from(
+            keys: &Keys,
+            s: &mut [V; NV],
+            k: V,
+            acc: &mut Acc,
+            src: &[u8; CHUNK],
+            j: usize,
+            x: V,
+        ) {
+            round(s, k);
+            let (vs, _) = src.as_chunks::<BYTES>();
+            let (h, hk) = powers(keys, FULL_SLOT + j * LANES);
+            acc.mul(xor(bswap(load(&vs[j])), x), h, hk);
+        }
+
+        /// AES-256 of `NV` counter vectors and the GHASH of the same
+        /// iteration's ciphertext `src` (opening: the ciphertext is there
+        /// before its keystream is), the state `x` added to its first
+        /// block, one reduction. Each vector of `src` is loaded from memory
+        /// just for its product, so nothing but the GHASH state is carried
+        /// from one iteration to the next. Returns the keystream and the new
+        /// GHASH state.
+        ///
+        /// The tier picks the order the source gives the compiler (which
+        /// schedules it again, differently for 16 and 32 registers):
+        /// `OPEN_HASH_FIRST`, all products first, then the rounds (faster
+        /// on AVX2); otherwise one product after each of the first `NV`
+        /// rounds (faster on AVX-512).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn keystream_and_ghash_from(
+            keys: &Keys,
+            rk: &[V; 15],
+            ctr: &mut V,
+            low: &mut u32,
+            x_in: __m128i,
+            src: &[u8; CHUNK],
+        ) -> ([V; NV], __m128i) {
+            let x;
+            let mut s;
+            if OPEN_HASH_FIRST {
+                let (vs, _) = src.as_chunks::<BYTES>();
+                let mut acc = Acc::new();
+                for j in (0..NV).step_by(2) {
+                    let p0 = powers(keys, FULL_SLOT + j * LANES);
+                    let p1 = powers(keys, FULL_SLOT + (j + 1) * LANES);
+                    let mut x0 = bswap(load(&vs[j]));
+                    if j == 0 {
+                        x0 = xor(x0, lane0(x_in));
+                    }
+                    acc.mul2(x0, p0, bswap(load(&vs[j + 1])), p1);
+                }
+                x = acc.reduce();
+                s = first_round(rk[0], ctr, low);
+                for k in &rk[1..14] {
+                    round(&mut s, *k);
+                }
+            } else {
+                s = first_round(rk[0], ctr, low);
+                let mut acc = Acc::new();
+                round_and_mul_from(keys, &mut s, rk[1], &mut acc, src, 0, lane0(x_in));
+                for j in 1..NV {
+                    round_and_mul_from(keys, &mut s, rk[1 + j], &mut acc, src, j, zero());
+                }
+                for k in &rk[NV + 1..10] {
+                    round(&mut s, *k);
+                }
+                x = acc.reduce();
+                for k in &rk[10..14] {
+                    round(&mut s, *k);
+                }
             }
             for v in &mut s {
                 *v = aesenclast(*v, rk[14]);
@@ -249,15 +349,28 @@ macro_rules! gcm_kernel {
             d
         }
 
-        /// Stores `a ^ b` over one iteration's bytes and returns it.
+        /// Stores `a ^ b` over one iteration's bytes.
         #[inline]
         #[target_feature(enable = $features)]
-        fn xor_store(chunk: &mut [u8; CHUNK], a: &[V; NV], b: &[V; NV]) -> [V; NV] {
+        fn xor_store(chunk: &mut [u8; CHUNK], a: &[V; NV], b: &[V; NV]) {
             let (vs, _) = chunk.as_chunks_mut::<BYTES>();
+            for ((v, a), b) in vs.iter_mut().zip(a).zip(b) {
+                store(v, xor(*a, *b));
+            }
+        }
+
+        /// Stores `input ^ ks` over one iteration's output and returns it,
+        /// a vector at a time: load, XOR, store, next vector (in place the
+        /// same bytes, out of place disjoint ones). Loading the whole
+        /// iteration before storing any of it made sealing slower.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn xor_into(chunk: InOut<'_, '_, Array<u8, $chunk>>, ks: &[V; NV]) -> [V; NV] {
+            let (vs, _) = chunk.into_buf().into_chunks::<$vector>();
             let mut out = [zero(); NV];
-            for (i, v) in vs.iter_mut().enumerate() {
-                out[i] = xor(a[i], b[i]);
-                store(v, out[i]);
+            for ((o, mut v), k) in out.iter_mut().zip(vs).zip(ks) {
+                *o = xor(load(&v.get_in().0), *k);
+                store(&mut v.get_out().0, *o);
             }
             out
         }
@@ -291,22 +404,25 @@ macro_rules! gcm_kernel {
             acc.reduce()
         }
 
-        /// CTR over fewer than one iteration's bytes, a vector at a time.
+        /// CTR over fewer than one iteration's bytes, a vector at a time,
+        /// from the input to the output of `rest`.
         #[inline]
         #[target_feature(enable = $features)]
-        fn ctr_tail(rk: &[V; 15], mut ctr: V, rest: &mut [u8]) {
-            let (vs, partial) = rest.as_chunks_mut::<BYTES>();
-            for v in vs {
+        fn ctr_tail(rk: &[V; 15], mut ctr: V, rest: InOutBuf<'_, '_, u8>) {
+            let (vs, mut partial) = rest.into_chunks::<$vector>();
+            for mut v in vs {
                 let ks = encrypt1(rk, &mut ctr);
-                store(v, xor(load(v), ks));
+                let d = load(&v.get_in().0);
+                store(&mut v.get_out().0, xor(d, ks));
             }
             if !partial.is_empty() {
+                let n = partial.len();
                 let mut buf = [0u8; BYTES];
-                buf[..partial.len()].copy_from_slice(partial);
+                buf[..n].copy_from_slice(partial.get_in());
                 let ks = encrypt1(rk, &mut ctr);
                 let out = xor(load(&buf), ks);
                 store(&mut buf, out);
-                partial.copy_from_slice(&buf[..partial.len()]);
+                partial.get_out().copy_from_slice(&buf[..n]);
                 buf.zeroize();
             }
         }
@@ -335,80 +451,86 @@ macro_rules! gcm_kernel {
             store128(acc, x);
         }
 
-        /// CTR from `counter` over `data` in place.
+        /// CTR from `counter` over `data`, input to output, no hashing.
         #[target_feature(enable = $features)]
-        pub(super) fn ctr(keys: &Keys, counter: &[u8; 16], data: &mut [u8]) {
+        pub(super) fn ctr(keys: &Keys, counter: &[u8; 16], data: InOutBuf<'_, '_, u8>) {
             let rk = round_keys(keys);
             let mut ctr = counters(counter);
             let mut low = u32::from_be_bytes([counter[12], counter[13], counter[14], counter[15]]);
-            let (chunks, rest) = data.as_chunks_mut::<CHUNK>();
+            let (chunks, rest) = data.into_chunks::<$chunk>();
             for chunk in chunks {
                 let ks = keystream(&rk, &mut ctr, &mut low);
-                let d = load_chunk(chunk);
-                xor_store(chunk, &d, &ks);
+                xor_into(chunk, &ks);
             }
             ctr_tail(&rk, ctr, rest);
         }
 
-        /// Encrypts `data` in place from `counter` and hashes the
-        /// ciphertext into `acc`, in one pass.
+        /// Encrypts the input of `data` into its output from `counter` and
+        /// hashes the ciphertext into `acc`, in one pass.
         #[target_feature(enable = $features)]
-        pub(super) fn seal(keys: &Keys, counter: &[u8; 16], acc: &mut [u8; 16], data: &mut [u8]) {
+        pub(super) fn seal(
+            keys: &Keys,
+            counter: &[u8; 16],
+            acc: &mut [u8; 16],
+            data: InOutBuf<'_, '_, u8>,
+        ) {
             let rk = round_keys(keys);
             let mut ctr = counters(counter);
             let mut low = u32::from_be_bytes([counter[12], counter[13], counter[14], counter[15]]);
             let mut x = load128(acc);
-            let (chunks, rest) = data.as_chunks_mut::<CHUNK>();
-            if let Some((first, others)) = chunks.split_first_mut() {
+            let (chunks, mut rest) = data.into_chunks::<$chunk>();
+            let mut chunks = chunks.into_iter();
+            if let Some(first) = chunks.next() {
                 // Peeled: the first iteration has no ciphertext to hash yet.
                 let ks = keystream(&rk, &mut ctr, &mut low);
-                let d = load_chunk(first);
-                let mut c = xor_store(first, &d, &ks);
+                let mut c = xor_into(first, &ks);
                 // Each later iteration hashes the ciphertext of the one
                 // before, still in registers, while it encrypts its own.
-                for chunk in others {
+                for chunk in chunks {
                     let g = for_ghash(&c, x);
-                    let (ks, next) =
-                        keystream_and_ghash::<false>(keys, &rk, &mut ctr, &mut low, &g);
+                    let (ks, next) = keystream_and_ghash(keys, &rk, &mut ctr, &mut low, &g);
                     x = next;
-                    let d = load_chunk(chunk);
-                    c = xor_store(chunk, &d, &ks);
+                    c = xor_into(chunk, &ks);
                 }
                 x = ghash_vectors(keys, &for_ghash(&c, x));
             }
-            ctr_tail(&rk, ctr, rest);
-            x = ghash_tail(keys, x, rest);
+            ctr_tail(&rk, ctr, rest.reborrow());
+            x = ghash_tail(keys, x, rest.get_out());
             store128(acc, x);
         }
 
-        /// Hashes the ciphertext in `data` into `acc` and decrypts it in
-        /// place from `counter`, in one pass. The caller verifies the tag
-        /// and restores the ciphertext (CTR again) when it fails.
+        /// Hashes the ciphertext in the input of `data` into `acc` and
+        /// decrypts it into the output from `counter`, in one pass. The
+        /// caller verifies the tag and, when it fails, puts the ciphertext
+        /// back into the output.
         #[target_feature(enable = $features)]
-        pub(super) fn open(keys: &Keys, counter: &[u8; 16], acc: &mut [u8; 16], data: &mut [u8]) {
+        pub(super) fn open(
+            keys: &Keys,
+            counter: &[u8; 16],
+            acc: &mut [u8; 16],
+            data: InOutBuf<'_, '_, u8>,
+        ) {
             let rk = round_keys(keys);
             let mut ctr = counters(counter);
             let mut low = u32::from_be_bytes([counter[12], counter[13], counter[14], counter[15]]);
             let mut x = load128(acc);
-            let (chunks, rest) = data.as_chunks_mut::<CHUNK>();
-            if let Some((first, others)) = chunks.split_first_mut() {
-                // Pipelined like `seal`: each iteration decrypts its own
-                // blocks while hashing the previous iteration's ciphertext,
-                // kept in registers since it was loaded. (The tag is checked
-                // by the caller only after everything has been hashed.)
-                let ks = keystream(&rk, &mut ctr, &mut low);
-                let mut c = load_chunk(first);
-                xor_store(first, &c, &ks);
-                for chunk in others {
-                    let g = for_ghash(&c, x);
-                    let (ks, next) = keystream_and_ghash::<true>(keys, &rk, &mut ctr, &mut low, &g);
-                    x = next;
-                    c = load_chunk(chunk);
-                    xor_store(chunk, &c, &ks);
-                }
-                x = ghash_vectors(keys, &for_ghash(&c, x));
+            let (chunks, rest) = data.into_chunks::<$chunk>();
+            for mut chunk in chunks {
+                // The ciphertext is hashed while its own keystream is
+                // computed, then loaded again for the XOR (an L1 hit)
+                // instead of being kept in registers: `black_box` hides
+                // that both loads read the same bytes, so the compiler
+                // does not keep eight vectors live across the rounds
+                // (spilled, on 16 registers). Every load of the iteration
+                // comes before its first store, which is what lets input
+                // and output be the same bytes.
+                let src = &chunk.get_in().0;
+                let (ks, next) = keystream_and_ghash_from(keys, &rk, &mut ctr, &mut low, x, src);
+                x = next;
+                let c = load_chunk(core::hint::black_box(src));
+                xor_store(&mut chunk.get_out().0, &c, &ks);
             }
-            x = ghash_tail(keys, x, rest);
+            x = ghash_tail(keys, x, rest.get_in());
             ctr_tail(&rk, ctr, rest);
             store128(acc, x);
         }

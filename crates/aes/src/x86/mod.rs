@@ -28,15 +28,28 @@
 //!
 //! Eight vectors per iteration: 32 blocks on 512-bit vectors (four blocks a
 //! vector), 16 blocks on 256-bit vectors. The 14 AES rounds of the eight
-//! counter vectors are interleaved with the Karatsuba multiplications of the
-//! eight ciphertext vectors of the *previous* iteration, still in registers
-//! (sealing: the ciphertext just written; opening: the ciphertext just
-//! read), each by its own precomputed power `H^n .. H^1`, summed unreduced,
-//! and reduced once per iteration. The first iteration (keystream only) and
-//! the last hash (no keystream) are peeled, so the loop has no branch other
-//! than the counter's (see `first_round` in the kernel). Opening hashes
-//! everything before the caller checks the tag, so the pipelining changes
-//! nothing about when plaintext may be released.
+//! counter vectors run together with the GHASH of eight ciphertext
+//! vectors, each multiplied by its own precomputed power `H^n .. H^1`,
+//! summed unreduced, and reduced once per iteration:
+//!
+//! - sealing hashes the ciphertext of the *previous* iteration, still in
+//!   registers since it was stored (the first iteration, keystream only,
+//!   and the last hash, no keystream, are peeled, so the loop has no branch
+//!   other than the counter's: see `first_round` in the kernel);
+//! - opening hashes the ciphertext of the *same* iteration, known before
+//!   its keystream is: each vector is loaded from the input just for its
+//!   product, and loaded again for the XOR with the keystream, so nothing
+//!   but the GHASH state is carried from one iteration to the next (on 16
+//!   registers, carrying eight vectors cost spills).
+//!
+//! The middle products are schoolbook on AVX-512 (`vpternlogd` sums three
+//! terms at once) and Karatsuba on AVX2 (fewer instructions without it).
+//! Opening hashes everything before the caller checks the tag, so neither
+//! order changes anything about when plaintext may be released.
+//!
+//! Both directions read the input and write the output of an
+//! [`InOutBuf`]: in place (one buffer) or out of place (two disjoint ones)
+//! is the same single pass, each byte read before it is written.
 
 #![allow(unsafe_code)]
 
@@ -140,66 +153,65 @@ impl X86 {
         self.tier
     }
 
-    /// Seals `buffer` in place and returns the tag. Lengths are checked by
-    /// the caller.
-    pub(crate) fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buffer: &mut [u8]) -> [u8; 16] {
+    /// Seals the input of `buffer` into its output (the same memory in
+    /// place, or a disjoint slice: one pass either way) and returns the tag.
+    /// Lengths are checked by the caller.
+    pub(crate) fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        mut buffer: InOutBuf<'_, '_, u8>,
+    ) -> [u8; 16] {
         let (counter, mask) = self.init(nonce);
         let mut acc = [0u8; 16];
         self.ghash(&mut acc, aad);
+        let data = buffer.reborrow();
         match self.tier {
             // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
-            Tier::Avx512 => unsafe { avx512::seal(&self.keys, &counter, &mut acc, buffer) },
+            Tier::Avx512 => unsafe { avx512::seal(&self.keys, &counter, &mut acc, data) },
             // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
-            Tier::Avx2 => unsafe { avx2::seal(&self.keys, &counter, &mut acc, buffer) },
+            Tier::Avx2 => unsafe { avx2::seal(&self.keys, &counter, &mut acc, data) },
         }
         self.finish(acc, aad.len(), buffer.len(), mask)
     }
 
-    /// Checks `tag` over the ciphertext in `buffer` and decrypts it in
-    /// place; on failure `buffer` is restored to the ciphertext.
-    pub(crate) fn open_in_place(
+    /// Hashes the ciphertext (the input of `buffer`) and decrypts it into
+    /// the output in one pass, then checks `tag`.
+    ///
+    /// On failure the output holds the ciphertext again and the input is
+    /// untouched: in place the same keystream is applied a second time,
+    /// which restores the buffer exactly; out of place the input is copied
+    /// over the output. Nobody else can see the output while we hold it, so
+    /// the unverified plaintext never leaves this call.
+    pub(crate) fn open(
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        buffer: &mut [u8],
+        mut buffer: InOutBuf<'_, '_, u8>,
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Error> {
         let (counter, mask) = self.init(nonce);
         let mut acc = [0u8; 16];
         self.ghash(&mut acc, aad);
+        let data = buffer.reborrow();
         match self.tier {
             // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
-            Tier::Avx512 => unsafe { avx512::open(&self.keys, &counter, &mut acc, buffer) },
+            Tier::Avx512 => unsafe { avx512::open(&self.keys, &counter, &mut acc, data) },
             // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
-            Tier::Avx2 => unsafe { avx2::open(&self.keys, &counter, &mut acc, buffer) },
+            Tier::Avx2 => unsafe { avx2::open(&self.keys, &counter, &mut acc, data) },
         }
         if verify(self.finish(acc, aad.len(), buffer.len(), mask), tag) {
             return Ok(());
         }
-        // Nobody else could see the buffer while we held it; the same
-        // keystream again turns the plaintext back into the ciphertext.
-        self.ctr(&counter, buffer);
-        Err(Error)
-    }
-
-    /// Out of place the output's old contents cannot be restored, so the tag
-    /// is checked first and `output` is written only when it verifies.
-    pub(crate) fn open_out_of_place(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        buffer: InOutBuf<'_, '_, u8>,
-        tag: &[u8; TAG_LEN],
-    ) -> Result<(), Error> {
-        let (counter, mask) = self.init(nonce);
-        let mut acc = [0u8; 16];
-        self.ghash(&mut acc, aad);
-        self.ghash(&mut acc, buffer.get_in());
-        if !verify(self.finish(acc, aad.len(), buffer.len(), mask), tag) {
-            return Err(Error);
+        let (input, output) = buffer.reborrow().into_raw();
+        if core::ptr::eq(input, output) {
+            self.ctr(&counter, buffer);
+        } else {
+            // A copy is cheaper than the keystream, and the input is the
+            // ciphertext exactly.
+            let _ciphertext = buffer.into_out_with_copied_in();
         }
-        self.ctr(&counter, buffer.into_out_with_copied_in());
-        Ok(())
+        Err(Error)
     }
 
     /// The first counter block `inc32(J0)` and the tag mask `E_K(J0)`.
@@ -223,8 +235,8 @@ impl X86 {
         }
     }
 
-    /// CTR from `counter` over `data`, no hashing.
-    fn ctr(&self, counter: &[u8; 16], data: &mut [u8]) {
+    /// CTR from `counter` over `data`, input to output, no hashing.
+    fn ctr(&self, counter: &[u8; 16], data: InOutBuf<'_, '_, u8>) {
         match self.tier {
             // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
             Tier::Avx512 => unsafe { avx512::ctr(&self.keys, counter, data) },

@@ -1,0 +1,278 @@
+//! The key vault's one error type.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use strongroom_envelope::WrapAlgorithm;
+
+use crate::{KeyOperation, KeyType, Permission, Principal, UnixTime};
+
+/// Why a key vault call failed. Refusals name the principal, permission,
+/// key and version involved (they are public facts); a wrapped key that does
+/// not unwrap is one detail-free [`DecryptionFailed`](Self::DecryptionFailed).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// The principal's access policy lacks the permission.
+    AccessDenied {
+        /// Who called.
+        principal: Principal,
+        /// The permission the call needs.
+        permission: Permission,
+        /// The key concerned, if the call is about one.
+        key: Option<String>,
+    },
+    /// No key (or no such version) of this name exists.
+    KeyNotFound {
+        /// The key's name.
+        name: String,
+        /// The version asked for, if any.
+        version: Option<String>,
+    },
+    /// The key is soft-deleted: recover it to use it again.
+    KeyDeleted {
+        /// The key's name.
+        name: String,
+        /// When the vault will purge it.
+        scheduled_purge: UnixTime,
+    },
+    /// The key was purged: it is gone for good, and whatever was wrapped
+    /// only under it can no longer be decrypted.
+    KeyPurged {
+        /// The key's name.
+        name: String,
+        /// When it was purged.
+        purged: UnixTime,
+    },
+    /// The key version is disabled: it can do nothing until re-enabled.
+    KeyDisabled {
+        /// The key's name.
+        name: String,
+        /// The version.
+        version: String,
+    },
+    /// The key version is not valid yet (only unwrap works before
+    /// not-before).
+    KeyNotYetValid {
+        /// The key's name.
+        name: String,
+        /// The version.
+        version: String,
+        /// When it becomes valid.
+        not_before: UnixTime,
+    },
+    /// The key version has expired (only unwrap still works).
+    KeyExpired {
+        /// The key's name.
+        name: String,
+        /// The version.
+        version: String,
+        /// When it expired.
+        expires: UnixTime,
+    },
+    /// The version's permitted operations do not include this one.
+    OperationNotPermitted {
+        /// The key's name.
+        name: String,
+        /// The version.
+        version: String,
+        /// The refused operation.
+        operation: KeyOperation,
+    },
+    /// The algorithm does not fit the key type (e.g. A256KW on an RSA key).
+    AlgorithmMismatch {
+        /// The key's name.
+        name: String,
+        /// The key's type.
+        key_type: KeyType,
+        /// The algorithm asked for.
+        algorithm: WrapAlgorithm,
+    },
+    /// The backend cannot do this algorithm (e.g. RSA-OAEP-256 on a token
+    /// that only has SHA-1 OAEP).
+    AlgorithmUnsupported {
+        /// The algorithm asked for.
+        algorithm: WrapAlgorithm,
+        /// Which backend lacks it.
+        backend: &'static str,
+    },
+    /// A key (active or soft-deleted) of this name already exists.
+    KeyExists {
+        /// The key's name.
+        name: String,
+        /// Whether the existing key is soft-deleted (recover or purge it
+        /// first).
+        deleted: bool,
+    },
+    /// Purge protection keeps the deleted key until its retention ends.
+    PurgeProtected {
+        /// The key's name.
+        name: String,
+        /// When it may be purged.
+        until: UnixTime,
+    },
+    /// Purge protection, once on, cannot be turned off.
+    PurgeProtectionPermanent,
+    /// A wrapped key did not unwrap: another key made it, or it was altered.
+    DecryptionFailed,
+    /// An argument is out of range or malformed (key name, retention days,
+    /// DEK length, attribute combination, ...).
+    InvalidArgument {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Imported key material could not be used.
+    InvalidKeyMaterial {
+        /// What is wrong with it (never any of its bytes).
+        reason: String,
+    },
+    /// The root key (key file or passphrase) does not open this vault.
+    WrongRootKey,
+    /// A vault file is corrupt, truncated, or not a vault file.
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A filesystem operation failed.
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The HSM (PKCS#11 token) refused or failed.
+    Token {
+        /// The PKCS#11 function or step.
+        operation: &'static str,
+        /// The token's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The operating system's random generator failed.
+    RandomnessUnavailable,
+}
+
+impl fmt::Display for VaultError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AccessDenied {
+                principal,
+                permission,
+                key: Some(key),
+            } => write!(
+                f,
+                "access denied: principal {principal} lacks the {permission} permission on key {key}; grant it in the vault's access policy"
+            ),
+            Self::AccessDenied {
+                principal,
+                permission,
+                key: None,
+            } => write!(
+                f,
+                "access denied: principal {principal} lacks the {permission} permission; grant it in the vault's access policy"
+            ),
+            Self::KeyNotFound {
+                name,
+                version: Some(v),
+            } => write!(f, "key {name} has no version {v}"),
+            Self::KeyNotFound {
+                name,
+                version: None,
+            } => write!(f, "no key named {name} in this vault"),
+            Self::KeyDeleted {
+                name,
+                scheduled_purge,
+            } => write!(
+                f,
+                "key {name} is deleted; recover it before {scheduled_purge} (Unix time) to use it again"
+            ),
+            Self::KeyPurged { name, purged } => write!(
+                f,
+                "key {name} was purged at {purged} (Unix time): it is gone, and data wrapped only under it cannot be recovered"
+            ),
+            Self::KeyDisabled { name, version } => write!(
+                f,
+                "key {name} version {version} is disabled; enable it to use it"
+            ),
+            Self::KeyNotYetValid {
+                name,
+                version,
+                not_before,
+            } => write!(
+                f,
+                "key {name} version {version} is not valid before {not_before} (Unix time)"
+            ),
+            Self::KeyExpired {
+                name,
+                version,
+                expires,
+            } => write!(
+                f,
+                "key {name} version {version} expired at {expires} (Unix time); only unwrap still works"
+            ),
+            Self::OperationNotPermitted {
+                name,
+                version,
+                operation,
+            } => write!(
+                f,
+                "key {name} version {version} does not permit {operation}; update its permitted operations"
+            ),
+            Self::AlgorithmMismatch {
+                name,
+                key_type,
+                algorithm,
+            } => write!(f, "key {name} is {key_type} and cannot do {algorithm}"),
+            Self::AlgorithmUnsupported { algorithm, backend } => {
+                write!(f, "the {backend} backend cannot do {algorithm}")
+            }
+            Self::KeyExists {
+                name,
+                deleted: false,
+            } => write!(f, "a key named {name} already exists"),
+            Self::KeyExists {
+                name,
+                deleted: true,
+            } => write!(
+                f,
+                "a deleted key named {name} exists; recover or purge it first"
+            ),
+            Self::PurgeProtected { name, until } => write!(
+                f,
+                "purge protection keeps deleted key {name} until {until} (Unix time)"
+            ),
+            Self::PurgeProtectionPermanent => {
+                f.write_str("purge protection cannot be turned off once it is on")
+            }
+            Self::DecryptionFailed => f.write_str(
+                "the wrapped key did not unwrap: it was made under another key, or altered",
+            ),
+            Self::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
+            Self::InvalidKeyMaterial { reason } => write!(f, "unusable key material: {reason}"),
+            Self::WrongRootKey => {
+                f.write_str("the root key (key file or passphrase) does not open this vault")
+            }
+            Self::Corrupt { path, reason } => {
+                write!(f, "vault file {} is corrupt: {reason}", path.display())
+            }
+            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Token { operation, source } => {
+                write!(f, "the HSM token failed in {operation}: {source}")
+            }
+            Self::RandomnessUnavailable => {
+                f.write_str("the operating system's random generator failed")
+            }
+        }
+    }
+}
+
+impl std::error::Error for VaultError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Token { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
