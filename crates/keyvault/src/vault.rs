@@ -6,12 +6,14 @@ use std::sync::Arc;
 use strongroom_envelope::WrapAlgorithm;
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditEntry, AuditError};
+use crate::audit::{AuditEntry, AuditError, AuditOutcome, AuditRecord, verify_chain};
 use crate::clock::Clock;
-use crate::state::{KeyCrypto, StateStore};
+use crate::state::{
+    DeletedRecord, KeyCrypto, KeyRecord, Material, State, StateStore, VersionRecord, hex,
+};
 use crate::{
-    AttributeUpdate, DeletedKeyInfo, KeyOptions, KeyType, KeyVersionInfo, Permissions, Principal,
-    VaultError, VaultProperties,
+    AttributeUpdate, DeletedKeyInfo, KeyAttributes, KeyOperation, KeyOptions, KeyType,
+    KeyVersionInfo, Permission, Permissions, Principal, UnixTime, VaultError, VaultProperties,
 };
 
 /// Key material brought into the vault (bring your own key). The caller
@@ -248,4 +250,955 @@ pub struct Vault {
 pub trait AsVault {
     /// The vault logic.
     fn vault(&self) -> &Vault;
+}
+
+/// The principal recorded in the audit log for management-plane calls
+/// (access policies, purge protection), which are made by whoever holds the
+/// vault value rather than as a principal.
+pub(crate) const MANAGEMENT: &str = "(management)";
+
+/// The principal recorded for what the vault does by itself (purging a
+/// deleted key whose retention ended).
+pub(crate) const SYSTEM: &str = "(vault)";
+
+/// Seconds in a day, for the soft-delete retention.
+const DAY: u64 = 86_400;
+
+/// Checks a vault's properties: a name that fits a key reference (1 to 255
+/// bytes) and 7 to 90 days of soft-delete retention.
+///
+/// # Errors
+/// [`VaultError::InvalidArgument`] saying which property is wrong.
+pub(crate) fn validate_properties(properties: &VaultProperties) -> Result<(), VaultError> {
+    if properties.name.is_empty() || properties.name.len() > 255 {
+        return Err(invalid(
+            "the vault name must be 1 to 255 bytes of UTF-8 (it is recorded in every key reference)",
+        ));
+    }
+    if !VaultProperties::RETENTION_DAYS.contains(&properties.soft_delete_retention_days) {
+        return Err(invalid(format!(
+            "soft-delete retention must be {} to {} days, not {}",
+            VaultProperties::RETENTION_DAYS.start(),
+            VaultProperties::RETENTION_DAYS.end(),
+            properties.soft_delete_retention_days
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `name` is a key name Azure Key Vault would accept: 1 to 127
+/// characters of `A-Z`, `a-z`, `0-9` and `-`.
+pub(crate) fn valid_key_name(name: &str) -> bool {
+    (1..=127).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Whether `version` has the form the vault gives versions: 32 lowercase
+/// hex digits.
+pub(crate) fn valid_version(version: &str) -> bool {
+    version.len() == 32
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A fresh version identifier: 16 random bytes as 32 lowercase hex digits.
+fn new_version() -> Result<String, VaultError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|_| VaultError::RandomnessUnavailable)?;
+    Ok(hex(&bytes))
+}
+
+fn invalid(reason: impl Into<String>) -> VaultError {
+    VaultError::InvalidArgument {
+        reason: reason.into(),
+    }
+}
+
+/// Whether `algorithm` can be used with a key of `key_type`.
+pub(crate) fn algorithm_fits(key_type: KeyType, algorithm: WrapAlgorithm) -> bool {
+    match algorithm {
+        WrapAlgorithm::A256Kw => key_type == KeyType::Aes256,
+        WrapAlgorithm::RsaOaep256 | WrapAlgorithm::RsaOaep => key_type.is_rsa(),
+        _ => false,
+    }
+}
+
+/// The working context of one call inside a transaction.
+struct Tx<'s> {
+    state: &'s mut State,
+    now: UnixTime,
+    /// The key version the call concerned, once known (for the audit log).
+    version: Option<String>,
+}
+
+/// Records one audit entry in the transaction and advances the head.
+fn audit(
+    state: &mut State,
+    now: UnixTime,
+    principal: &str,
+    operation: &str,
+    key: Option<&str>,
+    version: Option<String>,
+    outcome: AuditOutcome,
+) {
+    let (entry, head) = AuditEntry::chain(
+        &state.audit_head,
+        AuditRecord {
+            time: now,
+            principal: principal.to_owned(),
+            operation: operation.to_owned(),
+            key: key.map(str::to_owned),
+            version,
+            outcome,
+        },
+    );
+    state.pending_audit.push(entry);
+    state.audit_head = head;
+}
+
+/// Purges every deleted key whose retention ended by `now`, auditing each
+/// as done by the vault itself; returns their material to destroy once the
+/// transaction committed.
+fn purge_due(state: &mut State, now: UnixTime) -> Vec<Material> {
+    let due: Vec<String> = state
+        .deleted
+        .iter()
+        .filter(|(_, record)| record.scheduled_purge <= now)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let mut materials = Vec::new();
+    for name in due {
+        if let Some(record) = state.deleted.remove(&name) {
+            materials.extend(record.key.versions.into_iter().map(|v| v.material));
+            state.purged.insert(name.clone(), now);
+            audit(
+                state,
+                now,
+                SYSTEM,
+                "purge (retention ended)",
+                Some(&name),
+                None,
+                AuditOutcome::Allowed,
+            );
+        }
+    }
+    materials
+}
+
+/// The active key `name`, or the error that says where it went.
+fn active<'s>(state: &'s State, name: &str) -> Result<&'s KeyRecord, VaultError> {
+    if let Some(record) = state.keys.get(name) {
+        return Ok(record);
+    }
+    Err(missing(state, name))
+}
+
+fn active_mut<'s>(state: &'s mut State, name: &str) -> Result<&'s mut KeyRecord, VaultError> {
+    if !state.keys.contains_key(name) {
+        return Err(missing(state, name));
+    }
+    state
+        .keys
+        .get_mut(name)
+        .ok_or_else(|| VaultError::KeyNotFound {
+            name: name.to_owned(),
+            version: None,
+        })
+}
+
+/// Why there is no active key `name`: deleted, purged, or never there.
+fn missing(state: &State, name: &str) -> VaultError {
+    if let Some(deleted) = state.deleted.get(name) {
+        VaultError::KeyDeleted {
+            name: name.to_owned(),
+            scheduled_purge: deleted.scheduled_purge,
+        }
+    } else if let Some(purged) = state.purged.get(name) {
+        VaultError::KeyPurged {
+            name: name.to_owned(),
+            purged: *purged,
+        }
+    } else {
+        VaultError::KeyNotFound {
+            name: name.to_owned(),
+            version: None,
+        }
+    }
+}
+
+/// Refuses a name that an active or soft-deleted key holds.
+fn ensure_name_free(state: &State, name: &str) -> Result<(), VaultError> {
+    if state.keys.contains_key(name) {
+        return Err(VaultError::KeyExists {
+            name: name.to_owned(),
+            deleted: false,
+        });
+    }
+    if state.deleted.contains_key(name) {
+        return Err(VaultError::KeyExists {
+            name: name.to_owned(),
+            deleted: true,
+        });
+    }
+    Ok(())
+}
+
+/// The position of `version` in `record`, checking its form first.
+fn find_version(record: &KeyRecord, version: &str) -> Result<usize, VaultError> {
+    if !valid_version(version) {
+        return Err(invalid(
+            "a key version is 32 lowercase hex digits, as the vault hands them out",
+        ));
+    }
+    record
+        .versions
+        .iter()
+        .position(|v| v.version == version)
+        .ok_or_else(|| VaultError::KeyNotFound {
+            name: record.name.clone(),
+            version: Some(version.to_owned()),
+        })
+}
+
+fn check_window(not_before: Option<UnixTime>, expires: Option<UnixTime>) -> Result<(), VaultError> {
+    if let (Some(nbf), Some(exp)) = (not_before, expires)
+        && nbf >= exp
+    {
+        return Err(invalid("not-before must be earlier than expires"));
+    }
+    Ok(())
+}
+
+fn normalize_operations(mut operations: Vec<KeyOperation>) -> Vec<KeyOperation> {
+    operations.sort_unstable();
+    operations.dedup();
+    operations
+}
+
+fn new_attributes(options: KeyOptions, now: UnixTime) -> Result<KeyAttributes, VaultError> {
+    check_window(options.not_before, options.expires)?;
+    Ok(KeyAttributes {
+        enabled: options.enabled,
+        not_before: options.not_before,
+        expires: options.expires,
+        operations: normalize_operations(options.operations),
+        tags: options.tags,
+        created: now,
+        updated: now,
+    })
+}
+
+/// What `get` shows of a version: public part and attributes only.
+fn info(vault: &str, record: &KeyRecord, version: &VersionRecord) -> KeyVersionInfo {
+    KeyVersionInfo {
+        vault: vault.to_owned(),
+        name: record.name.clone(),
+        version: version.version.clone(),
+        key_type: record.key_type,
+        public: version.material.public.clone(),
+        attributes: version.attributes.clone(),
+    }
+}
+
+fn latest_info(vault: &str, record: &KeyRecord) -> Result<KeyVersionInfo, VaultError> {
+    record
+        .versions
+        .last()
+        .map(|v| info(vault, record, v))
+        .ok_or_else(|| VaultError::KeyNotFound {
+            name: record.name.clone(),
+            version: None,
+        })
+}
+
+fn deleted_info(vault: &str, record: &DeletedRecord) -> Result<DeletedKeyInfo, VaultError> {
+    Ok(DeletedKeyInfo {
+        name: record.key.name.clone(),
+        deleted: record.deleted,
+        scheduled_purge: record.scheduled_purge,
+        latest: latest_info(vault, &record.key)?,
+    })
+}
+
+/// Refuses a version that is disabled or does not permit `operation`.
+fn check_usable(
+    record: &KeyRecord,
+    version: &VersionRecord,
+    operation: KeyOperation,
+) -> Result<(), VaultError> {
+    if !version.attributes.enabled {
+        return Err(VaultError::KeyDisabled {
+            name: record.name.clone(),
+            version: version.version.clone(),
+        });
+    }
+    if !version.attributes.operations.contains(&operation) {
+        return Err(VaultError::OperationNotPermitted {
+            name: record.name.clone(),
+            version: version.version.clone(),
+            operation,
+        });
+    }
+    Ok(())
+}
+
+fn check_algorithm(record: &KeyRecord, algorithm: WrapAlgorithm) -> Result<(), VaultError> {
+    if algorithm_fits(record.key_type, algorithm) {
+        Ok(())
+    } else {
+        Err(VaultError::AlgorithmMismatch {
+            name: record.name.clone(),
+            key_type: record.key_type,
+            algorithm,
+        })
+    }
+}
+
+impl Vault {
+    /// The vault logic over `store`, `crypto` and `clock`, after checking
+    /// the stored properties ([`validate_properties`]).
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidArgument`] for bad properties; the store's own.
+    pub(crate) fn new(
+        store: Box<dyn StateStore>,
+        crypto: Box<dyn KeyCrypto>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, VaultError> {
+        store.transact(&mut |state| validate_properties(&state.properties))?;
+        Ok(Self {
+            store,
+            crypto,
+            clock,
+        })
+    }
+
+    /// Reads the state without auditing (properties).
+    fn read<R>(&self, mut f: impl FnMut(&State) -> R) -> Result<R, VaultError> {
+        let mut out = None;
+        self.store.transact(&mut |state| {
+            out = Some(f(state));
+            Ok(())
+        })?;
+        out.ok_or_else(|| invalid("the state store did not run the transaction"))
+    }
+
+    /// Runs one audited call in a transaction: first purges what is due
+    /// (in a transaction of its own, so a failing call cannot undo it), then
+    /// checks the key name and the caller's permission, then runs `op`.
+    /// Whatever happens, one audit entry records it.
+    fn execute<R>(
+        &self,
+        principal: &str,
+        operation: &str,
+        permission: Option<Permission>,
+        key: Option<&str>,
+        mut op: impl FnMut(&mut Tx<'_>) -> Result<R, VaultError>,
+    ) -> Result<R, VaultError> {
+        loop {
+            let mut to_destroy: Vec<Material> = Vec::new();
+            let mut value: Option<R> = None;
+            self.store.transact(&mut |state| {
+                to_destroy.clear();
+                value = None;
+                let now = self.clock.now();
+                let due = purge_due(state, now);
+                if !due.is_empty() {
+                    to_destroy = due;
+                    return Ok(());
+                }
+                let audited_key = key.filter(|k| valid_key_name(k));
+                if let Some(name) = key
+                    && !valid_key_name(name)
+                {
+                    let err = invalid("a key name is 1 to 127 characters of A-Z, a-z, 0-9 and '-'");
+                    audit(
+                        state,
+                        now,
+                        principal,
+                        operation,
+                        None,
+                        None,
+                        AuditOutcome::Failed(err.to_string()),
+                    );
+                    return Err(err);
+                }
+                if let Some(permission) = permission {
+                    let granted = state.access.get(principal).copied().unwrap_or_default();
+                    if !granted.contains(permission) {
+                        audit(
+                            state,
+                            now,
+                            principal,
+                            operation,
+                            audited_key,
+                            None,
+                            AuditOutcome::Denied(format!("lacks the {permission} permission")),
+                        );
+                        return Err(VaultError::AccessDenied {
+                            principal: Principal::new(principal),
+                            permission,
+                            key: audited_key.map(str::to_owned),
+                        });
+                    }
+                }
+                let mut tx = Tx {
+                    state: &mut *state,
+                    now,
+                    version: None,
+                };
+                let result = op(&mut tx);
+                let version = tx.version.take();
+                match result {
+                    Ok(v) => {
+                        audit(
+                            state,
+                            now,
+                            principal,
+                            operation,
+                            audited_key,
+                            version,
+                            AuditOutcome::Allowed,
+                        );
+                        value = Some(v);
+                        Ok(())
+                    }
+                    Err(err) => {
+                        audit(
+                            state,
+                            now,
+                            principal,
+                            operation,
+                            audited_key,
+                            version,
+                            AuditOutcome::Failed(err.to_string()),
+                        );
+                        Err(err)
+                    }
+                }
+            })?;
+            // The purge is committed: the material can go. Best effort: a
+            // token that fails to delete its objects leaves unreachable
+            // objects, never a usable key.
+            for material in &to_destroy {
+                let _ = self.crypto.destroy(material);
+            }
+            if let Some(value) = value {
+                return Ok(value);
+            }
+            if to_destroy.is_empty() {
+                return Err(invalid("the state store did not run the transaction"));
+            }
+        }
+    }
+
+    fn generate(&self, key_type: KeyType) -> Result<Material, VaultError> {
+        self.crypto.generate(key_type)
+    }
+}
+
+impl<T: AsVault + Send + Sync> KeyVault for T {
+    fn properties(&self) -> Result<VaultProperties, VaultError> {
+        self.vault().read(|state| state.properties.clone())
+    }
+
+    fn enable_purge_protection(&self) -> Result<(), VaultError> {
+        self.vault()
+            .execute(MANAGEMENT, "enablePurgeProtection", None, None, |tx| {
+                tx.state.properties.purge_protection = true;
+                Ok(())
+            })
+    }
+
+    fn set_access_policy(
+        &self,
+        principal: &Principal,
+        permissions: Permissions,
+    ) -> Result<(), VaultError> {
+        let names: Vec<&str> = permissions.iter().map(Permission::name).collect();
+        let operation = format!("setAccessPolicy {}: [{}]", principal.id(), names.join(","));
+        self.vault()
+            .execute(MANAGEMENT, &operation, None, None, |tx| {
+                if permissions == Permissions::NONE {
+                    tx.state.access.remove(principal.id());
+                } else {
+                    tx.state
+                        .access
+                        .insert(principal.id().to_owned(), permissions);
+                }
+                Ok(())
+            })
+    }
+
+    fn access_policy(&self, principal: &Principal) -> Result<Permissions, VaultError> {
+        self.vault().read(|state| {
+            state
+                .access
+                .get(principal.id())
+                .copied()
+                .unwrap_or_default()
+        })
+    }
+
+    fn create_key(
+        &self,
+        caller: &Principal,
+        name: &str,
+        key_type: KeyType,
+        options: KeyOptions,
+    ) -> Result<KeyVersionInfo, VaultError> {
+        let vault = self.vault();
+        vault.execute(
+            caller.id(),
+            "create",
+            Some(Permission::Create),
+            Some(name),
+            |tx| {
+                ensure_name_free(tx.state, name)?;
+                let attributes = new_attributes(options.clone(), tx.now)?;
+                let version = new_version()?;
+                let material = vault.generate(key_type)?;
+                tx.version = Some(version.clone());
+                let record = KeyRecord {
+                    name: name.to_owned(),
+                    key_type,
+                    versions: vec![VersionRecord {
+                        version,
+                        attributes,
+                        material,
+                    }],
+                };
+                let shown = latest_info(&tx.state.properties.name, &record)?;
+                tx.state.purged.remove(name);
+                tx.state.keys.insert(name.to_owned(), record);
+                Ok(shown)
+            },
+        )
+    }
+
+    fn import_key(
+        &self,
+        caller: &Principal,
+        name: &str,
+        key: KeyImport<'_>,
+        options: KeyOptions,
+    ) -> Result<KeyVersionInfo, VaultError> {
+        let vault = self.vault();
+        vault.execute(
+            caller.id(),
+            "import",
+            Some(Permission::Import),
+            Some(name),
+            |tx| {
+                if tx.state.deleted.contains_key(name) {
+                    return Err(VaultError::KeyExists {
+                        name: name.to_owned(),
+                        deleted: true,
+                    });
+                }
+                let imported = crate::import::parse(key)?;
+                let key_type = imported.key_type();
+                if let Some(existing) = tx.state.keys.get(name)
+                    && existing.key_type != key_type
+                {
+                    return Err(VaultError::InvalidKeyMaterial {
+                        reason: format!(
+                            "key {name} is {}, the imported key is {key_type}; import it under another name",
+                            existing.key_type
+                        ),
+                    });
+                }
+                let attributes = new_attributes(options.clone(), tx.now)?;
+                let version = new_version()?;
+                let material = vault.crypto.import(imported)?;
+                tx.version = Some(version.clone());
+                let vault_name = tx.state.properties.name.clone();
+                tx.state.purged.remove(name);
+                let record = tx
+                    .state
+                    .keys
+                    .entry(name.to_owned())
+                    .or_insert_with(|| KeyRecord {
+                        name: name.to_owned(),
+                        key_type,
+                        versions: Vec::new(),
+                    });
+                record.versions.push(VersionRecord {
+                    version,
+                    attributes,
+                    material,
+                });
+                latest_info(&vault_name, record)
+            },
+        )
+    }
+
+    fn get_key(
+        &self,
+        caller: &Principal,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<KeyVersionInfo, VaultError> {
+        self.vault().execute(
+            caller.id(),
+            "get",
+            Some(Permission::Get),
+            Some(name),
+            |tx| {
+                let record = active(tx.state, name)?;
+                let index = match version {
+                    Some(v) => find_version(record, v)?,
+                    None => record.versions.len().saturating_sub(1),
+                };
+                let v = record
+                    .versions
+                    .get(index)
+                    .ok_or_else(|| VaultError::KeyNotFound {
+                        name: name.to_owned(),
+                        version: None,
+                    })?;
+                tx.version = Some(v.version.clone());
+                Ok(info(&tx.state.properties.name, record, v))
+            },
+        )
+    }
+
+    fn list_keys(&self, caller: &Principal) -> Result<Vec<KeyVersionInfo>, VaultError> {
+        self.vault()
+            .execute(caller.id(), "list", Some(Permission::List), None, |tx| {
+                tx.state
+                    .keys
+                    .values()
+                    .map(|record| latest_info(&tx.state.properties.name, record))
+                    .collect()
+            })
+    }
+
+    fn list_versions(
+        &self,
+        caller: &Principal,
+        name: &str,
+    ) -> Result<Vec<KeyVersionInfo>, VaultError> {
+        self.vault().execute(
+            caller.id(),
+            "listVersions",
+            Some(Permission::List),
+            Some(name),
+            |tx| {
+                let record = active(tx.state, name)?;
+                Ok(record
+                    .versions
+                    .iter()
+                    .map(|v| info(&tx.state.properties.name, record, v))
+                    .collect())
+            },
+        )
+    }
+
+    fn update_key(
+        &self,
+        caller: &Principal,
+        name: &str,
+        version: &str,
+        update: AttributeUpdate,
+    ) -> Result<KeyVersionInfo, VaultError> {
+        self.vault().execute(
+            caller.id(),
+            "update",
+            Some(Permission::Update),
+            Some(name),
+            |tx| {
+                let now = tx.now;
+                let vault_name = tx.state.properties.name.clone();
+                let record = active_mut(tx.state, name)?;
+                let index = find_version(record, version)?;
+                tx.version = Some(version.to_owned());
+                let mut attributes = record.versions[index].attributes.clone();
+                if let Some(enabled) = update.enabled {
+                    attributes.enabled = enabled;
+                }
+                if let Some(not_before) = update.not_before {
+                    attributes.not_before = not_before;
+                }
+                if let Some(expires) = update.expires {
+                    attributes.expires = expires;
+                }
+                if let Some(operations) = &update.operations {
+                    attributes.operations = normalize_operations(operations.clone());
+                }
+                if let Some(tags) = &update.tags {
+                    attributes.tags = tags.clone();
+                }
+                check_window(attributes.not_before, attributes.expires)?;
+                attributes.updated = now;
+                record.versions[index].attributes = attributes;
+                Ok(info(&vault_name, record, &record.versions[index]))
+            },
+        )
+    }
+
+    fn rotate_key(
+        &self,
+        caller: &Principal,
+        name: &str,
+        options: KeyOptions,
+    ) -> Result<KeyVersionInfo, VaultError> {
+        let vault = self.vault();
+        vault.execute(
+            caller.id(),
+            "rotate",
+            Some(Permission::Rotate),
+            Some(name),
+            |tx| {
+                let key_type = active(tx.state, name)?.key_type;
+                let attributes = new_attributes(options.clone(), tx.now)?;
+                let version = new_version()?;
+                let material = vault.generate(key_type)?;
+                tx.version = Some(version.clone());
+                let vault_name = tx.state.properties.name.clone();
+                let record = active_mut(tx.state, name)?;
+                record.versions.push(VersionRecord {
+                    version,
+                    attributes,
+                    material,
+                });
+                latest_info(&vault_name, record)
+            },
+        )
+    }
+
+    fn delete_key(&self, caller: &Principal, name: &str) -> Result<DeletedKeyInfo, VaultError> {
+        self.vault().execute(
+            caller.id(),
+            "delete",
+            Some(Permission::Delete),
+            Some(name),
+            |tx| {
+                active(tx.state, name)?;
+                let key = tx
+                    .state
+                    .keys
+                    .remove(name)
+                    .ok_or_else(|| missing(tx.state, name))?;
+                let days = u64::from(tx.state.properties.soft_delete_retention_days);
+                let record = DeletedRecord {
+                    key,
+                    deleted: tx.now,
+                    scheduled_purge: tx.now.saturating_add(days * DAY),
+                };
+                let shown = deleted_info(&tx.state.properties.name, &record)?;
+                tx.state.deleted.insert(name.to_owned(), record);
+                Ok(shown)
+            },
+        )
+    }
+
+    fn list_deleted_keys(&self, caller: &Principal) -> Result<Vec<DeletedKeyInfo>, VaultError> {
+        self.vault().execute(
+            caller.id(),
+            "listDeleted",
+            Some(Permission::List),
+            None,
+            |tx| {
+                tx.state
+                    .deleted
+                    .values()
+                    .map(|record| deleted_info(&tx.state.properties.name, record))
+                    .collect()
+            },
+        )
+    }
+
+    fn recover_key(&self, caller: &Principal, name: &str) -> Result<KeyVersionInfo, VaultError> {
+        self.vault().execute(
+            caller.id(),
+            "recover",
+            Some(Permission::Recover),
+            Some(name),
+            |tx| {
+                if tx.state.keys.contains_key(name) {
+                    return Err(invalid(format!(
+                        "key {name} is not deleted; there is nothing to recover"
+                    )));
+                }
+                let record = tx
+                    .state
+                    .deleted
+                    .remove(name)
+                    .ok_or_else(|| missing(tx.state, name))?;
+                let shown = latest_info(&tx.state.properties.name, &record.key)?;
+                tx.state.keys.insert(name.to_owned(), record.key);
+                Ok(shown)
+            },
+        )
+    }
+
+    fn purge_key(&self, caller: &Principal, name: &str) -> Result<(), VaultError> {
+        let vault = self.vault();
+        let materials = vault.execute(
+            caller.id(),
+            "purge",
+            Some(Permission::Purge),
+            Some(name),
+            |tx| {
+                if tx.state.keys.contains_key(name) {
+                    return Err(invalid(format!(
+                        "key {name} is not deleted; delete it before purging it"
+                    )));
+                }
+                let record = tx
+                    .state
+                    .deleted
+                    .get(name)
+                    .ok_or_else(|| missing(tx.state, name))?;
+                if tx.state.properties.purge_protection && tx.now < record.scheduled_purge {
+                    return Err(VaultError::PurgeProtected {
+                        name: name.to_owned(),
+                        until: record.scheduled_purge,
+                    });
+                }
+                let record = tx
+                    .state
+                    .deleted
+                    .remove(name)
+                    .ok_or_else(|| missing(tx.state, name))?;
+                tx.state.purged.insert(name.to_owned(), tx.now);
+                Ok(record
+                    .key
+                    .versions
+                    .into_iter()
+                    .map(|v| v.material)
+                    .collect::<Vec<_>>())
+            },
+        )?;
+        // Destroyed only once the purge is committed: a crash before this
+        // point leaves the key deleted-but-present, never half-purged.
+        for material in &materials {
+            vault.crypto.destroy(material)?;
+        }
+        Ok(())
+    }
+
+    fn wrap_key(
+        &self,
+        caller: &Principal,
+        name: &str,
+        version: Option<&str>,
+        algorithm: WrapAlgorithm,
+        dek: &[u8],
+    ) -> Result<Wrapped, VaultError> {
+        let vault = self.vault();
+        vault.execute(
+            caller.id(),
+            "wrapKey",
+            Some(Permission::WrapKey),
+            Some(name),
+            |tx| {
+                let record = active(tx.state, name)?;
+                let index = match version {
+                    Some(v) => find_version(record, v)?,
+                    // Versionless: the latest enabled version (R14).
+                    None => record
+                        .versions
+                        .iter()
+                        .rposition(|v| v.attributes.enabled)
+                        .ok_or_else(|| VaultError::KeyDisabled {
+                            name: name.to_owned(),
+                            version: record
+                                .versions
+                                .last()
+                                .map(|v| v.version.clone())
+                                .unwrap_or_default(),
+                        })?,
+                };
+                let v = &record.versions[index];
+                tx.version = Some(v.version.clone());
+                check_usable(record, v, KeyOperation::WrapKey)?;
+                check_algorithm(record, algorithm)?;
+                if let Some(not_before) = v.attributes.not_before
+                    && tx.now < not_before
+                {
+                    return Err(VaultError::KeyNotYetValid {
+                        name: name.to_owned(),
+                        version: v.version.clone(),
+                        not_before,
+                    });
+                }
+                if let Some(expires) = v.attributes.expires
+                    && tx.now >= expires
+                {
+                    return Err(VaultError::KeyExpired {
+                        name: name.to_owned(),
+                        version: v.version.clone(),
+                        expires,
+                    });
+                }
+                if dek.len() != 32 {
+                    return Err(invalid(format!(
+                        "a DEK is 32 bytes (AES-256), not {}",
+                        dek.len()
+                    )));
+                }
+                let wrapped = vault
+                    .crypto
+                    .wrap(&v.material, record.key_type, algorithm, dek)?;
+                Ok(Wrapped {
+                    version: v.version.clone(),
+                    wrapped,
+                })
+            },
+        )
+    }
+
+    fn unwrap_key(
+        &self,
+        caller: &Principal,
+        name: &str,
+        version: &str,
+        algorithm: WrapAlgorithm,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let vault = self.vault();
+        vault.execute(
+            caller.id(),
+            "unwrapKey",
+            Some(Permission::UnwrapKey),
+            Some(name),
+            |tx| {
+                let record = active(tx.state, name)?;
+                let index = find_version(record, version)?;
+                let v = &record.versions[index];
+                tx.version = Some(v.version.clone());
+                // No validity window here: outside not-before / expires,
+                // unwrap still works (as in Azure Key Vault), so data
+                // wrapped earlier stays readable.
+                check_usable(record, v, KeyOperation::UnwrapKey)?;
+                check_algorithm(record, algorithm)?;
+                let dek = vault
+                    .crypto
+                    .unwrap(&v.material, record.key_type, algorithm, wrapped)?;
+                if dek.len() != 32 {
+                    return Err(VaultError::DecryptionFailed);
+                }
+                Ok(dek)
+            },
+        )
+    }
+
+    fn audit_log(&self) -> Result<Vec<AuditEntry>, VaultError> {
+        Ok(self.vault().store.audit_log()?.0)
+    }
+
+    fn verify_audit_log(&self) -> Result<Result<(), AuditError>, VaultError> {
+        let (entries, head) = self.vault().store.audit_log()?;
+        Ok(verify_chain(&entries, &head))
+    }
+}
+
+impl core::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Vault")
+            .field("backend", &self.crypto.backend_name())
+            .finish_non_exhaustive()
+    }
 }

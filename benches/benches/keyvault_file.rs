@@ -1,0 +1,175 @@
+//! FileKeyVault latency: wrap and unwrap through the file backend, next to
+//! the memory backend on the same key type in the same run, and the cost
+//! of opening a vault with a key file or a passphrase (Argon2id).
+//!
+//! Groups (`Throughput::Elements(1)`, so criterion prints ops/s):
+//! * `keyvault_file_wrap/<key>`, `keyvault_file_unwrap/<key>` for
+//!   `rsa2048`, `rsa3072` (RSA-OAEP-256) and `aes256` (A256KW); ids `file`
+//!   (`FileKeyVault`, a vault directory under the system temp dir) and
+//!   `memory` (`MemoryKeyVault`).
+//! * `keyvault_file_open/<root>`: `FileKeyVault::open` of a vault holding
+//!   one key, with `key-file` or `passphrase` (the default Argon2id
+//!   parameters: 64 MiB, 3 passes, 4 lanes).
+//!
+//! Every file-backend call is a transaction: take the directory lock, check
+//! `state.json` is unchanged (its first 64 bytes), append one audit entry
+//! and fsync it, write `state.json.tmp`, fsync, rename, fsync the
+//! directory. So the difference between `file` and `memory` is mostly
+//! three fsyncs of the disk the temp dir is on.
+//!
+//! Run: `cargo bench -p strongroom-benches --bench keyvault_file`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_main};
+use strongroom_envelope::WrapAlgorithm;
+use strongroom_keyvault::{
+    FileKeyVault, KeyOptions, KeyType, KeyVault, MemoryKeyVault, Passphrase, Permissions,
+    Principal, RootKeySource, VaultProperties,
+};
+
+const DEK: [u8; 32] = [0x42; 32];
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    key_file: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let key_file = tmp.path().join("root.key");
+    FileKeyVault::generate_key_file(&key_file).expect("key file");
+    Fixture {
+        dir: tmp.path().join("vault"),
+        key_file,
+        _tmp: tmp,
+    }
+}
+
+fn wrap_unwrap(c: &mut Criterion) {
+    let who = Principal::new("bench");
+    for (name, key_type, alg) in [
+        ("rsa2048", KeyType::Rsa2048, WrapAlgorithm::RsaOaep256),
+        ("rsa3072", KeyType::Rsa3072, WrapAlgorithm::RsaOaep256),
+        ("aes256", KeyType::Aes256, WrapAlgorithm::A256Kw),
+    ] {
+        let fx = fixture();
+        let file = FileKeyVault::create(
+            &fx.dir,
+            VaultProperties::new("bench"),
+            RootKeySource::KeyFile(fx.key_file.clone()),
+        )
+        .expect("file vault");
+        let memory = MemoryKeyVault::new(VaultProperties::new("bench")).expect("memory vault");
+        let vaults: [(&str, &dyn KeyVault); 2] = [("file", &file), ("memory", &memory)];
+        let mut keys = Vec::new();
+        for (id, vault) in vaults {
+            vault
+                .set_access_policy(&who, Permissions::all())
+                .expect("policy");
+            let info = vault
+                .create_key(&who, "k", key_type, KeyOptions::default())
+                .expect("create");
+            let wrapped = vault
+                .wrap_key(&who, "k", Some(&info.version), alg, &DEK)
+                .expect("wrap")
+                .wrapped;
+            keys.push((id, vault, info.version, wrapped));
+        }
+
+        let mut g = c.benchmark_group(format!("keyvault_file_wrap/{name}"));
+        g.throughput(Throughput::Elements(1));
+        for (id, vault, version, _) in &keys {
+            g.bench_function(BenchmarkId::from_parameter(id), |b| {
+                b.iter(|| {
+                    vault
+                        .wrap_key(&who, "k", Some(version), alg, black_box(&DEK))
+                        .expect("wrap")
+                });
+            });
+        }
+        g.finish();
+
+        let mut g = c.benchmark_group(format!("keyvault_file_unwrap/{name}"));
+        g.throughput(Throughput::Elements(1));
+        for (id, vault, version, wrapped) in &keys {
+            g.bench_function(BenchmarkId::from_parameter(id), |b| {
+                b.iter(|| {
+                    vault
+                        .unwrap_key(&who, "k", version, alg, black_box(wrapped))
+                        .expect("unwrap")
+                });
+            });
+        }
+        g.finish();
+    }
+}
+
+fn open(c: &mut Criterion) {
+    let mut g = c.benchmark_group("keyvault_file_open");
+    g.throughput(Throughput::Elements(1));
+
+    let fx = fixture();
+    let vault = FileKeyVault::create(
+        &fx.dir,
+        VaultProperties::new("bench"),
+        RootKeySource::KeyFile(fx.key_file.clone()),
+    )
+    .expect("create");
+    let who = Principal::new("bench");
+    vault
+        .set_access_policy(&who, Permissions::all())
+        .expect("policy");
+    vault
+        .create_key(&who, "k", KeyType::Aes256, KeyOptions::default())
+        .expect("create key");
+    drop(vault);
+    g.bench_function(BenchmarkId::from_parameter("key-file"), |b| {
+        b.iter(|| {
+            FileKeyVault::open(&fx.dir, RootKeySource::KeyFile(fx.key_file.clone())).expect("open")
+        });
+    });
+
+    let fx = fixture();
+    let passphrase = "correct horse battery staple";
+    let vault = FileKeyVault::create(
+        &fx.dir,
+        VaultProperties::new("bench"),
+        RootKeySource::Passphrase(Passphrase::from(passphrase)),
+    )
+    .expect("create");
+    vault
+        .set_access_policy(&who, Permissions::all())
+        .expect("policy");
+    vault
+        .create_key(&who, "k", KeyType::Aes256, KeyOptions::default())
+        .expect("create key");
+    drop(vault);
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    g.bench_function(BenchmarkId::from_parameter("passphrase"), |b| {
+        b.iter(|| {
+            FileKeyVault::open(
+                &fx.dir,
+                RootKeySource::Passphrase(Passphrase::from(passphrase)),
+            )
+            .expect("open")
+        });
+    });
+    g.finish();
+}
+
+fn benches() {
+    let mut c = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    wrap_unwrap(&mut c);
+    open(&mut c);
+}
+
+criterion_main!(benches);

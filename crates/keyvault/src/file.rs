@@ -1,0 +1,563 @@
+//! [`FileKeyVault`]: the embedded default backend, a vault in a directory
+//! (`vault.json`, `state.json`, `audit.log`, `lock`). The on-disk layout
+//! and the crash-safety argument are in [`FileKeyVault`]'s documentation.
+
+mod fsio;
+mod header;
+mod store;
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::clock::{Clock, SystemClock};
+use crate::software::SoftwareCrypto;
+use crate::state::{State, hex};
+use crate::vault::{AsVault, Vault, validate_properties};
+use crate::{VaultError, VaultProperties};
+use fsio::{Paths, io_err};
+use header::{RootKeyKind, VaultFile};
+use store::DirStore;
+
+const VAULT_FILE: &str = "vault.json";
+const STATE_FILE: &str = "state.json";
+const AUDIT_FILE: &str = "audit.log";
+const LOCK_FILE: &str = "lock";
+/// Length of a key file.
+const KEY_FILE_LEN: u64 = 32;
+
+/// Where a file vault's root key comes from.
+#[non_exhaustive]
+pub enum RootKeySource {
+    /// A file of 32 random bytes, made by
+    /// [`FileKeyVault::generate_key_file`]. Keep it apart from the vault
+    /// directory (another disk, a secret store): whoever has both has the
+    /// keys.
+    KeyFile(PathBuf),
+    /// A passphrase, stretched with Argon2id.
+    Passphrase(Passphrase),
+}
+
+impl core::fmt::Debug for RootKeySource {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::KeyFile(path) => f.debug_tuple("KeyFile").field(path).finish(),
+            Self::Passphrase(p) => f.debug_tuple("Passphrase").field(p).finish(),
+        }
+    }
+}
+
+/// A vault passphrase: zeroized on drop, never printed, not `Clone`.
+///
+/// Its bytes are used as given (UTF-8, no Unicode normalization). The
+/// Argon2id parameters matter only when a vault is created; opening uses
+/// those the vault recorded.
+pub struct Passphrase {
+    secret: Zeroizing<Vec<u8>>,
+    kdf: KdfParams,
+}
+
+impl Passphrase {
+    /// A passphrase, with the default Argon2id parameters for new vaults.
+    /// Takes the `String` so that its buffer is zeroized with it.
+    #[must_use]
+    pub fn new(passphrase: String) -> Self {
+        Self {
+            secret: Zeroizing::new(passphrase.into_bytes()),
+            kdf: KdfParams::default(),
+        }
+    }
+
+    /// Sets the Argon2id parameters a vault created with this passphrase
+    /// records.
+    #[must_use]
+    pub fn with_kdf(mut self, kdf: KdfParams) -> Self {
+        self.kdf = kdf;
+        self
+    }
+}
+
+impl From<&str> for Passphrase {
+    fn from(passphrase: &str) -> Self {
+        Self::new(passphrase.to_owned())
+    }
+}
+
+impl core::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Passphrase(..)")
+    }
+}
+
+/// Argon2id parameters for a passphrase root key.
+///
+/// The default is RFC 9106's second recommended option: 64 MiB, 3 passes,
+/// 4 lanes (computed one after another: this crate does not spawn threads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfParams {
+    memory_kib: u32,
+    iterations: u32,
+    parallelism: u32,
+}
+
+impl KdfParams {
+    /// Most memory a vault may ask Argon2id for: 4 GiB.
+    pub const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+    /// Most passes a vault may ask for.
+    pub const MAX_ITERATIONS: u32 = 64;
+    /// Most lanes a vault may ask for.
+    pub const MAX_PARALLELISM: u32 = 16;
+
+    /// Parameters of your choosing. Below OWASP's floor (19 MiB with 2
+    /// passes) a passphrase is cheap to guess; such values are for tests.
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidArgument`] outside 1 to
+    /// [`MAX_ITERATIONS`](Self::MAX_ITERATIONS) passes, 1 to
+    /// [`MAX_PARALLELISM`](Self::MAX_PARALLELISM) lanes, or 8 KiB per lane
+    /// to [`MAX_MEMORY_KIB`](Self::MAX_MEMORY_KIB).
+    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Self, VaultError> {
+        let invalid = |reason: String| Err(VaultError::InvalidArgument { reason });
+        if !(1..=Self::MAX_PARALLELISM).contains(&parallelism) {
+            return invalid(format!(
+                "argon2id parallelism must be 1 to {}, not {parallelism}",
+                Self::MAX_PARALLELISM
+            ));
+        }
+        if !(1..=Self::MAX_ITERATIONS).contains(&iterations) {
+            return invalid(format!(
+                "argon2id iterations must be 1 to {}, not {iterations}",
+                Self::MAX_ITERATIONS
+            ));
+        }
+        if !(8 * parallelism..=Self::MAX_MEMORY_KIB).contains(&memory_kib) {
+            return invalid(format!(
+                "argon2id memory must be {} to {} KiB, not {memory_kib}",
+                8 * parallelism,
+                Self::MAX_MEMORY_KIB
+            ));
+        }
+        Ok(Self {
+            memory_kib,
+            iterations,
+            parallelism,
+        })
+    }
+
+    /// Memory in KiB.
+    #[must_use]
+    pub fn memory_kib(&self) -> u32 {
+        self.memory_kib
+    }
+
+    /// Passes over the memory.
+    #[must_use]
+    pub fn iterations(&self) -> u32 {
+        self.iterations
+    }
+
+    /// Lanes.
+    #[must_use]
+    pub fn parallelism(&self) -> u32 {
+        self.parallelism
+    }
+}
+
+impl Default for KdfParams {
+    fn default() -> Self {
+        Self {
+            memory_kib: 64 * 1024,
+            iterations: 3,
+            parallelism: 4,
+        }
+    }
+}
+
+/// A key vault in a directory: the embedded default backend (DESIGN.md
+/// R10). Implements [`KeyVault`](crate::KeyVault).
+///
+/// Key material is sealed at rest (AES-256-GCM, by the same software key
+/// backend as [`MemoryKeyVault`](crate::MemoryKeyVault)) under a root key
+/// that comes from a key file made at initialization or from a passphrase
+/// through Argon2id. Every change is crash-safe, and any number of
+/// `FileKeyVault` values, in one process or several, may use one directory at
+/// once: each call runs under the directory's exclusive lock on the state it
+/// reads from disk.
+///
+/// ```
+/// use strongroom_envelope::WrapAlgorithm;
+/// use strongroom_keyvault::{
+///     FileKeyVault, KeyOptions, KeyType, KeyVault, Permissions, Principal, RootKeySource,
+///     VaultProperties,
+/// };
+///
+/// let tmp = tempfile::tempdir()?;
+/// let key_file = tmp.path().join("root.key");
+/// FileKeyVault::generate_key_file(&key_file)?;
+///
+/// let dir = tmp.path().join("vault");
+/// let vault = FileKeyVault::create(
+///     &dir,
+///     VaultProperties::new("kv-backup"),
+///     RootKeySource::KeyFile(key_file.clone()),
+/// )?;
+/// let admin = Principal::new("admin");
+/// vault.set_access_policy(&admin, Permissions::all())?;
+/// vault.create_key(&admin, "cmk", KeyType::Aes256, KeyOptions::default())?;
+/// let wrapped = vault.wrap_key(&admin, "cmk", None, WrapAlgorithm::A256Kw, &[7; 32])?;
+/// drop(vault);
+///
+/// // Later, or in another process:
+/// let vault = FileKeyVault::open(&dir, RootKeySource::KeyFile(key_file))?;
+/// let dek = vault.unwrap_key(&admin, "cmk", &wrapped.version, WrapAlgorithm::A256Kw, &wrapped.wrapped)?;
+/// assert_eq!(dek.as_slice(), [7; 32]);
+/// assert_eq!(vault.verify_audit_log()?, Ok(()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # On-disk layout (format version 1)
+///
+/// | file | written | contents |
+/// | --- | --- | --- |
+/// | `vault.json` | once, at creation | `magic` (`"strongroom-keyvault file vault"`), `format` (1), `vault_id` (16 random bytes, hex), `root_key` (`{"kind":"key-file"}` or `{"kind":"passphrase","algorithm":"argon2id","version":19,"memory_kib","iterations","parallelism","salt"}`), `check` (32 bytes, hex) |
+/// | `state.json` | replaced whole by every change | `commit` (16 random bytes, hex), `format` (1), `vault_id`, `generation` (one more per commit), `audit_len` (bytes of `audit.log` the state vouches for), `state` (keys, versions, attributes, sealed key material, deleted and purged keys, access policies, audit head), `mac` (HMAC-SHA256 of all of it) |
+/// | `audit.log` | appended by every call | one JSON [`AuditEntry`](crate::AuditEntry) per line, a SHA-256 hash chain |
+/// | `lock` | created at creation | empty; locked exclusively (`File::lock`: `flock` on Unix) for each transaction |
+/// | `*.tmp` | during a change | the next `vault.json` / `state.json` before its rename; a leftover is ignored and overwritten |
+///
+/// Files are created with mode 0600. Nothing in the directory is a secret
+/// in the clear: the private and secret key material in `state.json` is
+/// sealed under the root key (its AAD binds the version's material id and
+/// key type), and the rest of the state is authenticated by the MAC.
+///
+/// **Keys.** The root secret (the 32 bytes of a key file, or Argon2id of
+/// the passphrase with the salt and parameters of `vault.json`) is derived
+/// once per [`open`](FileKeyVault::open). HKDF-SHA256, salted with the vault
+/// id, splits it into the sealing key, the MAC key of `state.json`, and the
+/// check value kept in `vault.json`: a wrong key file or passphrase gives
+/// [`VaultError::WrongRootKey`] before anything else is read.
+///
+/// **Transactions.** Each call takes the directory's lock, reads
+/// `state.json` again (another process may have changed it; an unchanged
+/// commit is recognized by its first bytes and not parsed again), runs, then
+/// (1) appends its audit entries to `audit.log` and fsyncs it, and (2)
+/// writes `state.json.tmp`, fsyncs it, renames it over `state.json`, and
+/// fsyncs the directory. The rename is the commit point: a crash before it
+/// leaves the old state, after it the new one.
+///
+/// **Recovery.** A crash between (1) and (2) leaves entries past
+/// `audit_len`. The next transaction cuts off a torn last line (it was never
+/// acknowledged), and takes over complete entries that continue the hash
+/// chain from the state's audit head; the log stays verifiable at every
+/// step, since a log ahead of the recorded head still verifies. Such an
+/// entry records a call whose caller never saw it return, and whose change
+/// never landed: the log errs on the side of recording an attempt.
+///
+/// **Limits.** `vault.json` is read up to 64 KiB, `state.json` up to 64
+/// MiB, audit lines up to 1 MiB each; Argon2id parameters in `vault.json`
+/// are bounded by [`KdfParams::new`]'s limits before any memory is taken.
+/// Someone who can write the directory cannot read keys or forge a state,
+/// but can delete files or put back an older, genuine `state.json`
+/// (rollback); the audit log's verification shows the former. Keep the
+/// directory writable only by the vault's user.
+pub struct FileKeyVault {
+    inner: Vault,
+    dir: PathBuf,
+    vault_id: String,
+}
+
+impl FileKeyVault {
+    /// Makes a key file: 32 random bytes, mode 0600 on Unix. Refuses to
+    /// overwrite an existing file.
+    ///
+    /// # Errors
+    /// [`VaultError::Io`] (e.g. the file exists),
+    /// [`VaultError::RandomnessUnavailable`].
+    pub fn generate_key_file(path: impl AsRef<Path>) -> Result<(), VaultError> {
+        let path = path.as_ref();
+        let mut key = Zeroizing::new([0u8; KEY_FILE_LEN as usize]);
+        getrandom::fill(key.as_mut_slice()).map_err(|_| VaultError::RandomnessUnavailable)?;
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(path).map_err(io_err(path))?;
+        file.write_all(key.as_slice()).map_err(io_err(path))?;
+        file.sync_all().map_err(io_err(path))?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fsio::sync_dir(parent)?;
+        }
+        Ok(())
+    }
+
+    /// Creates a vault in `dir` (made if missing) on the system clock.
+    ///
+    /// # Errors
+    /// As [`create_with_clock`](Self::create_with_clock).
+    pub fn create(
+        dir: impl AsRef<Path>,
+        properties: VaultProperties,
+        root: RootKeySource,
+    ) -> Result<Self, VaultError> {
+        Self::create_with_clock(dir, properties, root, Arc::new(SystemClock))
+    }
+
+    /// Creates a vault in `dir`, reading time from `clock`. The directory
+    /// must be empty, or hold only what an unfinished creation left.
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidArgument`] for a directory that holds a vault
+    /// or anything else, invalid properties, an empty passphrase or a key
+    /// file that is not 32 bytes; [`VaultError::Io`];
+    /// [`VaultError::RandomnessUnavailable`].
+    pub fn create_with_clock(
+        dir: impl AsRef<Path>,
+        properties: VaultProperties,
+        root: RootKeySource,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, VaultError> {
+        let dir = dir.as_ref();
+        validate_properties(&properties)?;
+        let mut vault_id = vec![0u8; header::VAULT_ID_LEN];
+        getrandom::fill(&mut vault_id).map_err(|_| VaultError::RandomnessUnavailable)?;
+        // The slow part (Argon2id) before touching the directory.
+        let (kind, secret) = match &root {
+            RootKeySource::KeyFile(path) => (RootKeyKind::KeyFile, read_key_file(path)?),
+            RootKeySource::Passphrase(p) => {
+                if p.secret.is_empty() {
+                    return Err(VaultError::InvalidArgument {
+                        reason: "the vault passphrase is empty".into(),
+                    });
+                }
+                let kind = RootKeyKind::new_passphrase(p.kdf)?;
+                let secret = header::passphrase_secret(&p.secret, &kind, &dir.join(VAULT_FILE))?;
+                (kind, secret)
+            }
+        };
+        let keys = header::derive_keys(&secret, &vault_id);
+        drop(secret);
+        let vault_file = VaultFile {
+            magic: header::MAGIC.into(),
+            format: header::FORMAT,
+            vault_id: vault_id.clone(),
+            root_key: kind,
+            check: keys.check.to_vec(),
+        };
+        let paths = Paths::new(dir);
+        make_dir(dir)?;
+        {
+            let lock_file =
+                fsio::create_private(&paths.lock, false).map_err(io_err(&paths.lock))?;
+            lock_file.lock().map_err(io_err(&paths.lock))?;
+            fsio::crash_point("create:locked");
+            // Under the lock, so that of two processes creating a vault
+            // here at once one succeeds and the other is told it exists.
+            check_dir_is_free(dir)?;
+            let log = fsio::create_private(&paths.audit, true).map_err(io_err(&paths.audit))?;
+            log.sync_all().map_err(io_err(&paths.audit))?;
+            drop(log);
+            fsio::sync_dir(dir)?;
+            fsio::crash_point("create:audit-log-created");
+            let bytes = serde_json::to_vec_pretty(&vault_file).map_err(|e| {
+                VaultError::InvalidArgument {
+                    reason: format!("vault.json cannot be serialized: {e}"),
+                }
+            })?;
+            fsio::replace_durable(dir, VAULT_FILE, &bytes)?;
+            // state.json last: its rename is the point at which the vault
+            // exists.
+            DirStore::write_initial(&paths, &vault_id, &keys.mac, &State::new(properties))?;
+            // Dropping the file releases the lock.
+        }
+        Self::assemble(paths, vault_id, keys, clock)
+    }
+
+    /// Opens the vault in `dir` on the system clock.
+    ///
+    /// # Errors
+    /// As [`open_with_clock`](Self::open_with_clock).
+    pub fn open(dir: impl AsRef<Path>, root: RootKeySource) -> Result<Self, VaultError> {
+        Self::open_with_clock(dir, root, Arc::new(SystemClock))
+    }
+
+    /// Opens the vault in `dir`, reading time from `clock`. Derives the
+    /// root key once (Argon2id for a passphrase).
+    ///
+    /// # Errors
+    /// [`VaultError::WrongRootKey`] for another key file or passphrase (or
+    /// a key file for a passphrase vault, and the reverse);
+    /// [`VaultError::Corrupt`] for a damaged, foreign or unfinished vault
+    /// file; [`VaultError::Io`] (e.g. no vault in `dir`).
+    pub fn open_with_clock(
+        dir: impl AsRef<Path>,
+        root: RootKeySource,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, VaultError> {
+        let paths = Paths::new(dir.as_ref());
+        let bytes = fsio::read_bounded(&paths.vault, header::MAX_VAULT_FILE)?.ok_or_else(|| {
+            VaultError::Io {
+                path: paths.vault.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no vault in this directory (vault.json is missing)",
+                ),
+            }
+        })?;
+        let vault_file = VaultFile::parse(&bytes, &paths.vault)?;
+        let secret = match (&root, &vault_file.root_key) {
+            (RootKeySource::KeyFile(path), RootKeyKind::KeyFile) => read_key_file(path)?,
+            (RootKeySource::Passphrase(p), kind @ RootKeyKind::Passphrase { .. }) => {
+                header::passphrase_secret(&p.secret, kind, &paths.vault)?
+            }
+            _ => return Err(VaultError::WrongRootKey),
+        };
+        let keys = header::derive_keys(&secret, &vault_file.vault_id);
+        drop(secret);
+        if !vault_file.check_matches(&keys) {
+            return Err(VaultError::WrongRootKey);
+        }
+        Self::assemble(paths, vault_file.vault_id, keys, clock)
+    }
+
+    fn assemble(
+        paths: Paths,
+        vault_id: Vec<u8>,
+        keys: header::RootKeys,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, VaultError> {
+        let dir = paths.dir.clone();
+        let id = hex(&vault_id);
+        let header::RootKeys { seal, mac, .. } = keys;
+        let store = DirStore::open(paths, vault_id, mac)?;
+        let inner = Vault::new(Box::new(store), Box::new(SoftwareCrypto::new(seal)), clock)?;
+        Ok(Self {
+            inner,
+            dir,
+            vault_id: id,
+        })
+    }
+
+    /// The vault's directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The vault's id (32 hex digits), random at creation.
+    #[must_use]
+    pub fn vault_id(&self) -> &str {
+        &self.vault_id
+    }
+
+    /// Every crash point of the crash-safety tests, in the order a
+    /// transaction meets them. Not part of the API.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn crash_points_for_tests() -> &'static [&'static str] {
+        fsio::CRASH_POINTS
+    }
+
+    /// Test hook: makes this process abort when it reaches `point`
+    /// (`None` disarms). Not part of the API; for the crash-safety tests,
+    /// which run it in a child process.
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidArgument`] for an unknown point.
+    #[doc(hidden)]
+    pub fn set_crash_point_for_tests(point: Option<&str>) -> Result<(), VaultError> {
+        fsio::set_crash_point(point)
+    }
+}
+
+impl AsVault for FileKeyVault {
+    fn vault(&self) -> &Vault {
+        &self.inner
+    }
+}
+
+impl core::fmt::Debug for FileKeyVault {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FileKeyVault")
+            .field("dir", &self.dir)
+            .field("vault_id", &self.vault_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads a key file: exactly 32 bytes.
+fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    use std::io::Read;
+    let file = File::open(path).map_err(io_err(path))?;
+    let len = file.metadata().map_err(io_err(path))?.len();
+    if len != KEY_FILE_LEN {
+        return Err(VaultError::InvalidKeyMaterial {
+            reason: format!(
+                "a vault key file holds exactly {KEY_FILE_LEN} bytes; {} holds {len}",
+                path.display()
+            ),
+        });
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    file.take(KEY_FILE_LEN)
+        .read_exact(key.as_mut_slice())
+        .map_err(io_err(path))?;
+    Ok(key)
+}
+
+/// Makes the vault directory (mode 0700 on Unix) if it is missing.
+fn make_dir(dir: &Path) -> Result<(), VaultError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io_err(dir))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fsio::sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Refuses a directory that holds a vault, or anything but the files of an
+/// unfinished creation.
+fn check_dir_is_free(dir: &Path) -> Result<(), VaultError> {
+    if dir.join(STATE_FILE).exists() {
+        return Err(VaultError::InvalidArgument {
+            reason: format!("{} already holds a vault", dir.display()),
+        });
+    }
+    let ours = [
+        VAULT_FILE,
+        AUDIT_FILE,
+        LOCK_FILE,
+        "vault.json.tmp",
+        "state.json.tmp",
+    ];
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        if !ours.iter().any(|o| name == *o) {
+            return Err(VaultError::InvalidArgument {
+                reason: format!(
+                    "{} is not empty ({} is there); a vault needs a directory of its own",
+                    dir.display(),
+                    name.to_string_lossy()
+                ),
+            });
+        }
+    }
+    // A vault.json left by an unfinished creation may carry another root
+    // key; the caller replaces it.
+    Ok(())
+}

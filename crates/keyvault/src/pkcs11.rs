@@ -1,0 +1,1032 @@
+//! `Pkcs11KeyVault`: keys generated, kept and used inside a PKCS#11 token
+//! (an HSM, or a soft token such as SoftHSM2 or Kryoptic), through the
+//! `cryptoki` crate. Feature `pkcs11`.
+//!
+//! The token holds the key material: every private or secret key is a token
+//! object with `CKA_SENSITIVE` true and `CKA_EXTRACTABLE` false, named by
+//! `CKA_ID` = the version's random material id, and every wrap and unwrap is
+//! a `C_WrapKey` / `C_UnwrapKey` inside the token. Versions, attributes,
+//! access policies and the audit log are kept by our vault layer, as for the
+//! other backends, so the rules are the same everywhere.
+//!
+//! # Contexts and sessions
+//!
+//! A PKCS#11 module may be initialised once per process (`C_Initialize`),
+//! so the process keeps one context per module path, shared by every vault
+//! on that module. Sessions are never shared between threads: each
+//! operation opens its own session and closes it when done. Each vault also
+//! keeps one idle session open, logged in as the user, so that the login
+//! (which PKCS#11 holds per application, not per session) survives between
+//! operations.
+//!
+//! # Mechanisms
+//!
+//! | algorithm      | mechanism                                              |
+//! |----------------|--------------------------------------------------------|
+//! | `RsaOaep256`   | `CKM_RSA_PKCS_OAEP`, SHA-256, MGF1-SHA-256, no label     |
+//! | `RsaOaep`      | `CKM_RSA_PKCS_OAEP`, SHA-1, MGF1-SHA-1, no label         |
+//! | `A256Kw`       | `CKM_AES_KEY_WRAP` (RFC 3394, default IV)                |
+//!
+//! A token that lacks a mechanism (or, as SoftHSM2 2.6, accepts OAEP with
+//! SHA-1 only) gives [`VaultError::AlgorithmUnsupported`] naming the token,
+//! decided before any wrapped byte is looked at. The DEK passes through the
+//! token as a short-lived session object (not a token object, destroyed in
+//! the same call).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType as CkKeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, SessionState, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::{AuthPin, Ulong};
+use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+use strongroom_envelope::WrapAlgorithm;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::clock::{Clock, SystemClock};
+use crate::memory::MemoryStore;
+use crate::state::{ImportedKey, KeyCrypto, Material, State, hex};
+use crate::vault::{AsVault, Vault};
+use crate::{KeyType, RsaPublicParts, VaultError, VaultProperties};
+
+/// Length of a material id (`CKA_ID`).
+const ID_LEN: usize = 16;
+/// The public exponent of generated RSA keys (65537).
+const PUBLIC_EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
+/// The prefix of every object label the vault makes.
+const LABEL_PREFIX: &str = "strongroom-keyvault";
+
+/// A token PIN (user or security officer). Zeroized on drop; its `Debug`
+/// never shows it.
+///
+/// ```
+/// use strongroom_keyvault::Pkcs11Pin;
+///
+/// let pin = Pkcs11Pin::new("123456");
+/// assert_eq!(format!("{pin:?}"), "Pkcs11Pin(..)");
+/// ```
+pub struct Pkcs11Pin(Zeroizing<String>);
+
+impl Pkcs11Pin {
+    /// Takes the PIN. The caller's `String` is moved in; zeroizing any
+    /// other copy is the caller's job.
+    #[must_use]
+    pub fn new(pin: impl Into<String>) -> Self {
+        Self(Zeroizing::new(pin.into()))
+    }
+
+    fn auth_pin(&self) -> AuthPin {
+        AuthPin::from(self.0.as_str())
+    }
+}
+
+impl core::fmt::Debug for Pkcs11Pin {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Pkcs11Pin(..)")
+    }
+}
+
+/// Which token a [`Pkcs11KeyVault`] uses, and how it logs in.
+#[derive(Debug)]
+pub struct Pkcs11Config {
+    /// The PKCS#11 module (shared library), e.g.
+    /// `/usr/lib/softhsm/libsofthsm2.so`.
+    pub module: PathBuf,
+    /// The label of an initialised token (`CKA_LABEL` of the token, as
+    /// `softhsm2-util --init-token --label` or `C_InitToken` set it).
+    pub token_label: String,
+    /// The user PIN.
+    pub pin: Pkcs11Pin,
+}
+
+/// A key vault whose keys live in a PKCS#11 token. Implements
+/// [`KeyVault`](crate::KeyVault).
+///
+/// RSA 2048/3072/4096 key pairs and AES-256 keys are generated inside the
+/// token (or imported into it) as sensitive, non-extractable token objects;
+/// wrap and unwrap run inside the token. The vault's own state (key
+/// versions, attributes, access policies, audit log) is held in memory by
+/// this constructor: a new vault on a token that already holds keys does
+/// not see them, and a dropped vault leaves its token objects behind
+/// (purging a key destroys them).
+///
+/// ```no_run
+/// use strongroom_envelope::WrapAlgorithm;
+/// use strongroom_keyvault::{
+///     KeyOptions, KeyType, KeyVault, Permissions, Pkcs11Config, Pkcs11KeyVault, Pkcs11Pin,
+///     Principal, VaultProperties,
+/// };
+///
+/// let vault = Pkcs11KeyVault::open(
+///     Pkcs11Config {
+///         module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+///         token_label: "backup-keys".into(),
+///         pin: Pkcs11Pin::new("1234"),
+///     },
+///     VaultProperties::new("kv-hsm"),
+/// )?;
+/// let admin = Principal::new("admin");
+/// vault.set_access_policy(&admin, Permissions::all())?;
+/// vault.create_key(&admin, "cmk", KeyType::Rsa3072, KeyOptions::default())?;
+/// // SoftHSM2 2.6 does OAEP with SHA-1 only.
+/// let wrapped = vault.wrap_key(&admin, "cmk", None, WrapAlgorithm::RsaOaep, &[7; 32])?;
+/// let dek = vault.unwrap_key(&admin, "cmk", &wrapped.version, WrapAlgorithm::RsaOaep, &wrapped.wrapped)?;
+/// assert_eq!(dek.as_slice(), [7; 32]);
+/// # Ok::<(), strongroom_keyvault::VaultError>(())
+/// ```
+pub struct Pkcs11KeyVault {
+    inner: Vault,
+    backend: &'static str,
+    slot: Slot,
+}
+
+impl Pkcs11KeyVault {
+    /// Opens the token labelled `config.token_label` on `config.module`,
+    /// logs in as the user, and starts an empty vault on the system clock.
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidArgument`] for invalid properties or when no
+    /// (or more than one) token carries the label; [`VaultError::Token`]
+    /// when the module does not load or the login fails.
+    pub fn open(config: Pkcs11Config, properties: VaultProperties) -> Result<Self, VaultError> {
+        Self::open_with_clock(config, properties, Arc::new(SystemClock))
+    }
+
+    /// As [`open`](Self::open), reading time from `clock` (e.g. a
+    /// [`ManualClock`](crate::ManualClock) in tests).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with_clock(
+        config: Pkcs11Config,
+        properties: VaultProperties,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, VaultError> {
+        crate::vault::validate_properties(&properties)?;
+        let crypto = Pkcs11Crypto::open(&config)?;
+        let backend = crypto.module.backend;
+        let slot = crypto.slot;
+        let inner = Vault::new(
+            Box::new(MemoryStore::new(properties)),
+            Box::new(crypto),
+            clock,
+        )?;
+        Ok(Self {
+            inner,
+            backend,
+            slot,
+        })
+    }
+
+    /// Initialises a token for use with the vault: the first slot of
+    /// `module` whose token is not initialised yet gets `label`, the
+    /// security officer PIN `so_pin` and the user PIN `user_pin`. Tokens
+    /// already initialised are never touched: this provisions a new token
+    /// (a Kryoptic store, a fresh HSM partition, a SoftHSM2 free slot).
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidArgument`] when every token of the module is
+    /// already initialised or the label is longer than 32 bytes;
+    /// [`VaultError::Token`] when the module refuses.
+    pub fn initialize_token(
+        module: &Path,
+        label: &str,
+        so_pin: &Pkcs11Pin,
+        user_pin: &Pkcs11Pin,
+    ) -> Result<(), VaultError> {
+        if label.is_empty() || label.len() > 32 {
+            return Err(VaultError::InvalidArgument {
+                reason: "a token label is 1 to 32 bytes".to_owned(),
+            });
+        }
+        let module = Module::get(module)?;
+        let ctx = &module.ctx;
+        let mut free = None;
+        for slot in ctx
+            .get_slots_with_token()
+            .map_err(token_error("C_GetSlotList"))?
+        {
+            let info = ctx
+                .get_token_info(slot)
+                .map_err(token_error("C_GetTokenInfo"))?;
+            if !info.token_initialized() {
+                free = Some(slot);
+                break;
+            }
+        }
+        let slot = free.ok_or_else(|| VaultError::InvalidArgument {
+            reason: format!(
+                "every token of PKCS#11 module {} is initialised already",
+                module.path.display()
+            ),
+        })?;
+        let so = so_pin.auth_pin();
+        ctx.init_token(slot, &so, label)
+            .map_err(token_error("C_InitToken"))?;
+        let session = ctx
+            .open_rw_session(slot)
+            .map_err(token_error("C_OpenSession"))?;
+        session
+            .login(UserType::So, Some(&so))
+            .map_err(token_error("C_Login (security officer)"))?;
+        session
+            .init_pin(&user_pin.auth_pin())
+            .map_err(token_error("C_InitPIN"))?;
+        session.logout().map_err(token_error("C_Logout"))?;
+        Ok(())
+    }
+
+    /// Which token this is, as errors name it: `"SoftHSM2"`, `"Kryoptic"`,
+    /// or `"PKCS#11 module <file name>"`.
+    #[must_use]
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// The slot of the token.
+    #[must_use]
+    pub fn slot_id(&self) -> u64 {
+        self.slot.id()
+    }
+
+    /// The `CKA_ID` of the token objects holding a key version (active or
+    /// soft-deleted key): for HSM administrators who audit the token's
+    /// contents. A management-plane call, like
+    /// [`access_policy`](crate::KeyVault::access_policy): not checked
+    /// against an access policy.
+    ///
+    /// # Errors
+    /// [`VaultError::KeyNotFound`] when the key or version does not exist.
+    pub fn token_object_id(&self, name: &str, version: &str) -> Result<Vec<u8>, VaultError> {
+        let mut found = None;
+        self.inner.store.transact(&mut |state: &mut State| {
+            let record = state
+                .keys
+                .get(name)
+                .or_else(|| state.deleted.get(name).map(|d| &d.key));
+            found = record.and_then(|r| {
+                r.versions
+                    .iter()
+                    .find(|v| v.version == version)
+                    .map(|v| v.material.id.clone())
+            });
+            Ok(())
+        })?;
+        found.ok_or_else(|| VaultError::KeyNotFound {
+            name: name.to_owned(),
+            version: Some(version.to_owned()),
+        })
+    }
+}
+
+impl AsVault for Pkcs11KeyVault {
+    fn vault(&self) -> &Vault {
+        &self.inner
+    }
+}
+
+impl core::fmt::Debug for Pkcs11KeyVault {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pkcs11KeyVault")
+            .field("backend", &self.backend)
+            .field("slot", &self.slot.id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A loaded, initialised PKCS#11 module: one per module path per process.
+struct Module {
+    path: PathBuf,
+    ctx: Pkcs11,
+    backend: &'static str,
+    /// Whether the token accepts an OAEP hash, keyed by slot id and "is
+    /// SHA-1", learned on first use.
+    oaep: Mutex<HashMap<(u64, bool), bool>>,
+    /// The user PIN this crate logged in with, by slot id: PKCS#11 keeps a
+    /// login per process, so a later vault on a logged-in token gets
+    /// `CKR_USER_ALREADY_LOGGED_IN` whatever PIN it gives; its PIN is
+    /// checked against this one instead.
+    logins: Mutex<HashMap<u64, Zeroizing<Vec<u8>>>>,
+}
+
+impl Module {
+    /// The process's context for `path`, loading and initialising the
+    /// module on first use.
+    fn get(path: &Path) -> Result<Arc<Self>, VaultError> {
+        static MODULES: OnceLock<Mutex<HashMap<PathBuf, Arc<Module>>>> = OnceLock::new();
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let mut modules = lock(MODULES.get_or_init(Mutex::default));
+        if let Some(module) = modules.get(&key) {
+            return Ok(Arc::clone(module));
+        }
+        let ctx = Pkcs11::new(&key).map_err(token_error("load the PKCS#11 module"))?;
+        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            // Already initialised by other code of this process (a test
+            // inspecting the token): the library is usable as it is.
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(err) => return Err(token_error("C_Initialize")(err)),
+        }
+        let info = ctx.get_library_info().map_err(token_error("C_GetInfo"))?;
+        let backend = backend_name(&key, info.manufacturer_id(), info.library_description());
+        let module = Arc::new(Self {
+            path: key.clone(),
+            ctx,
+            backend,
+            oaep: Mutex::default(),
+            logins: Mutex::default(),
+        });
+        modules.insert(key, Arc::clone(&module));
+        Ok(module)
+    }
+}
+
+/// The name errors give the token. Unknown modules get a name leaked once
+/// per module path (the module table keeps it for the process's life).
+fn backend_name(path: &Path, manufacturer: &str, description: &str) -> &'static str {
+    let text = format!("{manufacturer} {description}").to_ascii_lowercase();
+    if text.contains("softhsm") {
+        "SoftHSM2"
+    } else if text.contains("kryoptic") {
+        "Kryoptic"
+    } else {
+        let file = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
+        Box::leak(format!("PKCS#11 module {file}").into_boxed_str())
+    }
+}
+
+/// Key material in a PKCS#11 token.
+pub(crate) struct Pkcs11Crypto {
+    module: Arc<Module>,
+    slot: Slot,
+    pin: AuthPin,
+    /// Held open, logged in, so the user login lasts between operations.
+    _anchor: Mutex<Session>,
+}
+
+impl Pkcs11Crypto {
+    fn open(config: &Pkcs11Config) -> Result<Self, VaultError> {
+        let module = Module::get(&config.module)?;
+        let wanted = config.token_label.trim_end();
+        let mut matches = Vec::new();
+        for slot in module
+            .ctx
+            .get_slots_with_initialized_token()
+            .map_err(token_error("C_GetSlotList"))?
+        {
+            let info = module
+                .ctx
+                .get_token_info(slot)
+                .map_err(token_error("C_GetTokenInfo"))?;
+            if info.label().trim_end() == wanted {
+                matches.push(slot);
+            }
+        }
+        let slot = match matches.as_slice() {
+            [slot] => *slot,
+            [] => {
+                return Err(VaultError::InvalidArgument {
+                    reason: format!(
+                        "no initialised token labelled {wanted:?} on PKCS#11 module {}",
+                        module.path.display()
+                    ),
+                });
+            }
+            _ => {
+                return Err(VaultError::InvalidArgument {
+                    reason: format!(
+                        "{} tokens are labelled {wanted:?} on PKCS#11 module {}; relabel one",
+                        matches.len(),
+                        module.path.display()
+                    ),
+                });
+            }
+        };
+        let pin = config.pin.auth_pin();
+        let anchor = module
+            .ctx
+            .open_rw_session(slot)
+            .map_err(token_error("C_OpenSession"))?;
+        match anchor.login(UserType::User, Some(&pin)) {
+            Ok(()) => {
+                lock(&module.logins)
+                    .insert(slot.id(), Zeroizing::new(config.pin.0.as_bytes().to_vec()));
+            }
+            Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                // Logged in by an earlier vault of this process: the PIN
+                // must be the one that worked then. (Logged in by other
+                // code of the process, it cannot be checked without
+                // logging everyone out; it is accepted.)
+                let logins = lock(&module.logins);
+                if let Some(known) = logins.get(&slot.id()) {
+                    let same: bool = known.as_slice().ct_eq(config.pin.0.as_bytes()).into();
+                    if !same {
+                        return Err(token_error("C_Login")(CkError::Pkcs11(
+                            RvError::PinIncorrect,
+                            Function::Login,
+                        )));
+                    }
+                }
+            }
+            Err(err) => return Err(token_error("C_Login")(err)),
+        }
+        Ok(Self {
+            module,
+            slot,
+            pin,
+            _anchor: Mutex::new(anchor),
+        })
+    }
+
+    /// A new session for one operation, logged in as the user.
+    fn session(&self) -> Result<Session, VaultError> {
+        let session = self
+            .module
+            .ctx
+            .open_rw_session(self.slot)
+            .map_err(token_error("C_OpenSession"))?;
+        let state = session
+            .get_session_info()
+            .map_err(token_error("C_GetSessionInfo"))?
+            .session_state();
+        if !matches!(state, SessionState::RwUser | SessionState::RoUser) {
+            login(&session, &self.pin)?;
+        }
+        Ok(session)
+    }
+
+    fn unsupported(&self, algorithm: WrapAlgorithm) -> VaultError {
+        VaultError::AlgorithmUnsupported {
+            algorithm,
+            backend: self.module.backend,
+        }
+    }
+
+    fn scheme(&self, algorithm: WrapAlgorithm) -> Result<Scheme, VaultError> {
+        match algorithm {
+            WrapAlgorithm::A256Kw => Ok(Scheme::AesKw),
+            WrapAlgorithm::RsaOaep => Ok(Scheme::Oaep { sha1: true }),
+            WrapAlgorithm::RsaOaep256 => Ok(Scheme::Oaep { sha1: false }),
+            _ => Err(self.unsupported(algorithm)),
+        }
+    }
+
+    /// Refuses an algorithm the token cannot do, before any data is used.
+    /// `public` is the RSA public key object, for the OAEP hash probe.
+    fn check_supported(
+        &self,
+        session: &Session,
+        algorithm: WrapAlgorithm,
+        public: Option<ObjectHandle>,
+    ) -> Result<(), VaultError> {
+        let scheme = self.scheme(algorithm)?;
+        let mechanism = match scheme {
+            Scheme::AesKw => MechanismType::AES_KEY_WRAP,
+            Scheme::Oaep { .. } => MechanismType::RSA_PKCS_OAEP,
+        };
+        match self.module.ctx.get_mechanism_info(self.slot, mechanism) {
+            Ok(info) if info.wrap() && info.unwrap() => {}
+            Ok(_) | Err(CkError::Pkcs11(RvError::MechanismInvalid, _)) => {
+                return Err(self.unsupported(algorithm));
+            }
+            Err(err) => return Err(token_error("C_GetMechanismInfo")(err)),
+        }
+        let (Scheme::Oaep { sha1 }, Some(public)) = (scheme, public) else {
+            return Ok(());
+        };
+        // A token may list CKM_RSA_PKCS_OAEP yet refuse some hashes
+        // (SoftHSM2 2.6 takes SHA-1 only, and says CKR_ARGUMENTS_BAD).
+        // Mechanism info cannot tell, so the first use per hash encrypts
+        // a dummy block under the public key and remembers the answer.
+        let key = (self.slot.id(), sha1);
+        if let Some(&supported) = lock(&self.module.oaep).get(&key) {
+            return if supported {
+                Ok(())
+            } else {
+                Err(self.unsupported(algorithm))
+            };
+        }
+        let supported = match session.encrypt(&scheme.mechanism(), public, &[0; 32]) {
+            Ok(_) => true,
+            Err(CkError::Pkcs11(
+                RvError::MechanismInvalid | RvError::MechanismParamInvalid | RvError::ArgumentsBad,
+                _,
+            )) => false,
+            Err(err) => return Err(token_error("C_Encrypt (OAEP probe)")(err)),
+        };
+        lock(&self.module.oaep).insert(key, supported);
+        if supported {
+            Ok(())
+        } else {
+            Err(self.unsupported(algorithm))
+        }
+    }
+
+    /// The one object of `class` with `CKA_ID` = `id` on the token.
+    fn find(
+        &self,
+        session: &Session,
+        id: &[u8],
+        class: ObjectClass,
+    ) -> Result<ObjectHandle, VaultError> {
+        let found = session
+            .find_objects(&[
+                Attribute::Token(true),
+                Attribute::Class(class),
+                Attribute::Id(id.to_vec()),
+            ])
+            .map_err(token_error("C_FindObjects"))?;
+        match found.as_slice() {
+            [handle] => Ok(*handle),
+            [] => Err(VaultError::Token {
+                operation: "C_FindObjects",
+                source: format!(
+                    "the token holds no {class} with CKA_ID {}: was it deleted outside the vault?",
+                    hex(id)
+                )
+                .into(),
+            }),
+            _ => Err(VaultError::Token {
+                operation: "C_FindObjects",
+                source: format!(
+                    "the token holds {} objects of class {class} with CKA_ID {}",
+                    found.len(),
+                    hex(id)
+                )
+                .into(),
+            }),
+        }
+    }
+
+    /// Reads an RSA public key object's modulus and exponent.
+    fn public_parts(
+        &self,
+        session: &Session,
+        public: ObjectHandle,
+    ) -> Result<RsaPublicParts, VaultError> {
+        let attributes = session
+            .get_attributes(
+                public,
+                &[AttributeType::Modulus, AttributeType::PublicExponent],
+            )
+            .map_err(token_error("C_GetAttributeValue"))?;
+        let (mut n, mut e) = (None, None);
+        for attribute in attributes {
+            match attribute {
+                Attribute::Modulus(v) => n = Some(strip_zeros(v)),
+                Attribute::PublicExponent(v) => e = Some(strip_zeros(v)),
+                _ => {}
+            }
+        }
+        match (n, e) {
+            (Some(n), Some(e)) if !n.is_empty() && !e.is_empty() => Ok(RsaPublicParts { n, e }),
+            _ => Err(VaultError::Token {
+                operation: "C_GetAttributeValue",
+                source: "the RSA public key object has no modulus or exponent".into(),
+            }),
+        }
+    }
+
+    /// Destroys whatever objects carry `id`, best effort (used to clean up
+    /// after a failed generate or import).
+    fn discard(&self, session: &Session, id: &[u8]) {
+        if let Ok(found) = session.find_objects(&[Attribute::Id(id.to_vec())]) {
+            for handle in found {
+                let _ = session.destroy_object(handle);
+            }
+        }
+    }
+
+    fn generate_rsa(&self, bits: usize) -> Result<Material, VaultError> {
+        let id = random_id()?;
+        let label = label(&id);
+        let session = self.session()?;
+        let bits = Ulong::from(u64::try_from(bits).unwrap_or(u64::MAX));
+        let public_template = [
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::KeyType(CkKeyType::RSA),
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::ModulusBits(bits),
+            Attribute::PublicExponent(PUBLIC_EXPONENT.to_vec()),
+            Attribute::Encrypt(true),
+            Attribute::Wrap(true),
+            Attribute::Verify(false),
+            Attribute::Id(id.clone()),
+            Attribute::Label(label.clone()),
+        ];
+        let private_template = [
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(CkKeyType::RSA),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Decrypt(true),
+            Attribute::Unwrap(true),
+            Attribute::Sign(false),
+            Attribute::Id(id.clone()),
+            Attribute::Label(label),
+        ];
+        let (public, _private) = session
+            .generate_key_pair(
+                &Mechanism::RsaPkcsKeyPairGen,
+                &public_template,
+                &private_template,
+            )
+            .map_err(token_error("C_GenerateKeyPair"))?;
+        match self.public_parts(&session, public) {
+            Ok(parts) => Ok(Material {
+                id,
+                public: Some(parts),
+                handle: Vec::new(),
+            }),
+            Err(err) => {
+                self.discard(&session, &id);
+                Err(err)
+            }
+        }
+    }
+
+    fn generate_aes(&self) -> Result<Material, VaultError> {
+        let id = random_id()?;
+        let session = self.session()?;
+        session
+            .generate_key(
+                &Mechanism::AesKeyGen,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(CkKeyType::AES),
+                    Attribute::ValueLen(Ulong::from(32u64)),
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Wrap(true),
+                    Attribute::Unwrap(true),
+                    Attribute::Encrypt(false),
+                    Attribute::Decrypt(false),
+                    Attribute::Id(id.clone()),
+                    Attribute::Label(label(&id)),
+                ],
+            )
+            .map_err(token_error("C_GenerateKey"))?;
+        Ok(Material {
+            id,
+            public: None,
+            handle: Vec::new(),
+        })
+    }
+
+    fn import_rsa(&self, key: &rsa::PrivateKey) -> Result<Material, VaultError> {
+        let id = random_id()?;
+        let label = label(&id);
+        let invalid = |what: &str| VaultError::InvalidKeyMaterial {
+            reason: format!("the RSA key lacks its {what}"),
+        };
+        let [p, q] = key.primes() else {
+            return Err(VaultError::InvalidKeyMaterial {
+                reason: "only two-prime RSA keys can be imported into a token".to_owned(),
+            });
+        };
+        let n = strip_zeros(key.n_bytes().into_vec());
+        let e = strip_zeros(key.e_bytes().into_vec());
+        let mut private_template = vec![
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(CkKeyType::RSA),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Decrypt(true),
+            Attribute::Unwrap(true),
+            Attribute::Sign(false),
+            Attribute::Id(id.clone()),
+            Attribute::Label(label.clone()),
+            Attribute::Modulus(n.clone()),
+            Attribute::PublicExponent(e.clone()),
+            Attribute::PrivateExponent(secret_bytes(key.d())),
+            Attribute::Prime1(secret_bytes(p.as_ref())),
+            Attribute::Prime2(secret_bytes(q.as_ref())),
+            Attribute::Exponent1(secret_bytes(
+                key.dp().ok_or_else(|| invalid("CRT exponent dP"))?,
+            )),
+            Attribute::Exponent2(secret_bytes(
+                key.dq().ok_or_else(|| invalid("CRT exponent dQ"))?,
+            )),
+            Attribute::Coefficient(secret_bytes(
+                &key.crt_coefficient()
+                    .ok_or_else(|| invalid("CRT coefficient"))?,
+            )),
+        ];
+        let session = match self.session() {
+            Ok(session) => session,
+            Err(err) => {
+                wipe(&mut private_template);
+                return Err(err);
+            }
+        };
+        let created = session.create_object(&private_template);
+        wipe(&mut private_template);
+        created.map_err(token_error("C_CreateObject (RSA private key)"))?;
+        let public = session
+            .create_object(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::KeyType(CkKeyType::RSA),
+                Attribute::Token(true),
+                Attribute::Private(false),
+                Attribute::Encrypt(true),
+                Attribute::Wrap(true),
+                Attribute::Verify(false),
+                Attribute::Id(id.clone()),
+                Attribute::Label(label),
+                Attribute::Modulus(n),
+                Attribute::PublicExponent(e),
+            ])
+            .map_err(token_error("C_CreateObject (RSA public key)"));
+        let parts = public.and_then(|public| self.public_parts(&session, public));
+        match parts {
+            Ok(parts) => Ok(Material {
+                id,
+                public: Some(parts),
+                handle: Vec::new(),
+            }),
+            Err(err) => {
+                self.discard(&session, &id);
+                Err(err)
+            }
+        }
+    }
+
+    fn import_aes(&self, key: &strongroom_aes::Aes256Key) -> Result<Material, VaultError> {
+        let id = random_id()?;
+        let mut template = vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(CkKeyType::AES),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Wrap(true),
+            Attribute::Unwrap(true),
+            Attribute::Encrypt(false),
+            Attribute::Decrypt(false),
+            Attribute::Id(id.clone()),
+            Attribute::Label(label(&id)),
+            Attribute::Value(key.expose_secret().to_vec()),
+        ];
+        let result = self.session().and_then(|session| {
+            session
+                .create_object(&template)
+                .map_err(token_error("C_CreateObject (AES key)"))
+        });
+        wipe(&mut template);
+        result?;
+        Ok(Material {
+            id,
+            public: None,
+            handle: Vec::new(),
+        })
+    }
+
+    /// The key objects for `material`: the wrapping (public or secret) key
+    /// and the unwrapping (private or secret) key.
+    fn wrapping_class(key_type: KeyType) -> (ObjectClass, ObjectClass) {
+        if key_type.is_rsa() {
+            (ObjectClass::PUBLIC_KEY, ObjectClass::PRIVATE_KEY)
+        } else {
+            (ObjectClass::SECRET_KEY, ObjectClass::SECRET_KEY)
+        }
+    }
+}
+
+impl KeyCrypto for Pkcs11Crypto {
+    fn backend_name(&self) -> &'static str {
+        self.module.backend
+    }
+
+    fn generate(&self, key_type: KeyType) -> Result<Material, VaultError> {
+        match key_type.rsa_bits() {
+            Some(bits) => self.generate_rsa(bits),
+            None => self.generate_aes(),
+        }
+    }
+
+    fn import(&self, key: ImportedKey) -> Result<Material, VaultError> {
+        match key {
+            ImportedKey::Rsa(key) => self.import_rsa(&key),
+            ImportedKey::Aes256(key) => self.import_aes(&key),
+        }
+    }
+
+    fn wrap(
+        &self,
+        material: &Material,
+        key_type: KeyType,
+        algorithm: WrapAlgorithm,
+        dek: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
+        let session = self.session()?;
+        let (class, _) = Self::wrapping_class(key_type);
+        let kek = self.find(&session, &material.id, class)?;
+        self.check_supported(&session, algorithm, key_type.is_rsa().then_some(kek))?;
+        // The DEK enters the token as a session object (gone when the
+        // session closes at the latest), extractable so it can be wrapped.
+        let mut template = vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(CkKeyType::GENERIC_SECRET),
+            Attribute::Token(false),
+            Attribute::Private(true),
+            Attribute::Sensitive(false),
+            Attribute::Extractable(true),
+            Attribute::Value(dek.to_vec()),
+        ];
+        let created = session.create_object(&template);
+        wipe(&mut template);
+        let object = created.map_err(token_error("C_CreateObject (DEK)"))?;
+        let mechanism = self.scheme(algorithm)?.mechanism();
+        let wrapped = session.wrap_key(&mechanism, kek, object);
+        let destroyed = session.destroy_object(object);
+        let wrapped = wrapped.map_err(token_error("C_WrapKey"))?;
+        destroyed.map_err(token_error("C_DestroyObject (DEK)"))?;
+        Ok(wrapped)
+    }
+
+    fn unwrap(
+        &self,
+        material: &Material,
+        key_type: KeyType,
+        algorithm: WrapAlgorithm,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let session = self.session()?;
+        let (public_class, class) = Self::wrapping_class(key_type);
+        let public = if key_type.is_rsa() {
+            Some(self.find(&session, &material.id, public_class)?)
+        } else {
+            None
+        };
+        self.check_supported(&session, algorithm, public)?;
+        let kek = self.find(&session, &material.id, class)?;
+        // Lengths the mechanism can never produce are refused here, the
+        // same way as a wrong tag, so that no token's quirks show through.
+        let plausible = match self.scheme(algorithm)? {
+            Scheme::AesKw => wrapped.len() >= 24 && wrapped.len().is_multiple_of(8),
+            Scheme::Oaep { .. } => material
+                .public
+                .as_ref()
+                .is_some_and(|p| p.n.len() == wrapped.len()),
+        };
+        if !plausible {
+            return Err(VaultError::DecryptionFailed);
+        }
+        let mechanism = self.scheme(algorithm)?.mechanism();
+        // Whatever the token says (bad padding, bad integrity check, bad
+        // length), the answer is the same detail-free error.
+        let object = session
+            .unwrap_key(
+                &mechanism,
+                kek,
+                wrapped,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(CkKeyType::GENERIC_SECRET),
+                    Attribute::Token(false),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(false),
+                    Attribute::Extractable(true),
+                ],
+            )
+            .map_err(|_| VaultError::DecryptionFailed)?;
+        let read = session.get_attributes(object, &[AttributeType::Value]);
+        let destroyed = session.destroy_object(object);
+        let mut dek = None;
+        for attribute in read.map_err(token_error("C_GetAttributeValue (DEK)"))? {
+            if let Attribute::Value(value) = attribute {
+                dek = Some(Zeroizing::new(value));
+            }
+        }
+        destroyed.map_err(token_error("C_DestroyObject (DEK)"))?;
+        match dek {
+            // An empty "key" (OAEP of an empty message) is no DEK.
+            Some(dek) if dek.is_empty() => Err(VaultError::DecryptionFailed),
+            Some(dek) => Ok(dek),
+            // The token unwrapped (so the wrapped key was sound) but keeps
+            // the result secret: a token policy, not a decryption failure.
+            None => Err(VaultError::Token {
+                operation: "C_GetAttributeValue (DEK)",
+                source: "the token keeps unwrapped keys sensitive (CKA_VALUE not readable)".into(),
+            }),
+        }
+    }
+
+    fn destroy(&self, material: &Material) -> Result<(), VaultError> {
+        let session = self.session()?;
+        let found = session
+            .find_objects(&[Attribute::Token(true), Attribute::Id(material.id.clone())])
+            .map_err(token_error("C_FindObjects"))?;
+        for handle in found {
+            session
+                .destroy_object(handle)
+                .map_err(token_error("C_DestroyObject"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Logs the session's application in as the user, unless it already is.
+fn login(session: &Session, pin: &AuthPin) -> Result<(), VaultError> {
+    match session.login(UserType::User, Some(pin)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+        Err(err) => Err(token_error("C_Login")(err)),
+    }
+}
+
+/// How the token does a [`WrapAlgorithm`].
+#[derive(Clone, Copy)]
+enum Scheme {
+    /// `CKM_AES_KEY_WRAP`.
+    AesKw,
+    /// `CKM_RSA_PKCS_OAEP` with SHA-1 (`RsaOaep`) or SHA-256
+    /// (`RsaOaep256`) for both the hash and MGF1, and an empty label.
+    Oaep { sha1: bool },
+}
+
+impl Scheme {
+    fn mechanism(self) -> Mechanism<'static> {
+        match self {
+            Self::AesKw => Mechanism::AesKeyWrap,
+            Self::Oaep { sha1 } => {
+                let (hash, mgf) = if sha1 {
+                    (MechanismType::SHA1, PkcsMgfType::MGF1_SHA1)
+                } else {
+                    (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256)
+                };
+                Mechanism::RsaPkcsOaep(PkcsOaepParams::new(hash, mgf, PkcsOaepSource::empty()))
+            }
+        }
+    }
+}
+
+/// Maps a `cryptoki` error to [`VaultError::Token`] naming the step.
+fn token_error(operation: &'static str) -> impl FnOnce(CkError) -> VaultError {
+    move |err| VaultError::Token {
+        operation,
+        source: Box::new(err),
+    }
+}
+
+fn random_id() -> Result<Vec<u8>, VaultError> {
+    let mut id = vec![0u8; ID_LEN];
+    getrandom::fill(&mut id).map_err(|_| VaultError::RandomnessUnavailable)?;
+    Ok(id)
+}
+
+fn label(id: &[u8]) -> Vec<u8> {
+    format!("{LABEL_PREFIX} {}", hex(id)).into_bytes()
+}
+
+/// Big-endian integer bytes without leading zeros (PKCS#11 and JWK form).
+fn strip_zeros(mut bytes: Vec<u8>) -> Vec<u8> {
+    let zeros = bytes.iter().take_while(|&&b| b == 0).count();
+    bytes.drain(..zeros);
+    bytes
+}
+
+/// A secret big integer as big-endian bytes. The intermediate buffer is
+/// zeroized; the result is wiped by [`wipe`] once the token has it.
+fn secret_bytes(value: &rsa::BoxedUint) -> Vec<u8> {
+    let full = Zeroizing::new(value.to_be_bytes().into_vec());
+    let zeros = full.iter().take_while(|&&b| b == 0).count();
+    full[zeros..].to_vec()
+}
+
+/// Zeroizes every byte-valued attribute of a template (key values, private
+/// exponents, primes) once the token has taken them.
+fn wipe(template: &mut [Attribute]) {
+    for attribute in template {
+        match attribute {
+            Attribute::Value(v)
+            | Attribute::PrivateExponent(v)
+            | Attribute::Prime1(v)
+            | Attribute::Prime2(v)
+            | Attribute::Exponent1(v)
+            | Attribute::Exponent2(v)
+            | Attribute::Coefficient(v) => v.zeroize(),
+            _ => {}
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,663 @@
+//! Token-specific tests of `Pkcs11KeyVault`, shared by
+//! `tests/pkcs11_softhsm.rs` and `tests/pkcs11_kryoptic.rs`: they look into
+//! the token itself (through `cryptoki`) to show that key material is made
+//! and kept there, sensitive and not extractable, and goes on purge.
+//!
+//! A test file says `pkcs11_token_tests!(TokenKind::SoftHsm2, rsa = ...)`;
+//! the macro expands to one `#[test]` per function listed in it. Each test
+//! starts from the process's token (`strongroom_test_tokens`), which fails
+//! the test if the token cannot be started.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+
+use strongroom_envelope::WrapAlgorithm;
+use strongroom_keyvault::{
+    KeyImport, KeyOptions, KeyType, KeyVault, KeyVersionInfo, ManualClock, Permissions,
+    Pkcs11Config, Pkcs11KeyVault, Pkcs11Pin, Principal, VaultError, VaultProperties,
+};
+use strongroom_test_tokens::cryptoki::error::{Error as CkError, RvError};
+use strongroom_test_tokens::cryptoki::mechanism::Mechanism;
+use strongroom_test_tokens::cryptoki::mechanism::MechanismType;
+use strongroom_test_tokens::cryptoki::mechanism::rsa::{
+    PkcsMgfType, PkcsOaepParams, PkcsOaepSource,
+};
+use strongroom_test_tokens::cryptoki::object::{
+    Attribute, AttributeInfo, AttributeType, KeyType as CkKeyType, ObjectClass, ObjectHandle,
+};
+use strongroom_test_tokens::cryptoki::session::Session;
+use strongroom_test_tokens::{TestToken, TokenKind, token};
+
+/// Expands to one `#[test]` per token-specific behaviour, for the token
+/// `$kind`, whose RSA wrap algorithm is `$rsa`.
+#[macro_export]
+macro_rules! pkcs11_token_tests {
+    ($kind:expr, rsa = $rsa:expr) => {
+        $crate::pkcs11_token_tests!(@tests $kind, $rsa;
+            backend_is_named_and_the_pin_never_shown,
+            generated_key_material_is_not_extractable,
+            generated_keys_live_on_the_token_across_sessions,
+            byok_rsa_import_unwraps_what_was_wrapped_locally,
+            byok_aes_import_unwraps_what_was_wrapped_locally,
+            tampered_wrapped_keys_are_decryption_failed,
+            purge_destroys_the_token_objects,
+            rsa_3072_and_4096,
+            key_objects_removed_behind_the_vaults_back,
+            unknown_token_label_is_refused,
+        );
+    };
+    (@tests $kind:expr, $rsa:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                pkcs11_support::$name($kind, $rsa);
+            }
+        )+
+    };
+}
+
+/// The time the tests' clock starts at.
+pub const T0: u64 = 1_750_000_000;
+
+/// The properties of the tests' vaults (7 days of retention).
+pub fn props() -> VaultProperties {
+    let mut p = VaultProperties::new("kv-hsm");
+    p.soft_delete_retention_days = 7;
+    p
+}
+
+/// A fresh vault on the process's token of `kind`, with an administrator
+/// holding every permission.
+pub fn vault(kind: TokenKind) -> (Pkcs11KeyVault, Arc<ManualClock>, Principal) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let vault = Pkcs11KeyVault::open_with_clock(token(kind).config(), props(), clock.clone())
+        .unwrap_or_else(|e| panic!("open a vault on {kind:?}: {e}"));
+    let admin = Principal::new("admin");
+    vault
+        .set_access_policy(&admin, Permissions::all())
+        .expect("set policy");
+    (vault, clock, admin)
+}
+
+/// The token objects carrying `id`, by class.
+pub fn objects(session: &Session, id: &[u8]) -> Vec<(ObjectClass, ObjectHandle)> {
+    session
+        .find_objects(&[Attribute::Id(id.to_vec())])
+        .expect("C_FindObjects")
+        .into_iter()
+        .map(|h| {
+            let class = session
+                .get_attributes(h, &[AttributeType::Class])
+                .expect("class")
+                .into_iter()
+                .find_map(|a| match a {
+                    Attribute::Class(c) => Some(c),
+                    _ => None,
+                })
+                .expect("every object has a class");
+            (class, h)
+        })
+        .collect()
+}
+
+/// The one object of `class` carrying `id`.
+pub fn object(session: &Session, id: &[u8], class: ObjectClass) -> ObjectHandle {
+    let found: Vec<_> = objects(session, id)
+        .into_iter()
+        .filter(|(c, _)| *c == class)
+        .map(|(_, h)| h)
+        .collect();
+    assert_eq!(found.len(), 1, "one {class} with this CKA_ID: {found:?}");
+    found[0]
+}
+
+fn bool_attr(session: &Session, h: ObjectHandle, t: AttributeType) -> bool {
+    let attrs = session
+        .get_attributes(h, &[t])
+        .expect("C_GetAttributeValue");
+    match attrs.as_slice() {
+        [
+            Attribute::Token(b)
+            | Attribute::Sensitive(b)
+            | Attribute::Extractable(b)
+            | Attribute::NeverExtractable(b)
+            | Attribute::AlwaysSensitive(b)
+            | Attribute::Private(b),
+        ] => *b,
+        other => panic!("{t:?}: {other:?}"),
+    }
+}
+
+/// Asserts the object is a sensitive, non-extractable token object whose
+/// `secret` attributes cannot be read.
+#[track_caller]
+pub fn assert_locked_in(session: &Session, h: ObjectHandle, secret: &[AttributeType]) {
+    assert!(
+        bool_attr(session, h, AttributeType::Token),
+        "a token object"
+    );
+    assert!(bool_attr(session, h, AttributeType::Private), "private");
+    assert!(bool_attr(session, h, AttributeType::Sensitive), "sensitive");
+    assert!(
+        !bool_attr(session, h, AttributeType::Extractable),
+        "not extractable"
+    );
+    for t in secret {
+        let info = session
+            .get_attribute_info(h, &[*t])
+            .expect("C_GetAttributeValue (size)");
+        assert!(
+            matches!(info.as_slice(), [AttributeInfo::Sensitive]),
+            "{t:?} must not be readable, got {info:?}"
+        );
+        let read = session
+            .get_attributes(h, &[*t])
+            .expect("C_GetAttributeValue");
+        assert!(
+            read.is_empty(),
+            "{t:?} came out of the token: {}",
+            read.len()
+        );
+    }
+}
+
+/// Asserts the token refuses to wrap `h` out under a session key we know,
+/// with every wrapping mechanism it has of AES key wrap (padded and not)
+/// and AES-CBC-PAD: at least one must refuse the key
+/// (`CKR_KEY_UNEXTRACTABLE`, or Kryoptic's `CKR_KEY_FUNCTION_NOT_PERMITTED`
+/// for private keys), the others may say the token lacks the mechanism;
+/// none may give bytes. The same session key does wrap an extractable key,
+/// so the refusal is about the key, not the wrapping key.
+#[track_caller]
+pub fn assert_unwrappable(session: &Session, h: ObjectHandle) {
+    let kek = session
+        .create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(CkKeyType::AES),
+            Attribute::Token(false),
+            Attribute::Value(vec![0x42; 32]),
+            Attribute::Wrap(true),
+        ])
+        .expect("a session AES key");
+    let mut refused = 0;
+    for mechanism in [
+        Mechanism::AesKeyWrapPad,
+        Mechanism::AesKeyWrap,
+        Mechanism::AesCbcPad([0; 16]),
+    ] {
+        match session.wrap_key(&mechanism, kek, h) {
+            Err(CkError::Pkcs11(
+                RvError::KeyUnextractable | RvError::KeyFunctionNotPermitted,
+                _,
+            )) => refused += 1,
+            Err(CkError::Pkcs11(RvError::MechanismInvalid, _)) => {}
+            other => panic!(
+                "{mechanism:?}: expected CKR_KEY_UNEXTRACTABLE, got {:?}",
+                other.map(|v| v.len())
+            ),
+        }
+    }
+    let control = session
+        .create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(CkKeyType::AES),
+            Attribute::Token(false),
+            Attribute::Value(vec![0x24; 32]),
+            Attribute::Extractable(true),
+        ])
+        .expect("an extractable session AES key");
+    let wrapped = session.wrap_key(&Mechanism::AesKeyWrap, kek, control);
+    session
+        .destroy_object(control)
+        .expect("destroy the control key");
+    session
+        .destroy_object(kek)
+        .expect("destroy the session key");
+    assert_eq!(wrapped.expect("the control key wraps").len(), 40);
+    assert!(refused > 0, "no wrap mechanism was tried");
+}
+
+/// RSA-OAEP parameters for `alg`.
+pub fn oaep(alg: WrapAlgorithm) -> Mechanism<'static> {
+    let (hash, mgf) = match alg {
+        WrapAlgorithm::RsaOaep => (MechanismType::SHA1, PkcsMgfType::MGF1_SHA1),
+        _ => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
+    };
+    Mechanism::RsaPkcsOaep(PkcsOaepParams::new(hash, mgf, PkcsOaepSource::empty()))
+}
+
+/// Wraps `dek` outside the vault with the public key it shows.
+pub fn wrap_locally(info: &KeyVersionInfo, alg: WrapAlgorithm, dek: &[u8]) -> Vec<u8> {
+    let public = info.public.as_ref().expect("RSA").to_rsa().expect("valid");
+    match alg {
+        WrapAlgorithm::RsaOaep => public.oaep_encrypt::<sha1::Sha1>(dek),
+        _ => public.oaep_encrypt::<sha2::Sha256>(dek),
+    }
+    .expect("encrypt")
+}
+
+// ------------------------------------------------------------------ tests
+
+pub fn backend_is_named_and_the_pin_never_shown(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let (vault, _, _) = vault(kind);
+    assert_eq!(vault.backend(), kind.backend_name());
+    let t = token(kind);
+    let config = t.config();
+    let shown = format!("{config:?} {vault:?}");
+    assert!(!shown.contains(t.user_pin()), "{shown}");
+    assert!(shown.contains("Pkcs11Pin(..)"), "{shown}");
+}
+
+pub fn generated_key_material_is_not_extractable(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let (vault, _, admin) = vault(kind);
+    let rsa = vault
+        .create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap();
+    let aes = vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    let session = token(kind).session();
+
+    let id = vault.token_object_id("cmk", &rsa.version).unwrap();
+    assert_eq!(id.len(), 16);
+    let classes: Vec<_> = objects(&session, &id).into_iter().map(|(c, _)| c).collect();
+    assert_eq!(classes.len(), 2, "a key pair: {classes:?}");
+    let private = object(&session, &id, ObjectClass::PRIVATE_KEY);
+    assert_locked_in(
+        &session,
+        private,
+        &[
+            AttributeType::PrivateExponent,
+            AttributeType::Prime1,
+            AttributeType::Prime2,
+            AttributeType::Exponent1,
+            AttributeType::Exponent2,
+            AttributeType::Coefficient,
+        ],
+    );
+    assert!(bool_attr(
+        &session,
+        private,
+        AttributeType::NeverExtractable
+    ));
+    assert!(bool_attr(&session, private, AttributeType::AlwaysSensitive));
+    assert_unwrappable(&session, private);
+    // The public key the vault shows is the token's.
+    let public = object(&session, &id, ObjectClass::PUBLIC_KEY);
+    let n = session
+        .get_attributes(public, &[AttributeType::Modulus])
+        .unwrap();
+    let [Attribute::Modulus(n)] = n.as_slice() else {
+        panic!("modulus: {n:?}")
+    };
+    assert_eq!(n, &rsa.public.as_ref().unwrap().n);
+
+    let id = vault.token_object_id("pmk", &aes.version).unwrap();
+    let secret = object(&session, &id, ObjectClass::SECRET_KEY);
+    assert_eq!(objects(&session, &id).len(), 1);
+    assert_locked_in(&session, secret, &[AttributeType::Value]);
+    assert!(bool_attr(&session, secret, AttributeType::NeverExtractable));
+    assert!(bool_attr(&session, secret, AttributeType::AlwaysSensitive));
+    assert_unwrappable(&session, secret);
+}
+
+pub fn generated_keys_live_on_the_token_across_sessions(kind: TokenKind, rsa: WrapAlgorithm) {
+    let (vault, _, admin) = vault(kind);
+    let cmk = vault
+        .create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap();
+    let pmk = vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    let dek = [0x5a; 32];
+    let w_rsa = vault.wrap_key(&admin, "cmk", None, rsa, &dek).unwrap();
+    let w_aes = vault
+        .wrap_key(&admin, "pmk", None, WrapAlgorithm::A256Kw, &dek)
+        .unwrap();
+    let rsa_id = vault.token_object_id("cmk", &cmk.version).unwrap();
+    let aes_id = vault.token_object_id("pmk", &pmk.version).unwrap();
+    // The vault, and with it every session it had, is gone.
+    drop(vault);
+
+    // A new session finds the keys on the token and they still work.
+    let session = token(kind).session();
+    let private = object(&session, &rsa_id, ObjectClass::PRIVATE_KEY);
+    let plain = session
+        .decrypt(&oaep(rsa), private, &w_rsa.wrapped)
+        .expect("the token's private key decrypts what the vault wrapped");
+    assert_eq!(plain, dek);
+    let secret = object(&session, &aes_id, ObjectClass::SECRET_KEY);
+    let unwrapped = session
+        .unwrap_key(
+            &Mechanism::AesKeyWrap,
+            secret,
+            &w_aes.wrapped,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(CkKeyType::GENERIC_SECRET),
+                Attribute::Token(false),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ],
+        )
+        .expect("the token's AES key unwraps what the vault wrapped");
+    let value = session
+        .get_attributes(unwrapped, &[AttributeType::Value])
+        .unwrap();
+    session.destroy_object(unwrapped).unwrap();
+    assert!(matches!(value.as_slice(), [Attribute::Value(v)] if v == &dek));
+
+    // A second vault on the token opens and works alongside.
+    let (again, _, admin) = self::vault(kind);
+    again
+        .create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap();
+    let w = again.wrap_key(&admin, "cmk", None, rsa, &dek).unwrap();
+    let back = again
+        .unwrap_key(&admin, "cmk", &w.version, rsa, &w.wrapped)
+        .unwrap();
+    assert_eq!(back.as_slice(), dek);
+}
+
+pub fn byok_rsa_import_unwraps_what_was_wrapped_locally(kind: TokenKind, rsa: WrapAlgorithm) {
+    use rsa::pkcs8::EncodePrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let (vault, _, admin) = vault(kind);
+    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).expect("RSA key");
+    let der = key.to_pkcs8_der().unwrap();
+    let info = vault
+        .import_key(
+            &admin,
+            "byok",
+            KeyImport::Pkcs8Der(der.as_bytes()),
+            KeyOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(info.key_type, KeyType::Rsa2048);
+    assert_eq!(info.public.as_ref().unwrap().n, key.n_bytes().as_ref());
+
+    // Wrapped here with the key we kept, unwrapped inside the token.
+    for byte in [1u8, 2, 3] {
+        let dek = [byte; 32];
+        let wrapped = wrap_locally(&info, rsa, &dek);
+        let back = vault
+            .unwrap_key(&admin, "byok", &info.version, rsa, &wrapped)
+            .unwrap();
+        assert_eq!(back.as_slice(), dek);
+    }
+    // Wrapped by the token, unwrapped here.
+    let w = vault.wrap_key(&admin, "byok", None, rsa, &[9; 32]).unwrap();
+    let plain = match rsa {
+        WrapAlgorithm::RsaOaep => key.oaep_decrypt::<sha1::Sha1>(&w.wrapped),
+        _ => key.oaep_decrypt::<sha2::Sha256>(&w.wrapped),
+    }
+    .unwrap();
+    assert_eq!(plain, [9; 32]);
+
+    // The imported private key is now as locked in as a generated one
+    // (only "never extractable" and "always sensitive" differ: it was
+    // known outside once).
+    let session = token(kind).session();
+    let id = vault.token_object_id("byok", &info.version).unwrap();
+    let private = object(&session, &id, ObjectClass::PRIVATE_KEY);
+    assert_locked_in(
+        &session,
+        private,
+        &[
+            AttributeType::PrivateExponent,
+            AttributeType::Prime1,
+            AttributeType::Prime2,
+        ],
+    );
+    assert_unwrappable(&session, private);
+    object(&session, &id, ObjectClass::PUBLIC_KEY);
+}
+
+pub fn byok_aes_import_unwraps_what_was_wrapped_locally(kind: TokenKind, _rsa: WrapAlgorithm) {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use strongroom_aes::Aes256Key;
+    use strongroom_aes::kw::Aes256Kw;
+    let (vault, _, admin) = vault(kind);
+    let key = Aes256Key::generate().unwrap();
+    let jwk = format!(
+        r#"{{"kty":"oct","k":"{}"}}"#,
+        Base64UrlUnpadded::encode_string(key.expose_secret())
+    );
+    let info = vault
+        .import_key(
+            &admin,
+            "byok-aes",
+            KeyImport::Jwk(&jwk),
+            KeyOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(info.key_type, KeyType::Aes256);
+    let kw = Aes256Kw::new(&key);
+    let dek = [0x33; 32];
+    let wrapped = kw.wrap(&dek).unwrap();
+    let back = vault
+        .unwrap_key(
+            &admin,
+            "byok-aes",
+            &info.version,
+            WrapAlgorithm::A256Kw,
+            &wrapped,
+        )
+        .unwrap();
+    assert_eq!(back.as_slice(), dek);
+    let w = vault
+        .wrap_key(&admin, "byok-aes", None, WrapAlgorithm::A256Kw, &dek)
+        .unwrap();
+    assert_eq!(
+        w.wrapped, wrapped,
+        "AES key wrap is deterministic: same bytes as RFC 3394 here"
+    );
+    assert_eq!(kw.unwrap(&w.wrapped).unwrap().as_slice(), dek);
+
+    let session = token(kind).session();
+    let id = vault.token_object_id("byok-aes", &info.version).unwrap();
+    let secret = object(&session, &id, ObjectClass::SECRET_KEY);
+    assert_locked_in(&session, secret, &[AttributeType::Value]);
+    assert_unwrappable(&session, secret);
+}
+
+pub fn tampered_wrapped_keys_are_decryption_failed(kind: TokenKind, rsa: WrapAlgorithm) {
+    let (vault, _, admin) = vault(kind);
+    let cmk = vault
+        .create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap();
+    let pmk = vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    let pmk2 = vault
+        .rotate_key(&admin, "pmk", KeyOptions::default())
+        .unwrap();
+    let dek = [0x77; 32];
+    let w_aes = vault
+        .wrap_key(
+            &admin,
+            "pmk",
+            Some(&pmk.version),
+            WrapAlgorithm::A256Kw,
+            &dek,
+        )
+        .unwrap();
+    let w_rsa = vault.wrap_key(&admin, "cmk", None, rsa, &dek).unwrap();
+
+    let failed = |name: &str, version: &str, alg: WrapAlgorithm, bytes: &[u8]| match vault
+        .unwrap_key(&admin, name, version, alg, bytes)
+    {
+        Err(VaultError::DecryptionFailed) => {}
+        other => panic!(
+            "expected DecryptionFailed, got {:?}",
+            other.map(|d| d.len())
+        ),
+    };
+    // Every byte of an AES key wrap, every bit position once.
+    for i in 0..w_aes.wrapped.len() {
+        let mut bad = w_aes.wrapped.clone();
+        bad[i] ^= 1 << (i % 8);
+        failed("pmk", &pmk.version, WrapAlgorithm::A256Kw, &bad);
+    }
+    // Another version of the same key.
+    failed("pmk", &pmk2.version, WrapAlgorithm::A256Kw, &w_aes.wrapped);
+    // Lengths no RFC 3394 output has.
+    for len in [0, 8, 16, 39, 41, 48] {
+        failed("pmk", &pmk.version, WrapAlgorithm::A256Kw, &vec![0xa6; len]);
+    }
+    // RSA-OAEP: flips spread over the block, and wrong lengths.
+    for i in (0..w_rsa.wrapped.len()).step_by(17) {
+        let mut bad = w_rsa.wrapped.clone();
+        bad[i] ^= 0x80;
+        failed("cmk", &cmk.version, rsa, &bad);
+    }
+    for len in [0, 255, 257, 512] {
+        failed("cmk", &cmk.version, rsa, &vec![0x01; len]);
+    }
+    // The untouched ones still unwrap.
+    let back = vault
+        .unwrap_key(&admin, "cmk", &cmk.version, rsa, &w_rsa.wrapped)
+        .unwrap();
+    assert_eq!(back.as_slice(), dek);
+}
+
+pub fn purge_destroys_the_token_objects(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let (vault, _, admin) = vault(kind);
+    let v1 = vault
+        .create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap();
+    let v2 = vault
+        .rotate_key(&admin, "cmk", KeyOptions::default())
+        .unwrap();
+    let aes = vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    let ids = [
+        vault.token_object_id("cmk", &v1.version).unwrap(),
+        vault.token_object_id("cmk", &v2.version).unwrap(),
+        vault.token_object_id("pmk", &aes.version).unwrap(),
+    ];
+    let session = token(kind).session();
+    let counts = |ids: &[Vec<u8>]| {
+        ids.iter()
+            .map(|id| objects(&session, id).len())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(counts(&ids), [2, 2, 1]);
+
+    // Soft delete keeps the material: the key can be recovered.
+    vault.delete_key(&admin, "cmk").unwrap();
+    vault.delete_key(&admin, "pmk").unwrap();
+    assert_eq!(counts(&ids), [2, 2, 1]);
+    assert_eq!(
+        vault.token_object_id("cmk", &v2.version).unwrap(),
+        ids[1],
+        "deleted keys still name their objects"
+    );
+
+    vault.purge_key(&admin, "cmk").unwrap();
+    assert_eq!(counts(&ids), [0, 0, 1]);
+    vault.purge_key(&admin, "pmk").unwrap();
+    assert_eq!(counts(&ids), [0, 0, 0]);
+    assert!(matches!(
+        vault.token_object_id("cmk", &v1.version),
+        Err(VaultError::KeyNotFound { .. })
+    ));
+}
+
+pub fn rsa_3072_and_4096(kind: TokenKind, rsa: WrapAlgorithm) {
+    let (vault, _, admin) = vault(kind);
+    for (name, key_type, bytes) in [
+        ("k3072", KeyType::Rsa3072, 384),
+        ("k4096", KeyType::Rsa4096, 512),
+    ] {
+        let info = vault
+            .create_key(&admin, name, key_type, KeyOptions::default())
+            .unwrap();
+        assert_eq!(info.key_type, key_type);
+        let public = info.public.as_ref().unwrap();
+        assert_eq!(public.n.len(), bytes, "{name}");
+        assert_eq!(public.e, [1, 0, 1]);
+        let w = vault
+            .wrap_key(&admin, name, None, rsa, &[0x11; 32])
+            .unwrap();
+        assert_eq!(w.wrapped.len(), bytes);
+        let back = vault
+            .unwrap_key(&admin, name, &w.version, rsa, &w.wrapped)
+            .unwrap();
+        assert_eq!(back.as_slice(), [0x11; 32]);
+        let outside = wrap_locally(&info, rsa, &[0x22; 32]);
+        let back = vault
+            .unwrap_key(&admin, name, &info.version, rsa, &outside)
+            .unwrap();
+        assert_eq!(back.as_slice(), [0x22; 32]);
+    }
+}
+
+pub fn key_objects_removed_behind_the_vaults_back(kind: TokenKind, rsa: WrapAlgorithm) {
+    let (vault, _, admin) = vault(kind);
+    let info = vault
+        .create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap();
+    let w = vault.wrap_key(&admin, "cmk", None, rsa, &[1; 32]).unwrap();
+    let id = vault.token_object_id("cmk", &info.version).unwrap();
+    let session = token(kind).session();
+    for (_, h) in objects(&session, &id) {
+        session.destroy_object(h).unwrap();
+    }
+    // Not a decryption failure: the token lost the key, and says so.
+    for result in [
+        vault
+            .wrap_key(&admin, "cmk", None, rsa, &[1; 32])
+            .map(|_| ()),
+        vault
+            .unwrap_key(&admin, "cmk", &info.version, rsa, &w.wrapped)
+            .map(|_| ()),
+    ] {
+        match result {
+            Err(VaultError::Token { operation, source }) => {
+                assert_eq!(operation, "C_FindObjects");
+                assert!(source.to_string().contains("no "), "{source}");
+            }
+            other => panic!("expected a token error, got {other:?}"),
+        }
+    }
+}
+
+pub fn unknown_token_label_is_refused(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let t: &TestToken = token(kind);
+    let err = Pkcs11KeyVault::open(
+        Pkcs11Config {
+            module: t.module().to_path_buf(),
+            token_label: "no-such-token".to_owned(),
+            pin: Pkcs11Pin::new(t.user_pin()),
+        },
+        props(),
+    )
+    .unwrap_err();
+    match err {
+        VaultError::InvalidArgument { reason } => {
+            assert!(reason.contains("no-such-token"), "{reason}");
+        }
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+    let err = Pkcs11KeyVault::open(
+        Pkcs11Config {
+            module: t.dir().join("no-such-module.so"),
+            token_label: t.label().to_owned(),
+            pin: Pkcs11Pin::new(t.user_pin()),
+        },
+        props(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VaultError::Token {
+                operation: "load the PKCS#11 module",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
