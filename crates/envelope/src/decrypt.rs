@@ -50,8 +50,9 @@ pub struct Decryptor<R: Read> {
     buf: Vec<u8>,
     /// Bytes of `buf` holding the current batch.
     batch_len: usize,
-    /// The second buffer of the direct path (see `read_direct`).
-    spare: Vec<u8>,
+    /// The tags of the direct path's two batches (see `read_direct`).
+    tags: Vec<[u8; TAG_LEN]>,
+    spare_tags: Vec<[u8; TAG_LEN]>,
     /// Read position in the current batch's plaintext, as a byte offset
     /// into `buf` (skipping tags).
     pos: usize,
@@ -88,7 +89,8 @@ impl<R: Read> Decryptor<R> {
             workers: Workers::new(None)?,
             buf: Vec::new(),
             batch_len: 0,
-            spare: Vec::new(),
+            tags: Vec::new(),
+            spare_tags: Vec::new(),
             pos: 0,
             peeked: None,
             next_index: 0,
@@ -177,63 +179,55 @@ impl<R: Read> Decryptor<R> {
         }
     }
 
-    /// Opens whole batches straight into `out` (room for at least one
-    /// chunk), without staging their plaintext: batches of up to one chunk
-    /// per thread alternate between two buffers, so that reading the next
-    /// batch from the input overlaps with opening this one. Returns the
-    /// plaintext bytes written. If a batch fails after earlier ones
-    /// succeeded, their bytes are returned and the error is kept for the
-    /// next call; the failed batch's part of `out` is zeroed.
+    /// Decrypts whole batches in `out` itself (room for at least one
+    /// chunk): each chunk's ciphertext is read from the input straight
+    /// into its place in `out`, its tag aside, and opened there in place;
+    /// reading the next batch overlaps with opening this one. No staging
+    /// copy. Returns the plaintext bytes. If a batch fails after earlier
+    /// ones succeeded, their bytes are returned and the error is kept for
+    /// the next call; the failed batch's part of `out` is zeroed.
     fn read_direct(&mut self, out: &mut [u8]) -> Result<usize, Error> {
-        let stride = self.stride();
         let chunk = self.keys.chunk_size();
         let per = self.workers.batch_chunks();
         let keys = &*self.keys;
         let input = &mut self.input;
         let peeked = &mut self.peeked;
-        let mut bufs = [
-            core::mem::take(&mut self.buf),
-            core::mem::take(&mut self.spare),
+        let mut tags = [
+            core::mem::take(&mut self.tags),
+            core::mem::take(&mut self.spare_tags),
         ];
         let mut written = 0;
         let mut failure = None;
-        let mut batch = read_batch(
-            input,
-            peeked,
-            &mut bufs[0],
-            per.min(out.len() / chunk),
-            stride,
-        );
+        let n = per.min(out.len() / chunk);
+        let mut batch = read_chunks(input, peeked, out, &mut tags[0], n, chunk);
         for k in 0.. {
-            let (len, ends) = match batch {
+            let b = match batch {
                 Ok(b) => b,
                 Err(e) => {
                     failure = Some(e);
                     break;
                 }
             };
-            let count = len.div_ceil(stride);
-            let plain = len - count * TAG_LEN;
-            let room = (out.len() - written - plain) / chunk;
-            let [a, b] = &mut bufs;
-            let (cur, next) = if k % 2 == 0 { (&*a, b) } else { (&*b, a) };
-            let dest = &mut out[written..written + plain];
+            let (this, rest) = out[written..].split_at_mut(b.plain);
+            let room = rest.len() / chunk;
+            let [t0, t1] = &mut tags;
+            let (cur, next) = if k % 2 == 0 { (&*t0, t1) } else { (&*t1, t0) };
             let index = self.next_index;
             let (opened, read) = self.workers.overlap(
-                |w| w.open_into(keys, index, &cur[..len], dest, ends),
+                |w| w.open_with_tags(keys, index, this, &cur[..b.count], b.ends),
                 || {
-                    (!ends && room > 0)
-                        .then(|| read_batch(input, peeked, next, per.min(room), stride))
+                    (!b.ends && room > 0)
+                        .then(|| read_chunks(input, peeked, rest, next, per.min(room), chunk))
                 },
             );
             if let Err(e) = opened {
-                dest.zeroize();
+                this.zeroize();
                 failure = Some(e);
                 break;
             }
-            written += plain;
-            self.next_index += count as u64;
-            if ends {
+            written += b.plain;
+            self.next_index += b.count as u64;
+            if b.ends {
                 self.done = true;
                 break;
             }
@@ -242,11 +236,9 @@ impl<R: Read> Decryptor<R> {
                 None => break,
             }
         }
-        let [a, b] = bufs;
-        self.buf = a;
-        self.spare = b;
-        self.batch_len = 0;
-        self.pos = 0;
+        let [t0, t1] = tags;
+        self.tags = t0;
+        self.spare_tags = t1;
         match failure {
             Some(e) if written == 0 => Err(e),
             Some(e) => {
@@ -256,6 +248,93 @@ impl<R: Read> Decryptor<R> {
             None => Ok(written),
         }
     }
+}
+
+/// What [`read_chunks`] read.
+struct ChunksRead {
+    /// Ciphertext bytes (= plaintext bytes) placed in the output.
+    plain: usize,
+    /// Chunks read, each with its tag.
+    count: usize,
+    /// Whether the stream ends with the last of them.
+    ends: bool,
+}
+
+/// Reads up to `chunks` sealed chunks, each chunk's ciphertext straight
+/// into `out` at `chunk` bytes apart and its tag into `tags`, and peeks one
+/// byte past a full batch to learn whether the stream ends there. The same
+/// checks as [`read_batch`]: a body holds at least its final chunk's tag,
+/// and a partial final chunk at least a tag.
+fn read_chunks<R: Read>(
+    input: &mut R,
+    peeked: &mut Option<u8>,
+    out: &mut [u8],
+    tags: &mut Vec<[u8; TAG_LEN]>,
+    chunks: usize,
+    chunk: usize,
+) -> Result<ChunksRead, Error> {
+    tags.clear();
+    let mut plain = 0;
+    for body in out.chunks_exact_mut(chunk).take(chunks) {
+        let mut got = 0;
+        if let Some(b) = peeked.take() {
+            body[0] = b;
+            got = 1;
+        }
+        got += read_full(input, &mut body[got..])?;
+        if got < chunk {
+            // The stream ends inside this chunk (or just before it).
+            if got == 0 && !tags.is_empty() {
+                return Ok(ChunksRead {
+                    plain,
+                    count: tags.len(),
+                    ends: true,
+                });
+            }
+            if got < TAG_LEN {
+                return Err(Error::Truncated);
+            }
+            let mut tag = [0u8; TAG_LEN];
+            tag.copy_from_slice(&body[got - TAG_LEN..got]);
+            tags.push(tag);
+            return Ok(ChunksRead {
+                plain: plain + got - TAG_LEN,
+                count: tags.len(),
+                ends: true,
+            });
+        }
+        let mut tag = [0u8; TAG_LEN];
+        let t = read_full(input, &mut tag)?;
+        if t < TAG_LEN {
+            // A final chunk shorter than a full one: its tag began inside
+            // what was read as its body.
+            let keep = chunk - (TAG_LEN - t);
+            let mut whole = [0u8; TAG_LEN];
+            whole[..TAG_LEN - t].copy_from_slice(&body[keep..]);
+            whole[TAG_LEN - t..].copy_from_slice(&tag[..t]);
+            tags.push(whole);
+            return Ok(ChunksRead {
+                plain: plain + keep,
+                count: tags.len(),
+                ends: true,
+            });
+        }
+        tags.push(tag);
+        plain += chunk;
+    }
+    let mut one = [0u8; 1];
+    let ends = match read_full(input, &mut one)? {
+        0 => true,
+        _ => {
+            *peeked = Some(one[0]);
+            false
+        }
+    };
+    Ok(ChunksRead {
+        plain,
+        count: tags.len(),
+        ends,
+    })
 }
 
 /// Reads the next batch of up to `chunks` sealed chunks into `buf` (grown

@@ -233,7 +233,7 @@ impl Workers {
     ) -> Result<(), Error> {
         let chunk = keys.chunk_size();
         let stride = chunk + TAG_LEN;
-        let count = input.len().div_ceil(stride);
+        let count = input.len().div_ceil(stride).max(1);
         let one = |(i, (sealed, plain)): (usize, (&[u8], &mut [u8]))| {
             open_chunk_into(
                 keys,
@@ -243,19 +243,51 @@ impl Workers {
                 plain,
             )
         };
-        if input.len() <= TAG_LEN {
-            return one((0, (input, out)));
-        }
+        let sealed: Vec<&[u8]> = if input.is_empty() {
+            vec![input]
+        } else {
+            input.chunks(stride).collect()
+        };
+        let plains = pieces(out, chunk, count)?;
         if self.threads == 1 || count == 1 {
-            return input
-                .chunks(stride)
-                .zip(out.chunks_mut(chunk))
-                .enumerate()
-                .try_for_each(one);
+            return sealed.into_iter().zip(plains).enumerate().try_for_each(one);
         }
-        input
-            .par_chunks(stride)
-            .zip(out.par_chunks_mut(chunk))
+        sealed
+            .into_par_iter()
+            .zip(plains)
+            .enumerate()
+            .try_for_each(one)
+    }
+
+    /// Opens, in place, the chunks whose ciphertext lies in `buf` at
+    /// `chunk` bytes apart (the last possibly shorter) with their tags in
+    /// `tags`, chunk `first` onwards. On failure the failed chunk is left
+    /// as it was, but others may have been opened: the caller must not
+    /// release `buf`. Parallel when called on the pool.
+    pub(crate) fn open_with_tags(
+        &self,
+        keys: &StreamKeys,
+        first: u64,
+        buf: &mut [u8],
+        tags: &[[u8; TAG_LEN]],
+        ends_stream: bool,
+    ) -> Result<(), Error> {
+        let chunk = keys.chunk_size();
+        let count = tags.len();
+        let one = |(i, (body, tag)): (usize, (&mut [u8], &[u8; TAG_LEN]))| {
+            let last = ends_stream && i + 1 == count;
+            let nonce = ChunkNonce::new(&keys.prefix, first + i as u64, last)?;
+            keys.gcm
+                .open_in_place_detached(&nonce.0, &keys.aad, body, tag)
+                .map_err(|_| Error::DecryptionFailed)
+        };
+        let bodies = pieces(buf, chunk, count)?;
+        if self.threads == 1 || count == 1 {
+            return bodies.into_iter().zip(tags).enumerate().try_for_each(one);
+        }
+        bodies
+            .into_par_iter()
+            .zip(tags)
             .enumerate()
             .try_for_each(one)
     }
@@ -318,6 +350,21 @@ impl Workers {
             None => Err(no_pool()),
         }
     }
+}
+
+/// `buf` cut into exactly `count` chunk-sized pieces, the last possibly
+/// shorter or empty: a stream's final chunk may hold no plaintext, and it
+/// must still be opened (its tag authenticates the stream's end), so it
+/// cannot be left out the way `chunks_mut` leaves out an empty remainder.
+fn pieces(buf: &mut [u8], chunk: usize, count: usize) -> Result<Vec<&mut [u8]>, Error> {
+    let mut pieces: Vec<&mut [u8]> = buf.chunks_mut(chunk).collect();
+    if pieces.len() + 1 == count {
+        pieces.push(&mut []);
+    }
+    if pieces.len() != count {
+        return Err(Error::Truncated);
+    }
+    Ok(pieces)
 }
 
 fn no_pool() -> Error {

@@ -112,3 +112,55 @@ fn slice_lengths_are_checked() {
     assert_eq!(header.plaintext_len(16).unwrap(), 0);
     assert_eq!(header.body_len(0).unwrap(), 16);
 }
+
+/// A body cut after a whole chunk that was not the last, with 16 bytes
+/// appended where an empty final chunk's tag would be: the "final chunk"
+/// must be opened (and fail), not skipped because it holds no plaintext.
+/// The slice path, the streaming decryptor with small and large reads, and
+/// random access all refuse it.
+#[test]
+fn a_forged_empty_final_chunk_is_refused() {
+    use std::io::{Cursor, Read};
+    use strongroom_envelope::{Decryptor, SeekableDecryptor};
+    let kek = kek();
+    let opened = opened(&kek);
+    let plain = plaintext(3 * 4096 + 5);
+    let mut body = vec![0u8; opened.body_len(plain.len() as u64).unwrap() as usize];
+    opened.encrypt_slice(&plain, &mut body, 1).unwrap();
+    for tail in [[0u8; 16], [0xa5; 16]] {
+        let mut forged = body[..2 * (4096 + 16)].to_vec();
+        forged.extend_from_slice(&tail);
+        for threads in [1, 2] {
+            let mut out = vec![0u8; opened.plaintext_len(forged.len() as u64).unwrap() as usize];
+            let err = opened
+                .decrypt_slice(&forged, &mut out, threads)
+                .unwrap_err();
+            assert!(matches!(err, Error::DecryptionFailed), "{err:?}");
+            assert!(out.iter().all(|&b| b == 0), "plaintext released");
+
+            for read_size in [100, 4096, 3 * 4096, 1 << 20] {
+                let mut dec = Decryptor::body(forged.as_slice(), &opened)
+                    .unwrap()
+                    .threads(threads)
+                    .unwrap();
+                let mut buf = vec![0u8; read_size];
+                let mut got = Vec::new();
+                let err = loop {
+                    match dec.read(&mut buf) {
+                        Ok(0) => panic!("a forged stream read to its end ({read_size})"),
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                        Err(e) => break e,
+                    }
+                };
+                assert!(
+                    matches!(Error::from_io(err), Error::DecryptionFailed),
+                    "{read_size}"
+                );
+                assert!(got == plain[..got.len()], "released bytes differ");
+            }
+        }
+        let mut stored = opened.header().as_bytes().to_vec();
+        stored.extend_from_slice(&forged);
+        assert!(SeekableDecryptor::new(Cursor::new(&stored), &[&kek]).is_err());
+    }
+}
