@@ -187,6 +187,9 @@ impl<R: Read> Decryptor<R> {
     /// ones succeeded, their bytes are returned and the error is kept for
     /// the next call; the failed batch's part of `out` is zeroed.
     fn read_direct(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        if self.workers.threads() == 1 {
+            return self.read_direct_serial(out);
+        }
         let chunk = self.keys.chunk_size();
         let per = self.workers.batch_chunks();
         let keys = &*self.keys;
@@ -246,6 +249,80 @@ impl<R: Read> Decryptor<R> {
                 Ok(written)
             }
             None => Ok(written),
+        }
+    }
+}
+
+impl<R: Read> Decryptor<R> {
+    /// [`read_direct`](Self::read_direct) on one thread: each chunk is
+    /// opened right after it is read, while it is still in cache, and a
+    /// batch is released only when all its chunks verified.
+    fn read_direct_serial(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let chunk = self.keys.chunk_size();
+        let per = self.workers.batch_chunks();
+        let mut written = 0;
+        let mut result = Ok(());
+        while !self.done && out.len() - written >= chunk {
+            let batch = per.min((out.len() - written) / chunk);
+            let mut plain = 0;
+            let mut count = 0;
+            let mut ends = false;
+            let mut failure = None;
+            for _ in 0..batch {
+                let at = written + plain;
+                let step = read_chunks(
+                    &mut self.input,
+                    &mut self.peeked,
+                    &mut out[at..],
+                    &mut self.tags,
+                    1,
+                    chunk,
+                )
+                .and_then(|r| {
+                    self.workers
+                        .open_with_tags(
+                            &self.keys,
+                            self.next_index + count as u64,
+                            &mut out[at..at + r.plain],
+                            &self.tags,
+                            r.ends,
+                        )
+                        .map(|()| r)
+                });
+                match step {
+                    Ok(r) => {
+                        plain += r.plain;
+                        count += 1;
+                        ends = r.ends;
+                        if ends {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = failure {
+                // Nothing of a failed batch is released: neither its
+                // verified chunks nor what was read of the failed one.
+                let end = (written + plain + chunk).min(out.len());
+                out[written..end].zeroize();
+                result = Err(e);
+                break;
+            }
+            written += plain;
+            self.next_index += count as u64;
+            self.done = ends;
+        }
+        match result {
+            Err(e) if written == 0 => Err(e),
+            Err(e) => {
+                self.failed = Some(e);
+                Ok(written)
+            }
+            Ok(()) => Ok(written),
         }
     }
 }

@@ -195,7 +195,10 @@ impl<W: Write> Encryptor<W> {
         if self.next_index + whole as u64 > MAX_CHUNK_INDEX {
             return Err(Error::TooLarge);
         }
-        let per = self.workers.batch_chunks();
+        // One chunk per thread: on one thread, each sealed chunk is still in
+        // L2 when it is written out. (Batch sizes change nothing in the
+        // output.)
+        let per = self.workers.threads();
         let out = self.out.as_mut().ok_or(Error::InvalidArgument {
             reason: "the encryptor was already finished",
         })?;

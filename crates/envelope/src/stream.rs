@@ -142,6 +142,11 @@ impl Workers {
         })
     }
 
+    /// The number of threads.
+    pub(crate) fn threads(&self) -> usize {
+        self.threads
+    }
+
     /// Chunks per batch: two per thread, so a slow chunk does not idle the
     /// others, while memory stays at `2 x threads x stride`.
     pub(crate) fn batch_chunks(&self) -> usize {
