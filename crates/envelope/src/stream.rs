@@ -27,17 +27,45 @@ impl ChunkNonce {
     }
 }
 
-/// Seals one chunk in place: `chunk` is plaintext followed by 16 bytes of
-/// room for the tag.
-fn seal_chunk(keys: &StreamKeys, index: u64, last: bool, chunk: &mut [u8]) -> Result<(), Error> {
+/// Seals chunk `index` of a stream, `data` in to out (one buffer or two),
+/// and writes its tag to `tag`.
+fn seal_data(
+    keys: &StreamKeys,
+    index: u64,
+    last: bool,
+    data: InOutBuf<'_, '_, u8>,
+    tag: &mut [u8],
+) -> Result<(), Error> {
     let nonce = ChunkNonce::new(&keys.prefix, index, last)?;
-    let (plain, tag) = chunk.split_at_mut(chunk.len() - TAG_LEN);
     let t = keys
         .gcm
-        .seal_in_place_detached(&nonce.0, &keys.aad, plain)
+        .encrypt_inout_detached(&nonce.0.into(), &keys.aad, data)
         .map_err(|_| Error::TooLarge)?;
     tag.copy_from_slice(&t);
     Ok(())
+}
+
+/// Opens chunk `index` of a stream, `data` in to out, against `tag`. On
+/// failure no plaintext is left: in place the ciphertext is as it was, out
+/// of place the output holds the ciphertext.
+fn open_data(
+    keys: &StreamKeys,
+    index: u64,
+    last: bool,
+    data: InOutBuf<'_, '_, u8>,
+    tag: &[u8; TAG_LEN],
+) -> Result<(), Error> {
+    let nonce = ChunkNonce::new(&keys.prefix, index, last)?;
+    keys.gcm
+        .decrypt_inout_detached(&nonce.0.into(), &keys.aad, data, tag.into())
+        .map_err(|_| Error::DecryptionFailed)
+}
+
+/// Seals one chunk in place: `chunk` is plaintext followed by 16 bytes of
+/// room for the tag.
+fn seal_chunk(keys: &StreamKeys, index: u64, last: bool, chunk: &mut [u8]) -> Result<(), Error> {
+    let (plain, tag) = chunk.split_at_mut(chunk.len() - TAG_LEN);
+    seal_data(keys, index, last, plain.into(), tag)
 }
 
 /// Opens one chunk in place: `chunk` is ciphertext followed by its tag. On
@@ -48,16 +76,11 @@ pub(crate) fn open_chunk(
     last: bool,
     chunk: &mut [u8],
 ) -> Result<(), Error> {
-    if chunk.len() < TAG_LEN {
-        return Err(Error::Truncated);
-    }
-    let nonce = ChunkNonce::new(&keys.prefix, index, last)?;
-    let (body, tag) = chunk.split_at_mut(chunk.len() - TAG_LEN);
+    let split = chunk.len().checked_sub(TAG_LEN).ok_or(Error::Truncated)?;
+    let (body, tag) = chunk.split_at_mut(split);
     let mut t = [0u8; TAG_LEN];
     t.copy_from_slice(tag);
-    keys.gcm
-        .open_in_place_detached(&nonce.0, &keys.aad, body, &t)
-        .map_err(|_| Error::DecryptionFailed)
+    open_data(keys, index, last, body.into(), &t)
 }
 
 /// Seals one chunk from `plain` into `out`, which is `plain.len() + 16`
@@ -69,18 +92,9 @@ pub(crate) fn seal_chunk_into(
     plain: &[u8],
     out: &mut [u8],
 ) -> Result<(), Error> {
-    let nonce = ChunkNonce::new(&keys.prefix, index, last)?;
     let (ct, tag) = out.split_at_mut(out.len() - TAG_LEN);
-    let t = keys
-        .gcm
-        .encrypt_inout_detached(
-            &nonce.0.into(),
-            &keys.aad,
-            InOutBuf::new(plain, ct).map_err(|_| Error::TooLarge)?,
-        )
-        .map_err(|_| Error::TooLarge)?;
-    tag.copy_from_slice(&t);
-    Ok(())
+    let data = InOutBuf::new(plain, ct).map_err(|_| Error::TooLarge)?;
+    seal_data(keys, index, last, data, tag)
 }
 
 /// Opens one chunk, `sealed` = ciphertext then tag, into `out` (16 bytes
@@ -92,21 +106,12 @@ pub(crate) fn open_chunk_into(
     sealed: &[u8],
     out: &mut [u8],
 ) -> Result<(), Error> {
-    if sealed.len() < TAG_LEN {
-        return Err(Error::Truncated);
-    }
-    let nonce = ChunkNonce::new(&keys.prefix, index, last)?;
-    let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+    let split = sealed.len().checked_sub(TAG_LEN).ok_or(Error::Truncated)?;
+    let (ct, tag) = sealed.split_at(split);
     let mut t = [0u8; TAG_LEN];
     t.copy_from_slice(tag);
-    keys.gcm
-        .decrypt_inout_detached(
-            &nonce.0.into(),
-            &keys.aad,
-            InOutBuf::new(ct, out).map_err(|_| Error::Truncated)?,
-            &t.into(),
-        )
-        .map_err(|_| Error::DecryptionFailed)
+    let data = InOutBuf::new(ct, out).map_err(|_| Error::Truncated)?;
+    open_data(keys, index, last, data, &t)
 }
 
 /// Most threads one encryptor or decryptor may use: memory is at most
@@ -281,10 +286,7 @@ impl Workers {
         let count = tags.len();
         let one = |(i, (body, tag)): (usize, (&mut [u8], &[u8; TAG_LEN]))| {
             let last = ends_stream && i + 1 == count;
-            let nonce = ChunkNonce::new(&keys.prefix, first + i as u64, last)?;
-            keys.gcm
-                .open_in_place_detached(&nonce.0, &keys.aad, body, tag)
-                .map_err(|_| Error::DecryptionFailed)
+            open_data(keys, first + i as u64, last, body.into(), tag)
         };
         let bodies = pieces(buf, chunk, count)?;
         if self.threads == 1 || count == 1 {
