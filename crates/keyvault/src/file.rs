@@ -20,7 +20,9 @@ use crate::vault::{AsVault, Vault, validate_properties};
 use crate::{VaultError, VaultProperties};
 use fsio::{Paths, io_err};
 use header::{RootKeyKind, VaultFile};
-use store::DirStore;
+use store::LocalMacKey;
+#[cfg_attr(not(feature = "pkcs11"), allow(unused_imports))]
+pub(crate) use store::{DirStore, StateMacKey};
 
 const VAULT_FILE: &str = "vault.json";
 const STATE_FILE: &str = "state.json";
@@ -372,7 +374,12 @@ impl FileKeyVault {
             fsio::replace_durable(dir, VAULT_FILE, &bytes)?;
             // state.json last: its rename is the point at which the vault
             // exists.
-            DirStore::write_initial(&paths, &vault_id, &keys.mac, &State::new(properties))?;
+            DirStore::write_initial(
+                &paths,
+                &vault_id,
+                &LocalMacKey(keys.mac.clone()),
+                &State::new(properties),
+            )?;
             // Dropping the file releases the lock.
         }
         Self::assemble(paths, vault_id, keys, clock)
@@ -434,7 +441,7 @@ impl FileKeyVault {
         let dir = paths.dir.clone();
         let id = hex(&vault_id);
         let header::RootKeys { seal, mac, .. } = keys;
-        let store = DirStore::open(paths, vault_id, mac)?;
+        let store = DirStore::open(paths, vault_id, Box::new(LocalMacKey(mac)))?;
         let inner = Vault::new(Box::new(store), Box::new(SoftwareCrypto::new(seal)), clock)?;
         Ok(Self {
             inner,
@@ -488,6 +495,78 @@ impl core::fmt::Debug for FileKeyVault {
             .field("vault_id", &self.vault_id)
             .finish_non_exhaustive()
     }
+}
+
+/// A new vault directory whose `vault.json` and state MAC key come from
+/// another backend (the PKCS#11 vault): see [`create_dir_vault`].
+#[cfg_attr(not(feature = "pkcs11"), allow(dead_code))]
+pub(crate) struct NewDirVault {
+    /// The bytes of `vault.json`.
+    pub(crate) header: Vec<u8>,
+    /// The vault id `state.json` is bound to.
+    pub(crate) vault_id: Vec<u8>,
+    /// The key that authenticates `state.json`.
+    pub(crate) mac_key: Box<dyn StateMacKey>,
+    /// The first state.
+    pub(crate) state: State,
+}
+
+/// The magic of a [`FileKeyVault`]'s `vault.json`, for other backends to
+/// recognize (and refuse) a file vault's directory.
+#[cfg_attr(not(feature = "pkcs11"), allow(dead_code))]
+pub(crate) const FILE_VAULT_MAGIC: &str = header::MAGIC;
+
+/// Creates a vault in `dir` (made if missing) with the same layout and
+/// crash safety as [`FileKeyVault::create`], unless `dir` holds a vault
+/// already: then returns `None` and changes nothing. Under the directory's
+/// lock, `make` is given the `vault.json` an unfinished creation left (if
+/// any) and supplies the new vault's header, id, MAC key and state.
+#[cfg_attr(not(feature = "pkcs11"), allow(dead_code))]
+pub(crate) fn create_dir_vault(
+    dir: &Path,
+    make: impl FnOnce(Option<Vec<u8>>) -> Result<NewDirVault, VaultError>,
+) -> Result<Option<DirStore>, VaultError> {
+    let paths = Paths::new(dir);
+    make_dir(dir)?;
+    let (vault_id, mac_key) = {
+        let lock_file = fsio::create_private(&paths.lock, false).map_err(io_err(&paths.lock))?;
+        lock_file.lock().map_err(io_err(&paths.lock))?;
+        if paths.state.exists() {
+            return Ok(None);
+        }
+        check_dir_is_free(dir)?;
+        let leftover = fsio::read_bounded(&paths.vault, header::MAX_VAULT_FILE)?;
+        let new = make(leftover)?;
+        let log = fsio::create_private(&paths.audit, true).map_err(io_err(&paths.audit))?;
+        log.sync_all().map_err(io_err(&paths.audit))?;
+        drop(log);
+        fsio::sync_dir(dir)?;
+        fsio::replace_durable(dir, VAULT_FILE, &new.header)?;
+        // state.json last: its rename is the point at which the vault
+        // exists.
+        DirStore::write_initial(&paths, &new.vault_id, new.mac_key.as_ref(), &new.state)?;
+        (new.vault_id, new.mac_key)
+    };
+    DirStore::open(paths, vault_id, mac_key).map(Some)
+}
+
+/// The path of `dir`'s `vault.json`, and its bytes (`None` when missing).
+#[cfg_attr(not(feature = "pkcs11"), allow(dead_code))]
+pub(crate) fn read_dir_vault_header(dir: &Path) -> Result<(PathBuf, Option<Vec<u8>>), VaultError> {
+    let paths = Paths::new(dir);
+    let bytes = fsio::read_bounded(&paths.vault, header::MAX_VAULT_FILE)?;
+    Ok((paths.vault, bytes))
+}
+
+/// Opens the state of the existing vault in `dir`, authenticated by
+/// `mac_key`.
+#[cfg_attr(not(feature = "pkcs11"), allow(dead_code))]
+pub(crate) fn open_dir_store(
+    dir: &Path,
+    vault_id: Vec<u8>,
+    mac_key: Box<dyn StateMacKey>,
+) -> Result<DirStore, VaultError> {
+    DirStore::open(Paths::new(dir), vault_id, mac_key)
 }
 
 /// Reads a key file: exactly 32 bytes.

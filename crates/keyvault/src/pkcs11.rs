@@ -50,9 +50,12 @@ use strongroom_envelope::WrapAlgorithm;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
+use serde::{Deserialize, Serialize};
+
 use crate::clock::{Clock, SystemClock};
+use crate::file::{self, NewDirVault, StateMacKey};
 use crate::memory::MemoryStore;
-use crate::state::{ImportedKey, KeyCrypto, Material, State, hex};
+use crate::state::{ImportedKey, KeyCrypto, Material, State, StateStore, hex, hex_bytes};
 use crate::vault::{AsVault, Vault};
 use crate::{KeyType, RsaPublicParts, VaultError, VaultProperties};
 
@@ -113,9 +116,10 @@ pub struct Pkcs11Config {
 /// token (or imported into it) as sensitive, non-extractable token objects;
 /// wrap and unwrap run inside the token. The vault's own state (key
 /// versions, attributes, access policies, audit log) is held in memory by
-/// this constructor: a new vault on a token that already holds keys does
-/// not see them, and a dropped vault leaves its token objects behind
-/// (purging a key destroys them).
+/// [`open`](Self::open): a new vault on a token that already holds keys
+/// does not see them, and a dropped vault leaves its token objects behind
+/// (purging a key destroys them). [`open_in_dir`](Self::open_in_dir) keeps
+/// the state in a directory instead, so that it survives the process.
 ///
 /// ```no_run
 /// use strongroom_envelope::WrapAlgorithm;
@@ -145,6 +149,9 @@ pub struct Pkcs11KeyVault {
     inner: Vault,
     backend: &'static str,
     slot: Slot,
+    /// The directory and vault id of a vault made by
+    /// [`open_in_dir`](Self::open_in_dir).
+    dir: Option<(PathBuf, String)>,
 }
 
 impl Pkcs11KeyVault {
@@ -182,6 +189,87 @@ impl Pkcs11KeyVault {
             inner,
             backend,
             slot,
+            dir: None,
+        })
+    }
+
+    /// Opens the token as [`open`](Self::open) does, and keeps the vault's
+    /// state in `dir`, on the system clock: the first call creates the
+    /// vault there with `properties`, later calls open it.
+    ///
+    /// # Errors
+    /// As [`open_in_dir_with_clock`](Self::open_in_dir_with_clock).
+    pub fn open_in_dir(
+        config: Pkcs11Config,
+        dir: impl AsRef<Path>,
+        properties: VaultProperties,
+    ) -> Result<Self, VaultError> {
+        Self::open_in_dir_with_clock(config, dir, properties, Arc::new(SystemClock))
+    }
+
+    /// Opens the token as [`open`](Self::open) does, and keeps the vault's
+    /// state (key versions, attributes, access policies, deleted keys, the
+    /// audit log) in `dir`, reading time from `clock`.
+    ///
+    /// When `dir` holds no vault (it is missing, empty, or holds what an
+    /// unfinished creation left), a vault is created there with
+    /// `properties`, and a state MAC key is generated in the token for it.
+    /// Otherwise the vault in `dir` is opened: its properties are the ones
+    /// on disk, and `properties.name` must match its name.
+    ///
+    /// The directory has the layout and crash safety of a
+    /// [`FileKeyVault`](crate::FileKeyVault), and as there any number of
+    /// vault values, in one process or several, may use it at once. Its
+    /// `vault.json` names the token and the MAC key; `state.json` holds no
+    /// secret (key material stays in the token) and is authenticated by
+    /// HMAC-SHA256 (`CKM_SHA256_HMAC`) computed inside the token, under a
+    /// generic secret key object that is sensitive, not extractable, and
+    /// labelled `strongroom-keyvault state-mac <vault id>`. Destroying that
+    /// object makes the directory unusable (keys stay on the token, but
+    /// the state naming them can no longer be authenticated).
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidArgument`] for invalid properties, a vault in
+    /// `dir` with another name, a directory holding something else (a
+    /// [`FileKeyVault`](crate::FileKeyVault), foreign files), or a token
+    /// that cannot be found; [`VaultError::Token`] when the module does not
+    /// load, the login fails, the token lacks `CKM_SHA256_HMAC`, or it does
+    /// not hold the vault's MAC key (another token, or the key object was
+    /// destroyed); [`VaultError::Corrupt`] for a damaged or altered
+    /// `vault.json` or `state.json`; [`VaultError::Io`];
+    /// [`VaultError::RandomnessUnavailable`].
+    pub fn open_in_dir_with_clock(
+        config: Pkcs11Config,
+        dir: impl AsRef<Path>,
+        properties: VaultProperties,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, VaultError> {
+        let dir = dir.as_ref();
+        crate::vault::validate_properties(&properties)?;
+        let crypto = Pkcs11Crypto::open(&config)?;
+        let backend = crypto.module.backend;
+        let slot = crypto.slot;
+        let (store, vault_id) = open_dir_state(&crypto, dir, properties.clone())?;
+        let mut on_disk = None;
+        store.transact(&mut |state: &mut State| {
+            on_disk = Some(state.properties.name.clone());
+            Ok(())
+        })?;
+        if let Some(name) = on_disk.filter(|name| *name != properties.name) {
+            return Err(VaultError::InvalidArgument {
+                reason: format!(
+                    "the vault in {} is named {name:?}, not {:?}",
+                    dir.display(),
+                    properties.name
+                ),
+            });
+        }
+        let inner = Vault::new(Box::new(store), Box::new(crypto), clock)?;
+        Ok(Self {
+            inner,
+            backend,
+            slot,
+            dir: Some((dir.to_path_buf(), hex(&vault_id))),
         })
     }
 
@@ -256,6 +344,22 @@ impl Pkcs11KeyVault {
         self.slot.id()
     }
 
+    /// The directory holding the vault's state, for a vault made by
+    /// [`open_in_dir`](Self::open_in_dir); `None` for one held in memory.
+    #[must_use]
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_ref().map(|(dir, _)| dir.as_path())
+    }
+
+    /// The vault id (32 hex digits, random at creation) of a vault made by
+    /// [`open_in_dir`](Self::open_in_dir); `None` for one held in memory.
+    /// Its state MAC key object in the token is labelled
+    /// `strongroom-keyvault state-mac <vault id>`.
+    #[must_use]
+    pub fn vault_id(&self) -> Option<&str> {
+        self.dir.as_ref().map(|(_, id)| id.as_str())
+    }
+
     /// The `CKA_ID` of the token objects holding a key version (active or
     /// soft-deleted key): for HSM administrators who audit the token's
     /// contents. A management-plane call, like
@@ -297,6 +401,8 @@ impl core::fmt::Debug for Pkcs11KeyVault {
         f.debug_struct("Pkcs11KeyVault")
             .field("backend", &self.backend)
             .field("slot", &self.slot.id())
+            .field("dir", &self.dir())
+            .field("vault_id", &self.vault_id())
             .finish_non_exhaustive()
     }
 }
@@ -449,19 +555,7 @@ impl Pkcs11Crypto {
 
     /// A new session for one operation, logged in as the user.
     fn session(&self) -> Result<Session, VaultError> {
-        let session = self
-            .module
-            .ctx
-            .open_rw_session(self.slot)
-            .map_err(token_error("C_OpenSession"))?;
-        let state = session
-            .get_session_info()
-            .map_err(token_error("C_GetSessionInfo"))?
-            .session_state();
-        if !matches!(state, SessionState::RwUser | SessionState::RoUser) {
-            login(&session, &self.pin)?;
-        }
-        Ok(session)
+        user_session(&self.module, self.slot, &self.pin)
     }
 
     fn unsupported(&self, algorithm: WrapAlgorithm) -> VaultError {
@@ -943,6 +1037,22 @@ impl KeyCrypto for Pkcs11Crypto {
     }
 }
 
+/// A new read-write session on `slot`, logged in as the user.
+fn user_session(module: &Module, slot: Slot, pin: &AuthPin) -> Result<Session, VaultError> {
+    let session = module
+        .ctx
+        .open_rw_session(slot)
+        .map_err(token_error("C_OpenSession"))?;
+    let state = session
+        .get_session_info()
+        .map_err(token_error("C_GetSessionInfo"))?
+        .session_state();
+    if !matches!(state, SessionState::RwUser | SessionState::RoUser) {
+        login(&session, pin)?;
+    }
+    Ok(session)
+}
+
 /// Logs the session's application in as the user, unless it already is.
 fn login(session: &Session, pin: &AuthPin) -> Result<(), VaultError> {
     match session.login(UserType::User, Some(pin)) {
@@ -1029,4 +1139,361 @@ fn wipe(template: &mut [Attribute]) {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+// ------------------------------------------------- the state in a directory
+
+/// The magic of a PKCS#11 vault's `vault.json`.
+const DIR_MAGIC: &str = "strongroom-keyvault pkcs11 vault";
+/// The version of a PKCS#11 vault's `vault.json`.
+const DIR_FORMAT: u32 = 1;
+/// Length of a vault id.
+const VAULT_ID_LEN: usize = 16;
+/// How the state MAC is computed, as `vault.json` records it.
+const STATE_MAC_MECHANISM: &str = "CKM_SHA256_HMAC";
+/// The state MAC key object's `CKA_ID` is this followed by the vault id:
+/// 26 bytes, so it never equals a key version's 16-byte material id.
+const MAC_ID_PREFIX: &[u8] = b"state-mac:";
+
+/// `vault.json` of a PKCS#11 vault: written once, at creation.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirHeader {
+    /// [`DIR_MAGIC`].
+    magic: String,
+    /// [`DIR_FORMAT`].
+    format: u32,
+    #[serde(with = "hex_bytes")]
+    vault_id: Vec<u8>,
+    state_mac: StateMacRecord,
+    /// The token the vault was created on (for error messages).
+    token: TokenRecord,
+}
+
+/// Which token object authenticates `state.json`, and how.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateMacRecord {
+    /// [`STATE_MAC_MECHANISM`].
+    mechanism: String,
+    /// The key object's `CKA_ID`.
+    #[serde(with = "hex_bytes")]
+    key_id: Vec<u8>,
+    /// The key object's `CKA_LABEL`.
+    key_label: String,
+}
+
+/// A token as `C_GetTokenInfo` describes it.
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct TokenRecord {
+    label: String,
+    manufacturer: String,
+    model: String,
+    serial: String,
+}
+
+impl core::fmt::Display for TokenRecord {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "token {:?} ({} {}, serial {:?})",
+            self.label, self.manufacturer, self.model, self.serial
+        )
+    }
+}
+
+fn mac_key_id(vault_id: &[u8]) -> Vec<u8> {
+    [MAC_ID_PREFIX, vault_id].concat()
+}
+
+fn mac_key_label(vault_id: &[u8]) -> String {
+    format!("{LABEL_PREFIX} state-mac {}", hex(vault_id))
+}
+
+/// The one state MAC key object with `CKA_ID` = `key_id`, or `None`.
+fn find_mac_key(session: &Session, key_id: &[u8]) -> Result<Option<ObjectHandle>, VaultError> {
+    let found = session
+        .find_objects(&[
+            Attribute::Token(true),
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Id(key_id.to_vec()),
+        ])
+        .map_err(token_error("C_FindObjects (state MAC key)"))?;
+    match found.as_slice() {
+        [] => Ok(None),
+        [handle] => Ok(Some(*handle)),
+        _ => Err(VaultError::Token {
+            operation: "C_FindObjects (state MAC key)",
+            source: format!(
+                "the token holds {} state MAC keys with CKA_ID {}",
+                found.len(),
+                hex(key_id)
+            )
+            .into(),
+        }),
+    }
+}
+
+/// The state MAC key of a vault directory: a generic secret key object in
+/// the token; the token computes the HMAC, the key never leaves it.
+struct TokenMacKey {
+    module: Arc<Module>,
+    slot: Slot,
+    pin: AuthPin,
+    key_id: Vec<u8>,
+}
+
+impl StateMacKey for TokenMacKey {
+    fn hmac_sha256(&self, message: &[u8]) -> Result<[u8; 32], VaultError> {
+        const OPERATION: &str = "C_Sign (state MAC)";
+        let session = user_session(&self.module, self.slot, &self.pin)?;
+        let key = find_mac_key(&session, &self.key_id)?.ok_or_else(|| VaultError::Token {
+            operation: OPERATION,
+            source: format!(
+                "the token no longer holds the vault's state MAC key (CKA_ID {}): it was \
+                 destroyed outside the vault",
+                hex(&self.key_id)
+            )
+            .into(),
+        })?;
+        let mac = session
+            .sign(&Mechanism::Sha256Hmac, key, message)
+            .map_err(token_error(OPERATION))?;
+        <[u8; 32]>::try_from(mac.as_slice()).map_err(|_| VaultError::Token {
+            operation: OPERATION,
+            source: format!("the token gave {} bytes of HMAC-SHA256, not 32", mac.len()).into(),
+        })
+    }
+}
+
+impl Pkcs11Crypto {
+    /// The state MAC key object `key_id` of this token.
+    fn mac_key(&self, key_id: Vec<u8>) -> TokenMacKey {
+        TokenMacKey {
+            module: Arc::clone(&self.module),
+            slot: self.slot,
+            pin: self.pin.clone(),
+            key_id,
+        }
+    }
+
+    fn token_record(&self) -> Result<TokenRecord, VaultError> {
+        let info = self
+            .module
+            .ctx
+            .get_token_info(self.slot)
+            .map_err(token_error("C_GetTokenInfo"))?;
+        Ok(TokenRecord {
+            label: info.label().trim_end().to_owned(),
+            manufacturer: info.manufacturer_id().trim_end().to_owned(),
+            model: info.model().trim_end().to_owned(),
+            serial: info.serial_number().trim_end().to_owned(),
+        })
+    }
+
+    /// Generates a vault's state MAC key in the token: a 32-byte generic
+    /// secret, sensitive, not extractable, good for signing (HMAC) only.
+    fn generate_mac_key(&self, vault_id: &[u8]) -> Result<(), VaultError> {
+        for (mechanism, sign) in [
+            (MechanismType::SHA256_HMAC, true),
+            (MechanismType::GENERIC_SECRET_KEY_GEN, false),
+        ] {
+            match self.module.ctx.get_mechanism_info(self.slot, mechanism) {
+                Ok(info) if !sign || info.sign() => {}
+                Ok(_) | Err(CkError::Pkcs11(RvError::MechanismInvalid, _)) => {
+                    return Err(VaultError::Token {
+                        operation: "C_GetMechanismInfo",
+                        source: format!(
+                            "{} lacks {mechanism}, which a vault keeping its state in a \
+                             directory needs for the state MAC",
+                            self.module.backend
+                        )
+                        .into(),
+                    });
+                }
+                Err(err) => return Err(token_error("C_GetMechanismInfo")(err)),
+            }
+        }
+        let session = self.session()?;
+        session
+            .generate_key(
+                &Mechanism::GenericSecretKeyGen,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(CkKeyType::GENERIC_SECRET),
+                    Attribute::ValueLen(Ulong::from(32u64)),
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Sign(true),
+                    Attribute::Verify(true),
+                    Attribute::Derive(false),
+                    Attribute::Id(mac_key_id(vault_id)),
+                    Attribute::Label(mac_key_label(vault_id).into_bytes()),
+                ],
+            )
+            .map_err(token_error("C_GenerateKey (state MAC key)"))?;
+        Ok(())
+    }
+
+    /// Destroys the state MAC key `key_id`, best effort.
+    fn discard_mac_key(&self, key_id: &[u8]) {
+        if let Ok(session) = self.session()
+            && let Ok(Some(handle)) = find_mac_key(&session, key_id)
+        {
+            let _ = session.destroy_object(handle);
+        }
+    }
+}
+
+/// Creates the vault's state in `dir`, or opens it: the store and the
+/// vault id.
+fn open_dir_state(
+    crypto: &Pkcs11Crypto,
+    dir: &Path,
+    properties: VaultProperties,
+) -> Result<(file::DirStore, Vec<u8>), VaultError> {
+    let token = crypto.token_record()?;
+    let mut made = None;
+    let created = file::create_dir_vault(dir, |leftover| {
+        // A PKCS#11 vault.json without a state.json is an unfinished
+        // creation: the MAC key it made on this token guards nothing.
+        if let Some(header) = leftover.and_then(|b| serde_json::from_slice::<DirHeader>(&b).ok())
+            && header.magic == DIR_MAGIC
+            && header.state_mac.key_id == mac_key_id(&header.vault_id)
+        {
+            crypto.discard_mac_key(&header.state_mac.key_id);
+        }
+        let vault_id = random_id()?;
+        let key_id = mac_key_id(&vault_id);
+        crypto.generate_mac_key(&vault_id)?;
+        made = Some(vault_id.clone());
+        let header = DirHeader {
+            magic: DIR_MAGIC.to_owned(),
+            format: DIR_FORMAT,
+            vault_id: vault_id.clone(),
+            state_mac: StateMacRecord {
+                mechanism: STATE_MAC_MECHANISM.to_owned(),
+                key_id: key_id.clone(),
+                key_label: mac_key_label(&vault_id),
+            },
+            token,
+        };
+        let header =
+            serde_json::to_vec_pretty(&header).map_err(|e| VaultError::InvalidArgument {
+                reason: format!("vault.json cannot be serialized: {e}"),
+            })?;
+        Ok(NewDirVault {
+            header,
+            vault_id,
+            mac_key: Box::new(crypto.mac_key(key_id)),
+            state: State::new(properties),
+        })
+    });
+    match (created, made) {
+        (Ok(Some(store)), Some(vault_id)) => return Ok((store, vault_id)),
+        // Not created (a vault is there): open it.
+        (Ok(_), _) => {}
+        (Err(err), made) => {
+            // The key guards nothing unless the state was committed.
+            if let Some(vault_id) = made
+                && !dir.join("state.json").exists()
+            {
+                crypto.discard_mac_key(&mac_key_id(&vault_id));
+            }
+            return Err(err);
+        }
+    }
+    let (path, bytes) = file::read_dir_vault_header(dir)?;
+    let bytes = bytes.ok_or_else(|| VaultError::Corrupt {
+        path: path.clone(),
+        reason: "missing, though state.json is there".into(),
+    })?;
+    let header = parse_dir_header(&bytes, &path, dir)?;
+    let current = crypto.token_record()?;
+    let session = crypto.session()?;
+    if find_mac_key(&session, &header.state_mac.key_id)?.is_none() {
+        let why = if current == header.token {
+            "the key object was destroyed: the vault's state can no longer be authenticated"
+                .to_owned()
+        } else {
+            format!(
+                "the vault was created on {}: open it with that token",
+                header.token
+            )
+        };
+        return Err(VaultError::Token {
+            operation: "find the vault's state MAC key",
+            source: format!(
+                "{current} holds no state MAC key for the vault in {} (label {:?}); {why}",
+                dir.display(),
+                header.state_mac.key_label
+            )
+            .into(),
+        });
+    }
+    drop(session);
+    let store = file::open_dir_store(
+        dir,
+        header.vault_id.clone(),
+        Box::new(crypto.mac_key(header.state_mac.key_id)),
+    )?;
+    Ok((store, header.vault_id))
+}
+
+/// Parses and checks a PKCS#11 vault's `vault.json`.
+fn parse_dir_header(bytes: &[u8], path: &Path, dir: &Path) -> Result<DirHeader, VaultError> {
+    let corrupt = |reason: String| VaultError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let probe: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| corrupt(format!("not a strongroom PKCS#11 key vault ({e})")))?;
+    match probe.get("magic").and_then(serde_json::Value::as_str) {
+        Some(DIR_MAGIC) => {}
+        Some(file::FILE_VAULT_MAGIC) => {
+            return Err(VaultError::InvalidArgument {
+                reason: format!(
+                    "{} holds a FileKeyVault, not a PKCS#11 vault",
+                    dir.display()
+                ),
+            });
+        }
+        _ => {
+            return Err(corrupt(format!(
+                "not a strongroom PKCS#11 key vault (no \"magic\": \"{DIR_MAGIC}\")"
+            )));
+        }
+    }
+    match probe.get("format").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(DIR_FORMAT) => {}
+        Some(v) => {
+            return Err(corrupt(format!(
+                "vault format version {v}; this build reads version {DIR_FORMAT}"
+            )));
+        }
+        None => return Err(corrupt("no format version".into())),
+    }
+    let header: DirHeader =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("malformed: {e}")))?;
+    if header.vault_id.len() != VAULT_ID_LEN {
+        return Err(corrupt(format!(
+            "vault id of {} bytes, not {VAULT_ID_LEN}",
+            header.vault_id.len()
+        )));
+    }
+    if header.state_mac.mechanism != STATE_MAC_MECHANISM {
+        return Err(corrupt(format!(
+            "state MAC mechanism {}; this build uses {STATE_MAC_MECHANISM}",
+            header.state_mac.mechanism
+        )));
+    }
+    if header.state_mac.key_id != mac_key_id(&header.vault_id) {
+        return Err(corrupt(
+            "the state MAC key id does not match the vault id".into(),
+        ));
+    }
+    Ok(header)
 }

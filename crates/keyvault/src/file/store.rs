@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::fsio::{self, Paths, corrupt, crash_point, io_err};
@@ -52,6 +53,32 @@ struct StateFile {
     mac: Vec<u8>,
 }
 
+/// The key that authenticates `state.json`: HMAC-SHA256 over the state
+/// file's length-prefixed fields. [`FileKeyVault`](crate::FileKeyVault)
+/// holds it in memory ([`LocalMacKey`], derived from its root key);
+/// the PKCS#11 vault keeps it in its token and has the token compute the
+/// MAC, so the key never leaves the token.
+pub(crate) trait StateMacKey: Send + Sync {
+    /// HMAC-SHA256 of `message` under the key.
+    ///
+    /// # Errors
+    /// When the key cannot be used (a token error, a missing key object).
+    fn hmac_sha256(&self, message: &[u8]) -> Result<[u8; 32], VaultError>;
+}
+
+/// A state MAC key in memory.
+pub(crate) struct LocalMacKey(pub(crate) Zeroizing<[u8; 32]>);
+
+impl StateMacKey for LocalMacKey {
+    fn hmac_sha256(&self, message: &[u8]) -> Result<[u8; 32], VaultError> {
+        // safe: HMAC takes keys of any length.
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_slice()).expect("HMAC key");
+        mac.update(message);
+        Ok(mac.finalize().into_bytes().into())
+    }
+}
+
 /// The one member of a JSON file looked at before parsing it whole.
 #[derive(Deserialize)]
 pub(super) struct Probe {
@@ -71,10 +98,10 @@ struct Loaded {
 }
 
 /// The vault state in a directory.
-pub(super) struct DirStore {
+pub(crate) struct DirStore {
     paths: Paths,
     vault_id: Vec<u8>,
-    mac_key: Zeroizing<[u8; 32]>,
+    mac_key: Box<dyn StateMacKey>,
     /// Held open for the store's life; locked (flock) for each transaction.
     lock_file: File,
     /// Serializes this process's threads (a file lock is per open file, so
@@ -106,7 +133,7 @@ impl DirStore {
     pub(super) fn open(
         paths: Paths,
         vault_id: Vec<u8>,
-        mac_key: Zeroizing<[u8; 32]>,
+        mac_key: Box<dyn StateMacKey>,
     ) -> Result<Self, VaultError> {
         let lock_file = fsio::create_private(&paths.lock, false).map_err(io_err(&paths.lock))?;
         let store = Self {
@@ -130,7 +157,7 @@ impl DirStore {
     pub(super) fn write_initial(
         paths: &Paths,
         vault_id: &[u8],
-        mac_key: &[u8; 32],
+        mac_key: &dyn StateMacKey,
         state: &State,
     ) -> Result<(), VaultError> {
         let (bytes, _) = seal_state(vault_id, mac_key, 0, 0, state)?;
@@ -212,14 +239,14 @@ impl DirStore {
             return Err(corrupt(path, "belongs to another vault (vault id differs)"));
         }
         let expected = state_mac(
-            &self.mac_key,
+            self.mac_key.as_ref(),
             &file.commit,
             &file.vault_id,
             file.generation,
             file.audit_len,
             &file.state,
         )?;
-        if expected.verify_slice(&file.mac).is_err() {
+        if !bool::from(expected.as_slice().ct_eq(&file.mac)) {
             return Err(corrupt(
                 path,
                 "its contents do not match their MAC: the file was altered",
@@ -306,20 +333,19 @@ fn record_of(entry: &AuditEntry) -> AuditRecord {
 
 /// HMAC-SHA256 of a state file's contents, each field length-prefixed.
 fn state_mac(
-    key: &[u8; 32],
+    key: &dyn StateMacKey,
     commit: &[u8],
     vault_id: &[u8],
     generation: u64,
     audit_len: u64,
     state: &State,
-) -> Result<Hmac<Sha256>, VaultError> {
+) -> Result<[u8; 32], VaultError> {
     // Over the state's canonical serialization (struct fields in order,
     // maps sorted), so the MAC does not depend on the file's whitespace.
     let state_bytes = serde_json::to_vec(state).map_err(|e| VaultError::InvalidArgument {
         reason: format!("the vault state cannot be serialized: {e}"),
     })?;
-    // safe: HMAC takes keys of any length.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC key");
+    let mut message = Vec::with_capacity(state_bytes.len() + vault_id.len() + 128);
     for field in [
         b"strongroom-keyvault state v1".as_slice(),
         commit,
@@ -328,26 +354,23 @@ fn state_mac(
         &audit_len.to_be_bytes(),
         &state_bytes,
     ] {
-        mac.update(&(field.len() as u64).to_be_bytes());
-        mac.update(field);
+        message.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        message.extend_from_slice(field);
     }
-    Ok(mac)
+    key.hmac_sha256(&message)
 }
 
 /// The bytes of `state.json` for `state`, and their commit prefix.
 fn seal_state(
     vault_id: &[u8],
-    mac_key: &[u8; 32],
+    mac_key: &dyn StateMacKey,
     generation: u64,
     audit_len: u64,
     state: &State,
 ) -> Result<(Vec<u8>, Vec<u8>), VaultError> {
     let mut commit = vec![0; 16];
     getrandom::fill(&mut commit).map_err(|_| VaultError::RandomnessUnavailable)?;
-    let mac = state_mac(mac_key, &commit, vault_id, generation, audit_len, state)?
-        .finalize()
-        .into_bytes()
-        .to_vec();
+    let mac = state_mac(mac_key, &commit, vault_id, generation, audit_len, state)?.to_vec();
     let file = StateFileRef {
         commit: &commit,
         format: STATE_FILE_FORMAT,
@@ -439,7 +462,7 @@ impl DirStore {
             let generation = loaded.generation + 1;
             let (bytes, prefix) = seal_state(
                 &self.vault_id,
-                &self.mac_key,
+                self.mac_key.as_ref(),
                 generation,
                 audit_len,
                 &outcome.state,

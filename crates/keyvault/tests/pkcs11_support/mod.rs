@@ -44,6 +44,9 @@ macro_rules! pkcs11_token_tests {
             rsa_3072_and_4096,
             key_objects_removed_behind_the_vaults_back,
             unknown_token_label_is_refused,
+            dir_state_survives_a_reopen,
+            dir_state_tampering_is_corrupt,
+            dir_state_needs_its_token_and_mac_key,
         );
     };
     (@tests $kind:expr, $rsa:expr; $($name:ident),+ $(,)?) => {
@@ -660,4 +663,276 @@ pub fn unknown_token_label_is_refused(kind: TokenKind, _rsa: WrapAlgorithm) {
         ),
         "{err:?}"
     );
+}
+
+// ------------------------------------------- state kept in a directory
+
+/// The other soft token: a token the vault was not created on.
+fn other(kind: TokenKind) -> TokenKind {
+    match kind {
+        TokenKind::SoftHsm2 => TokenKind::Kryoptic,
+        TokenKind::Kryoptic => TokenKind::SoftHsm2,
+    }
+}
+
+/// Opens (or creates) the vault in `dir` on the token of `kind`.
+fn in_dir(kind: TokenKind, dir: &std::path::Path, clock: &Arc<ManualClock>) -> Pkcs11KeyVault {
+    Pkcs11KeyVault::open_in_dir_with_clock(token(kind).config(), dir, props(), clock.clone())
+        .unwrap_or_else(|e| panic!("open the vault in {} on {kind:?}: {e}", dir.display()))
+}
+
+/// The state MAC key object of the vault `vault_id`, found by its label.
+fn mac_key_objects(session: &Session, vault_id: &str) -> Vec<ObjectHandle> {
+    session
+        .find_objects(&[Attribute::Label(
+            format!("strongroom-keyvault state-mac {vault_id}").into_bytes(),
+        )])
+        .expect("C_FindObjects")
+}
+
+pub fn dir_state_survives_a_reopen(kind: TokenKind, rsa: WrapAlgorithm) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let clock = Arc::new(ManualClock::new(T0));
+    let admin = Principal::new("admin");
+    let app = Principal::new("app");
+    let dek = [0x6b; 32];
+
+    let vault = in_dir(kind, &dir, &clock);
+    assert_eq!(vault.dir(), Some(dir.as_path()));
+    let vault_id = vault
+        .vault_id()
+        .expect("a directory vault has an id")
+        .to_owned();
+    assert_eq!(vault_id.len(), 32);
+    vault.set_access_policy(&admin, Permissions::all()).unwrap();
+    vault
+        .set_access_policy(&app, Permissions::key_user())
+        .unwrap();
+    let cmk1 = vault
+        .create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap();
+    let w_rsa = vault.wrap_key(&app, "cmk", None, rsa, &dek).unwrap();
+    clock.advance(60);
+    let cmk2 = vault
+        .rotate_key(&admin, "cmk", KeyOptions::default())
+        .unwrap();
+    let pmk = vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    let w_aes = vault
+        .wrap_key(&app, "pmk", None, WrapAlgorithm::A256Kw, &dek)
+        .unwrap();
+    vault
+        .create_key(&admin, "old", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    let deleted = vault.delete_key(&admin, "old").unwrap();
+    let ids = [
+        vault.token_object_id("cmk", &cmk1.version).unwrap(),
+        vault.token_object_id("cmk", &cmk2.version).unwrap(),
+        vault.token_object_id("pmk", &pmk.version).unwrap(),
+    ];
+    let log_before = vault.audit_log().unwrap();
+    assert_eq!(vault.verify_audit_log().unwrap(), Ok(()));
+    // The key objects stay on the token, the state in the directory.
+    drop(vault);
+    for file in ["vault.json", "state.json", "audit.log", "lock"] {
+        assert!(dir.join(file).is_file(), "{file}");
+    }
+    let state = std::fs::read_to_string(dir.join("state.json")).unwrap();
+    assert!(state.contains(&vault_id), "state.json names its vault");
+
+    // Reopened: other properties asked for are ignored, the disk's count.
+    let mut asked = props();
+    asked.soft_delete_retention_days = 30;
+    let vault =
+        Pkcs11KeyVault::open_in_dir_with_clock(token(kind).config(), &dir, asked, clock.clone())
+            .unwrap();
+    assert_eq!(vault.vault_id(), Some(vault_id.as_str()));
+    assert_eq!(vault.properties().unwrap(), props());
+    assert_eq!(vault.access_policy(&app).unwrap(), Permissions::key_user());
+    assert_eq!(vault.access_policy(&admin).unwrap(), Permissions::all());
+    let versions = vault.list_versions(&admin, "cmk").unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| v.version.as_str())
+            .collect::<Vec<_>>(),
+        [cmk1.version.as_str(), cmk2.version.as_str()]
+    );
+    assert_eq!(vault.get_key(&admin, "cmk", None).unwrap(), cmk2);
+    assert_eq!(vault.get_key(&admin, "pmk", None).unwrap(), pmk);
+    assert_eq!(vault.list_deleted_keys(&admin).unwrap(), [deleted]);
+    for (id, (name, version)) in ids.iter().zip([
+        ("cmk", &cmk1.version),
+        ("cmk", &cmk2.version),
+        ("pmk", &pmk.version),
+    ]) {
+        assert_eq!(&vault.token_object_id(name, version).unwrap(), id);
+    }
+    // DEKs wrapped before the reopen unwrap after it.
+    let back = vault
+        .unwrap_key(&app, "cmk", &cmk1.version, rsa, &w_rsa.wrapped)
+        .unwrap();
+    assert_eq!(back.as_slice(), dek);
+    let back = vault
+        .unwrap_key(
+            &app,
+            "pmk",
+            &w_aes.version,
+            WrapAlgorithm::A256Kw,
+            &w_aes.wrapped,
+        )
+        .unwrap();
+    assert_eq!(back.as_slice(), dek);
+    // The newest version is cmk2, and it works too.
+    let w2 = vault.wrap_key(&app, "cmk", None, rsa, &dek).unwrap();
+    assert_eq!(w2.version, cmk2.version);
+    // The deleted key can be recovered, with its token object.
+    vault.recover_key(&admin, "old").unwrap();
+    vault
+        .wrap_key(&app, "old", None, WrapAlgorithm::A256Kw, &dek)
+        .unwrap();
+
+    // The audit log was kept and continued, and verifies.
+    let log_after = vault.audit_log().unwrap();
+    assert!(log_after.len() > log_before.len());
+    assert!(log_after.starts_with(&log_before), "the log was kept");
+    assert_eq!(vault.verify_audit_log().unwrap(), Ok(()));
+    drop(vault);
+
+    // A third opening sees the second's changes.
+    let vault = in_dir(kind, &dir, &clock);
+    assert!(vault.list_deleted_keys(&admin).unwrap().is_empty());
+    assert!(vault.audit_log().unwrap().starts_with(&log_after));
+    assert_eq!(vault.verify_audit_log().unwrap(), Ok(()));
+
+    // Another name is refused, saying both.
+    let err =
+        Pkcs11KeyVault::open_in_dir(token(kind).config(), &dir, VaultProperties::new("kv-other"))
+            .unwrap_err();
+    match err {
+        VaultError::InvalidArgument { reason } => {
+            assert!(
+                reason.contains("kv-hsm") && reason.contains("kv-other"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+
+    // The MAC key is in the token, locked in, and nothing secret is on
+    // disk beside the state.
+    let session = token(kind).session();
+    let keys = mac_key_objects(&session, &vault_id);
+    assert_eq!(keys.len(), 1);
+    assert_locked_in(&session, keys[0], &[AttributeType::Value]);
+    assert_unwrappable(&session, keys[0]);
+}
+
+pub fn dir_state_tampering_is_corrupt(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let clock = Arc::new(ManualClock::new(T0));
+    let admin = Principal::new("admin");
+    let vault = in_dir(kind, &dir, &clock);
+    vault.set_access_policy(&admin, Permissions::all()).unwrap();
+    vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    drop(vault);
+    let path = dir.join("state.json");
+    let genuine = std::fs::read_to_string(&path).unwrap();
+    // Someone who can write the directory grants themselves access.
+    let forged = genuine.replacen("\"admin\"", "\"mallory\"", 1);
+    assert_ne!(forged, genuine);
+    std::fs::write(&path, &forged).unwrap();
+    let corrupt = |result: Result<(), VaultError>| match result {
+        Err(VaultError::Corrupt { path: p, reason }) => {
+            assert_eq!(p, path);
+            assert!(reason.contains("MAC"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    };
+    // The vault does not open.
+    corrupt(Pkcs11KeyVault::open_in_dir(token(kind).config(), &dir, props()).map(|_| ()));
+    // Every byte of the MAC matters.
+    let mac_at = genuine.rfind("\"mac\":\"").unwrap() + 7;
+    let mut bytes = genuine.clone().into_bytes();
+    bytes[mac_at] = if bytes[mac_at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&path, &bytes).unwrap();
+    corrupt(Pkcs11KeyVault::open_in_dir(token(kind).config(), &dir, props()).map(|_| ()));
+    // Put back, it opens again.
+    std::fs::write(&path, &genuine).unwrap();
+    let vault = in_dir(kind, &dir, &clock);
+    vault.get_key(&admin, "pmk", None).unwrap();
+    assert_eq!(vault.verify_audit_log().unwrap(), Ok(()));
+}
+
+pub fn dir_state_needs_its_token_and_mac_key(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let clock = Arc::new(ManualClock::new(T0));
+    let admin = Principal::new("admin");
+    let vault = in_dir(kind, &dir, &clock);
+    vault.set_access_policy(&admin, Permissions::all()).unwrap();
+    let vault_id = vault.vault_id().unwrap().to_owned();
+    drop(vault);
+
+    // Another token holds no MAC key for this vault: refused, naming the
+    // token it was created on.
+    let err = Pkcs11KeyVault::open_in_dir(token(other(kind)).config(), &dir, props()).unwrap_err();
+    match &err {
+        VaultError::Token { source, .. } => {
+            let text = source.to_string();
+            assert!(text.contains("created on token"), "{text}");
+            assert!(
+                text.contains(kind.backend_name()) || text.contains(token(kind).label()),
+                "{text}"
+            );
+        }
+        other => panic!("expected a token error, got {other:?}"),
+    }
+    // The directory is untouched: the right token still opens it.
+    let vault = in_dir(kind, &dir, &clock);
+    assert_eq!(vault.access_policy(&admin).unwrap(), Permissions::all());
+
+    // The MAC key object destroyed behind the vault's back: the open vault
+    // fails on its next change, a new one does not open; neither panics.
+    let session = token(kind).session();
+    for h in mac_key_objects(&session, &vault_id) {
+        session.destroy_object(h).unwrap();
+    }
+    match vault.create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default()) {
+        Err(VaultError::Token { source, .. }) => {
+            assert!(source.to_string().contains("state MAC key"), "{source}");
+        }
+        other => panic!("expected a token error, got {other:?}"),
+    }
+    drop(vault);
+    let err = Pkcs11KeyVault::open_in_dir(token(kind).config(), &dir, props()).unwrap_err();
+    match &err {
+        VaultError::Token { source, .. } => {
+            let text = source.to_string();
+            assert!(text.contains("destroyed"), "{text}");
+        }
+        other => panic!("expected a token error, got {other:?}"),
+    }
+
+    // A FileKeyVault's directory is not taken for a PKCS#11 vault's.
+    let file_dir = tmp.path().join("file-vault");
+    let key_file = tmp.path().join("root.key");
+    strongroom_keyvault::FileKeyVault::generate_key_file(&key_file).unwrap();
+    strongroom_keyvault::FileKeyVault::create(
+        &file_dir,
+        props(),
+        strongroom_keyvault::RootKeySource::KeyFile(key_file),
+    )
+    .unwrap();
+    match Pkcs11KeyVault::open_in_dir(token(kind).config(), &file_dir, props()) {
+        Err(VaultError::InvalidArgument { reason }) => {
+            assert!(reason.contains("FileKeyVault"), "{reason}");
+        }
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
 }
