@@ -183,7 +183,7 @@ impl<W: Write> Encryptor<W> {
 
     /// Seals every whole chunk of `data` that has at least one byte after
     /// it (so is not the stream's last) straight from `data`, and writes
-    /// them out; returns the bytes consumed. Batches of one chunk per
+    /// them out; returns the bytes consumed. Batches of two chunks per
     /// thread alternate between two buffers, so that writing one batch to
     /// the output overlaps with sealing the next. Needs no staged
     /// plaintext (`filled == 0`).
@@ -195,10 +195,10 @@ impl<W: Write> Encryptor<W> {
         if self.next_index + whole as u64 > MAX_CHUNK_INDEX {
             return Err(Error::TooLarge);
         }
-        // One chunk per thread: on one thread, each sealed chunk is still in
-        // L2 when it is written out. (Batch sizes change nothing in the
-        // output.)
-        let per = self.workers.threads();
+        // Two chunks per thread, as the staged path: with one, 2 threads
+        // took 59.7 ms for 256 MiB against 54.5-57 ms with two (1 thread:
+        // the same either way).
+        let per = self.workers.batch_chunks();
         let out = self.out.as_mut().ok_or(Error::InvalidArgument {
             reason: "the encryptor was already finished",
         })?;
