@@ -60,7 +60,7 @@ use crate::vault::{AsVault, Vault};
 use crate::{KeyType, RsaPublicParts, VaultError, VaultProperties};
 
 /// Length of a material id (`CKA_ID`).
-const ID_LEN: usize = 16;
+const ID_LEN: usize = crate::state::MATERIAL_ID_LEN;
 /// The public exponent of generated RSA keys (65537).
 const PUBLIC_EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
 /// The prefix of every object label the vault makes.
@@ -1096,9 +1096,7 @@ fn token_error(operation: &'static str) -> impl FnOnce(CkError) -> VaultError {
 }
 
 fn random_id() -> Result<Vec<u8>, VaultError> {
-    let mut id = vec![0u8; ID_LEN];
-    getrandom::fill(&mut id).map_err(|_| VaultError::RandomnessUnavailable)?;
-    Ok(id)
+    crate::state::random_bytes(ID_LEN)
 }
 
 fn label(id: &[u8]) -> Vec<u8> {

@@ -36,7 +36,7 @@ const AAD_LABEL: &[u8] = b"strongroom keyvault material v1";
 /// The backend name in errors.
 const BACKEND: &str = "software";
 /// Length of a material id.
-const ID_LEN: usize = 16;
+const ID_LEN: usize = crate::state::MATERIAL_ID_LEN;
 /// Length of the GCM nonce stored in front of the sealed key.
 const NONCE_LEN: usize = 12;
 /// Length of the GCM tag.
@@ -159,9 +159,7 @@ impl SoftwareCrypto {
 }
 
 fn random_id() -> Result<Vec<u8>, VaultError> {
-    let mut id = vec![0u8; ID_LEN];
-    getrandom::fill(&mut id).map_err(|_| VaultError::RandomnessUnavailable)?;
-    Ok(id)
+    crate::state::random_bytes(ID_LEN)
 }
 
 /// The public part of an RSA key as the vault shows it.

@@ -101,6 +101,16 @@ pub(crate) struct Material {
     pub handle: Vec<u8>,
 }
 
+/// The length of [`Material::id`].
+pub(crate) const MATERIAL_ID_LEN: usize = 16;
+
+/// `len` bytes from the OS generator (material ids, versions, vault ids).
+pub(crate) fn random_bytes(len: usize) -> Result<Vec<u8>, VaultError> {
+    let mut bytes = vec![0u8; len];
+    getrandom::fill(&mut bytes).map_err(|_| VaultError::RandomnessUnavailable)?;
+    Ok(bytes)
+}
+
 /// A private or secret key brought into the vault (BYOK), parsed.
 pub(crate) enum ImportedKey {
     /// An RSA private key of an accepted size.

@@ -303,9 +303,7 @@ pub(crate) fn valid_version(version: &str) -> bool {
 
 /// A fresh version identifier: 16 random bytes as 32 lowercase hex digits.
 fn new_version() -> Result<String, VaultError> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|_| VaultError::RandomnessUnavailable)?;
-    Ok(hex(&bytes))
+    crate::state::random_bytes(16).map(|bytes| hex(&bytes))
 }
 
 fn invalid(reason: impl Into<String>) -> VaultError {
