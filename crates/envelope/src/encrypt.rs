@@ -219,10 +219,9 @@ impl<W: Write> Encryptor<W> {
             }
             let index = self.next_index + first as u64;
             let sealed = &mut cur[..n * stride];
-            let (sealing, writing) = self.workers.overlap(
-                |w| w.seal_into(keys, index, input, sealed, false),
-                || out.write_all(&prev[..pending]),
-            );
+            let (sealing, writing) = self.workers.seal_sharing(keys, index, input, sealed, || {
+                out.write_all(&prev[..pending])
+            });
             if let Err(e) = writing.map_err(Error::Io).and(sealing) {
                 result = Err(e);
                 pending = 0;

@@ -299,6 +299,65 @@ impl Workers {
             .try_for_each(one)
     }
 
+    /// Seals whole, non-final chunks of `input` (chunk `first` onwards) into
+    /// `out` at stride `chunk + 16`, while this thread also runs `here`
+    /// (writing the previous batch out) and then seals a share of the
+    /// chunks itself. Each of `threads - 1` pool threads seals one run of
+    /// the rest: no more busy threads than `threads`, which on a machine
+    /// with as many cores as threads keeps the writer from competing with
+    /// the sealers. The caller's share is one chunk in `2 x threads`,
+    /// leaving it time for the write.
+    pub(crate) fn seal_sharing<B>(
+        &mut self,
+        keys: &StreamKeys,
+        first: u64,
+        input: &[u8],
+        out: &mut [u8],
+        here: impl FnOnce() -> B,
+    ) -> (Result<(), Error>, B) {
+        let chunk = keys.chunk_size();
+        let stride = chunk + TAG_LEN;
+        if self.threads == 1 {
+            let b = here();
+            return (seal_run(keys, first, input, out, false), b);
+        }
+        if let Err(e) = self.start_pool() {
+            return (Err(e), here());
+        }
+        let Some(pool) = self.pool.as_ref() else {
+            return (Err(no_pool()), here());
+        };
+        let n = input.len() / chunk;
+        let mine = n / (2 * self.threads);
+        let theirs = n - mine;
+        let (their_in, my_in) = input.split_at(theirs * chunk);
+        let (their_out, my_out) = out.split_at_mut(theirs * stride);
+        let per_job = theirs.div_ceil(self.threads - 1).max(1);
+        let mut results: Vec<Result<(), Error>> = Vec::new();
+        results.resize_with(theirs.div_ceil(per_job), || Ok(()));
+        let (b, my_result) = pool.in_place_scope(|scope| {
+            let runs = their_in
+                .chunks(per_job * chunk)
+                .zip(their_out.chunks_mut(per_job * stride))
+                .zip(results.iter_mut())
+                .enumerate();
+            for (j, ((run_in, run_out), slot)) in runs {
+                let at = first + (j * per_job) as u64;
+                scope.spawn(move |_| *slot = seal_run(keys, at, run_in, run_out, false));
+            }
+            let b = here();
+            (
+                b,
+                seal_run(keys, first + theirs as u64, my_in, my_out, false),
+            )
+        });
+        let result = results
+            .into_iter()
+            .collect::<Result<(), Error>>()
+            .and(my_result);
+        (result, b)
+    }
+
     /// Runs `pooled` on the pool while this thread runs `here`: I/O on the
     /// caller's reader or writer overlaps with sealing or opening another
     /// batch. On one thread, `here` runs first, then `pooled`.
@@ -372,6 +431,28 @@ fn pieces(buf: &mut [u8], chunk: usize, count: usize) -> Result<Vec<&mut [u8]>, 
         return Err(Error::Truncated);
     }
     Ok(pieces)
+}
+
+/// Seals the whole chunks of `input` (chunk `first` onwards) into `out` at
+/// stride `chunk + 16`, one after the other on this thread; the last of them
+/// carries the last-chunk flag when `ends_stream`.
+fn seal_run(
+    keys: &StreamKeys,
+    first: u64,
+    input: &[u8],
+    out: &mut [u8],
+    ends_stream: bool,
+) -> Result<(), Error> {
+    let chunk = keys.chunk_size();
+    let count = input.len().div_ceil(chunk);
+    input
+        .chunks(chunk)
+        .zip(out.chunks_mut(chunk + TAG_LEN))
+        .enumerate()
+        .try_for_each(|(i, (plain, sealed))| {
+            let last = ends_stream && i + 1 == count;
+            seal_chunk_into(keys, first + i as u64, last, plain, sealed)
+        })
 }
 
 fn no_pool() -> Error {
