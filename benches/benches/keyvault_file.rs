@@ -4,7 +4,7 @@
 //!
 //! Groups (`Throughput::Elements(1)`, so criterion prints ops/s):
 //! * `keyvault_file_wrap/<key>`, `keyvault_file_unwrap/<key>` for
-//!   `rsa2048`, `rsa3072` (RSA-OAEP-256) and `aes256` (A256KW); ids `file`
+//!   `rsa2048`, `rsa3072`, `rsa4096` (RSA-OAEP-256) and `aes256` (A256KW); ids `file`
 //!   (`FileKeyVault`, a vault directory under the system temp dir) and
 //!   `memory` (`MemoryKeyVault`).
 //! * `keyvault_file_open/<root>`: `FileKeyVault::open` of a vault holding
@@ -54,6 +54,7 @@ fn wrap_unwrap(c: &mut Criterion) {
     for (name, key_type, alg) in [
         ("rsa2048", KeyType::Rsa2048, WrapAlgorithm::RsaOaep256),
         ("rsa3072", KeyType::Rsa3072, WrapAlgorithm::RsaOaep256),
+        ("rsa4096", KeyType::Rsa4096, WrapAlgorithm::RsaOaep256),
         ("aes256", KeyType::Aes256, WrapAlgorithm::A256Kw),
     ] {
         let fx = fixture();

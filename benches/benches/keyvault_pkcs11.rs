@@ -4,7 +4,7 @@
 //!
 //! Groups (`Throughput::Elements(1)`, so criterion prints ops/s):
 //! * `keyvault_pkcs11_wrap/<key>`, `keyvault_pkcs11_unwrap/<key>` for
-//!   `rsa2048`, `rsa3072` and `aes256`;
+//!   `rsa2048`, `rsa3072`, `rsa4096` and `aes256`;
 //! * ids: `softhsm2` (RSA-OAEP with SHA-1: SoftHSM2 2.6 has no SHA-256
 //!   OAEP) and `kryoptic` (RSA-OAEP-256); A256KW on both.
 //!
@@ -52,6 +52,7 @@ fn keys(c: &mut Criterion) {
     for (key_type, name) in [
         (KeyType::Rsa2048, "rsa2048"),
         (KeyType::Rsa3072, "rsa3072"),
+        (KeyType::Rsa4096, "rsa4096"),
         (KeyType::Aes256, "aes256"),
     ] {
         // One vault and key per token, made before either group is timed.
