@@ -242,14 +242,7 @@ impl<R: Read> Decryptor<R> {
         let [t0, t1] = tags;
         self.tags = t0;
         self.spare_tags = t1;
-        match failure {
-            Some(e) if written == 0 => Err(e),
-            Some(e) => {
-                self.failed = Some(e);
-                Ok(written)
-            }
-            None => Ok(written),
-        }
+        self.settle(written, failure.map_or(Ok(()), Err))
     }
 }
 
@@ -316,6 +309,13 @@ impl<R: Read> Decryptor<R> {
             self.next_index += count as u64;
             self.done = ends;
         }
+        self.settle(written, result)
+    }
+
+    /// What a direct read returns: the verified bytes written before a
+    /// failure, keeping the error for the next call, or the error itself
+    /// when nothing was written.
+    fn settle(&mut self, written: usize, result: Result<(), Error>) -> Result<usize, Error> {
         match result {
             Err(e) if written == 0 => Err(e),
             Err(e) => {

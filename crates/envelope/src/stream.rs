@@ -153,7 +153,7 @@ impl Workers {
     }
 
     /// Chunks per batch: two per thread, so a slow chunk does not idle the
-    /// others, while memory stays at `2 x threads x stride`.
+    /// others; one batch is `2 x threads x stride` bytes.
     pub(crate) fn batch_chunks(&self) -> usize {
         self.threads * 2
     }
@@ -201,27 +201,18 @@ impl Workers {
         ends_stream: bool,
     ) -> Result<(), Error> {
         let chunk = keys.chunk_size();
-        let count = input.len().div_ceil(chunk).max(1);
-        let one = |(i, (plain, sealed)): (usize, (&[u8], &mut [u8]))| {
-            seal_chunk_into(
-                keys,
-                first + i as u64,
-                ends_stream && i + 1 == count,
-                plain,
-                sealed,
-            )
-        };
-        let stride = chunk + TAG_LEN;
+        let count = input.len().div_ceil(chunk);
         if input.is_empty() {
-            return one((0, (input, out)));
+            return seal_chunk_into(keys, first, ends_stream, input, out);
         }
         if self.threads == 1 || count == 1 {
-            return input
-                .chunks(chunk)
-                .zip(out.chunks_mut(stride))
-                .enumerate()
-                .try_for_each(one);
+            return seal_run(keys, first, input, out, ends_stream);
         }
+        let one = |(i, (plain, sealed)): (usize, (&[u8], &mut [u8]))| {
+            let last = ends_stream && i + 1 == count;
+            seal_chunk_into(keys, first + i as u64, last, plain, sealed)
+        };
+        let stride = chunk + TAG_LEN;
         input
             .par_chunks(chunk)
             .zip(out.par_chunks_mut(stride))
