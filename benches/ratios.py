@@ -19,12 +19,16 @@ import sys
 from pathlib import Path
 
 GROUPS = ["seal", "open"]
-IMPLS = ["strongroom", "strongroom-oop", "strongroom-avx2", "strongroom-avx2-oop",
+IMPLS = ["strongroom", "strongroom-oop", "strongroom-avx512", "strongroom-avx2",
+         "strongroom-avx2-oop", "strongroom-aesni", "strongroom-portable",
          "aes-gcm", "ring", "aws-lc-rs"]
-# (ours, peer) ratio columns: the default tier against every peer, and the
-# forced AVX2 tier against ring (issue 4: >= 1.0x) and aws-lc-rs.
+# (ours, peer) ratio columns: the default tier against every peer, and each
+# forced tier against ring and aws-lc-rs (issue 4: the AVX2 tier >= 1.0x
+# ring). Columns with no results in this run (a tier this CPU lacks, or the
+# default tier itself, which is benched only as `strongroom`) are left out.
 RATIOS = [("strongroom", "aes-gcm"), ("strongroom", "ring"), ("strongroom", "aws-lc-rs"),
           ("strongroom-avx2", "ring"), ("strongroom-avx2", "aws-lc-rs"),
+          ("strongroom-aesni", "ring"), ("strongroom-aesni", "aws-lc-rs"),
           ("strongroom-oop", "aws-lc-rs"), ("strongroom-avx2-oop", "ring")]
 
 
@@ -97,18 +101,21 @@ def main() -> int:
               file=sys.stderr)
         return 1
 
-    header = (["group", "size"] + [f"{i} GB/s" for i in IMPLS]
-              + [f"{o}/{p}" for o, p in RATIOS])
+    present = {i for (_, i, _) in results}
+    impls = [i for i in IMPLS if i in present]
+    ratios = [(o, p) for o, p in RATIOS if o in present and p in present]
+    header = (["group", "size"] + [f"{i} GB/s" for i in impls]
+              + [f"{o}/{p}" for o, p in ratios])
     rows = []
     for group in GROUPS:
         sizes = sorted({s for (g, _, s) in results if g == group})
         for size in sizes:
             gbps = {}
-            for impl in IMPLS:
+            for impl in impls:
                 r = results.get((group, impl, size))
                 gbps[impl] = None if r is None else r[1] / r[0]  # bytes/ns == GB/s
-            rows.append([group, human_size(size)] + [fmt_gbps(gbps[i]) for i in IMPLS]
-                        + [fmt_ratio(gbps[o], gbps[p]) for o, p in RATIOS])
+            rows.append([group, human_size(size)] + [fmt_gbps(gbps[i]) for i in impls]
+                        + [fmt_ratio(gbps[o], gbps[p]) for o, p in ratios])
 
     print(f"AES-256-GCM throughput, criterion {args.stat} point estimate "
           f"(GB/s = 1e9 B/s; ratio > 1.00x = strongroom faster); source: {cdir}")

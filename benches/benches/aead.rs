@@ -1,7 +1,9 @@
-//! AES-256-GCM throughput: strongroom-aes (its default tier, and forced onto
-//! its AVX2 tier as `strongroom-avx2`) vs aes-gcm (RustCrypto), ring and aws-lc-rs.
+//! AES-256-GCM throughput: strongroom-aes (its default tier as `strongroom`,
+//! and forced onto each other tier this CPU can run as `strongroom-<tier>`:
+//! `strongroom-avx2`, `strongroom-aesni`, `strongroom-portable`) vs aes-gcm
+//! (RustCrypto), ring and aws-lc-rs.
 //!
-//! Two groups, `seal` and `open`. In each group, for each message size, the five
+//! Two groups, `seal` and `open`. In each group, for each message size, the
 //! implementations are benchmarked side by side as `<impl>/<size in bytes>`
 //! (e.g. `seal/strongroom/65536`), with `Throughput::Bytes(size)`.
 //!
@@ -11,18 +13,19 @@
 //!   separately; no implementation appends or strips it in the timed code);
 //! * key setup happens once, outside the timed loop.
 //!
-//! Before benchmarking, all five implementations are checked to produce the
+//! Before benchmarking, all implementations are checked to produce the
 //! same ciphertext and tag for the same input, so they do the same work.
 //!
-//! Two more ids measure strongroom-aes out of place (`AeadInOut` with an
-//! `InOutBuf` of two disjoint buffers: input untouched, output written), on
-//! its default tier (`strongroom-oop`) and on its AVX2 tier
-//! (`strongroom-avx2-oop`), next to the in-place ids of the same run.
+//! `strongroom-oop` measures the default tier out of place (`AeadInOut` with
+//! an `InOutBuf` of two disjoint buffers: input untouched, output written),
+//! next to the in-place ids of the same run; `strongroom-avx2-oop` the same
+//! on the AVX2 tier, when it is not the default and the CPU has it.
 //!
 //! Run: `cargo bench -p strongroom-benches --bench aead`, then
 //! `python3 benches/ratios.py` for a GB/s + ratio table.
 
 use std::hint::black_box;
+use std::iter;
 use std::time::Duration;
 
 use aes_gcm::aead::{AeadInOut as _, KeyInit as _};
@@ -63,9 +66,9 @@ type OpenFn = fn(&Impls, &mut [u8], &Tag);
 /// The implementations, each with its key already expanded.
 struct Impls {
     strongroom: strongroom_aes::Aes256Gcm,
-    /// strongroom-aes forced onto its AVX2 tier (VAES + VPCLMULQDQ on
-    /// 256-bit vectors), as CPUs without AVX-512 run it.
-    strongroom_avx2: strongroom_aes::Aes256Gcm,
+    /// strongroom-aes forced onto each other tier this CPU can run, by bench
+    /// id (`strongroom-<tier>`).
+    tiers: Vec<(String, strongroom_aes::Aes256Gcm)>,
     aes_gcm: aes_gcm::Aes256Gcm,
     ring: ring::aead::LessSafeKey,
     aws_lc: aws_lc_rs::aead::LessSafeKey,
@@ -75,11 +78,15 @@ impl Impls {
     fn new() -> Self {
         let strongroom =
             strongroom_aes::Aes256Gcm::with_key(&strongroom_aes::Aes256Key::from_bytes(KEY));
-        let strongroom_avx2 = strongroom_aes::Aes256Gcm::with_key_and_backend(
-            &strongroom_aes::Aes256Key::from_bytes(KEY),
-            strongroom_aes::Backend::Avx2,
-        )
-        .expect("this bench needs a CPU with VAES, VPCLMULQDQ and AVX2");
+        let tiers = strongroom_aes::Backend::ALL
+            .into_iter()
+            .filter(|b| b.name() != strongroom.backend())
+            .filter_map(|b| {
+                let key = strongroom_aes::Aes256Key::from_bytes(KEY);
+                let gcm = strongroom_aes::Aes256Gcm::with_key_and_backend(&key, b)?;
+                Some((format!("strongroom-{}", b.name()), gcm))
+            })
+            .collect();
         let aes_gcm = aes_gcm::Aes256Gcm::new(&KEY.into());
         let ring = ring::aead::LessSafeKey::new(
             ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &KEY).expect("ring key"),
@@ -90,7 +97,7 @@ impl Impls {
         );
         Self {
             strongroom,
-            strongroom_avx2,
+            tiers,
             aes_gcm,
             ring,
             aws_lc,
@@ -107,10 +114,9 @@ impl Impls {
     }
 
     #[inline]
-    fn seal_strongroom_avx2(&self, buf: &mut [u8]) -> Tag {
-        self.strongroom_avx2
-            .seal_in_place_detached(&NONCE, &AAD, buf)
-            .expect("strongroom-avx2 seal")
+    fn seal_tier(gcm: &strongroom_aes::Aes256Gcm, buf: &mut [u8]) -> Tag {
+        gcm.seal_in_place_detached(&NONCE, &AAD, buf)
+            .expect("strongroom tier seal")
     }
 
     /// Out of place: seals `input` into `output`.
@@ -166,10 +172,9 @@ impl Impls {
     }
 
     #[inline]
-    fn open_strongroom_avx2(&self, buf: &mut [u8], tag: &Tag) {
-        self.strongroom_avx2
-            .open_in_place_detached(&NONCE, &AAD, buf, tag)
-            .expect("strongroom-avx2 open failed");
+    fn open_tier(gcm: &strongroom_aes::Aes256Gcm, buf: &mut [u8], tag: &Tag) {
+        gcm.open_in_place_detached(&NONCE, &AAD, buf, tag)
+            .expect("strongroom tier open failed");
     }
 
     /// Out of place: opens `input` into `output`.
@@ -224,25 +229,34 @@ fn plaintext(size: usize) -> Vec<u8> {
 /// Seal `pt` with every implementation, check they all agree and that every
 /// implementation opens the result; return the common (ciphertext, tag).
 fn reference_ciphertext(impls: &Impls, pt: &[u8]) -> (Vec<u8>, Tag) {
-    let seal_fns: [(&str, SealFn); 5] = [
+    let seal_fns: [(&str, SealFn); 4] = [
         ("strongroom", Impls::seal_strongroom),
-        ("strongroom-avx2", Impls::seal_strongroom_avx2),
         ("aes-gcm", Impls::seal_aes_gcm),
         ("ring", Impls::seal_ring),
         ("aws-lc-rs", Impls::seal_aws_lc),
     ];
-    let open_fns: [(&str, OpenFn); 5] = [
+    let open_fns: [(&str, OpenFn); 4] = [
         ("strongroom", Impls::open_strongroom),
-        ("strongroom-avx2", Impls::open_strongroom_avx2),
         ("aes-gcm", Impls::open_aes_gcm),
         ("ring", Impls::open_ring),
         ("aws-lc-rs", Impls::open_aws_lc),
     ];
 
     let mut reference: Option<(Vec<u8>, Tag)> = None;
-    for (name, seal) in seal_fns {
+    let tier_seals = impls.tiers.iter().map(|(name, gcm)| {
         let mut buf = pt.to_vec();
-        let tag = seal(impls, &mut buf);
+        let tag = Impls::seal_tier(gcm, &mut buf);
+        (name.as_str(), buf, tag)
+    });
+    let sealed = seal_fns
+        .into_iter()
+        .map(|(name, seal)| {
+            let mut buf = pt.to_vec();
+            let tag = seal(impls, &mut buf);
+            (name, buf, tag)
+        })
+        .chain(tier_seals);
+    for (name, buf, tag) in sealed {
         match &reference {
             None => reference = Some((buf, tag)),
             Some((ct, t)) => {
@@ -260,7 +274,13 @@ fn reference_ciphertext(impls: &Impls, pt: &[u8]) -> (Vec<u8>, Tag) {
         open(impls, &mut buf, &tag);
         assert!(buf == pt, "{name}: open did not round-trip");
     }
-    for gcm in [&impls.strongroom, &impls.strongroom_avx2] {
+    for (name, gcm) in &impls.tiers {
+        let mut buf = ct.clone();
+        Impls::open_tier(gcm, &mut buf, &tag);
+        assert!(buf == pt, "{name}: open did not round-trip");
+    }
+    let all = iter::once(&impls.strongroom).chain(impls.tiers.iter().map(|(_, g)| g));
+    for gcm in all {
         let mut out = vec![0; pt.len()];
         assert_eq!(Impls::seal_oop(gcm, pt, &mut out), tag, "out-of-place tag");
         assert!(out == ct, "out-of-place ciphertext");
@@ -349,16 +369,13 @@ fn seal(c: &mut Criterion) {
         bench_seal_one(&mut group, "strongroom", size, &pt, |b| {
             impls.seal_strongroom(b)
         });
-        bench_seal_one(&mut group, "strongroom-avx2", size, &pt, |b| {
-            impls.seal_strongroom_avx2(b)
-        });
         bench_seal_oop(&mut group, "strongroom-oop", &impls.strongroom, &pt);
-        bench_seal_oop(
-            &mut group,
-            "strongroom-avx2-oop",
-            &impls.strongroom_avx2,
-            &pt,
-        );
+        for (name, gcm) in &impls.tiers {
+            bench_seal_one(&mut group, name, size, &pt, |b| Impls::seal_tier(gcm, b));
+            if name == "strongroom-avx2" {
+                bench_seal_oop(&mut group, "strongroom-avx2-oop", gcm, &pt);
+            }
+        }
         bench_seal_one(&mut group, "aes-gcm", size, &pt, |b| impls.seal_aes_gcm(b));
         bench_seal_one(&mut group, "ring", size, &pt, |b| impls.seal_ring(b));
         bench_seal_one(&mut group, "aws-lc-rs", size, &pt, |b| impls.seal_aws_lc(b));
@@ -376,17 +393,15 @@ fn open(c: &mut Criterion) {
         bench_open_one(&mut group, "strongroom", size, &ct, &tag, |b, t| {
             impls.open_strongroom(b, t)
         });
-        bench_open_one(&mut group, "strongroom-avx2", size, &ct, &tag, |b, t| {
-            impls.open_strongroom_avx2(b, t)
-        });
         bench_open_oop(&mut group, "strongroom-oop", &impls.strongroom, &ct, &tag);
-        bench_open_oop(
-            &mut group,
-            "strongroom-avx2-oop",
-            &impls.strongroom_avx2,
-            &ct,
-            &tag,
-        );
+        for (name, gcm) in &impls.tiers {
+            bench_open_one(&mut group, name, size, &ct, &tag, |b, t| {
+                Impls::open_tier(gcm, b, t);
+            });
+            if name == "strongroom-avx2" {
+                bench_open_oop(&mut group, "strongroom-avx2-oop", gcm, &ct, &tag);
+            }
+        }
         bench_open_one(&mut group, "aes-gcm", size, &ct, &tag, |b, t| {
             impls.open_aes_gcm(b, t)
         });

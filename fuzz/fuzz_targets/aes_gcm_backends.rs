@@ -1,5 +1,6 @@
 //! The implementation tiers of `strongroom_aes::Aes256Gcm` (AVX-512, AVX2,
-//! portable; every one this CPU has, each forced) against each other.
+//! AES-NI, portable; every one this CPU has, each forced) against each
+//! other.
 //!
 //! For every input:
 //! 1. seal on every tier, in place and out of place: ciphertext and tag are

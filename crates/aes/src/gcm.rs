@@ -123,8 +123,8 @@ pub struct Aes256Gcm {
 // would cost an allocation per key.
 #[allow(clippy::large_enum_variant)]
 enum Engine {
-    /// VAES + VPCLMULQDQ fused kernel (AVX-512 or AVX2 tier); exists only
-    /// after runtime detection succeeded.
+    /// The fused x86-64 kernel (VAES on AVX-512 or AVX2, or AES-NI on
+    /// 128-bit vectors); exists only after runtime detection succeeded.
     #[cfg(target_arch = "x86_64")]
     X86(crate::x86::X86),
     /// The `aes` + `ctr` + `ghash` composition: the reference, and the
@@ -141,13 +141,15 @@ pub enum Backend {
     Avx512,
     /// VAES + VPCLMULQDQ on 256-bit vectors (x86-64 with AVX2).
     Avx2,
+    /// AES-NI + PCLMULQDQ on 128-bit vectors (x86-64 with AVX, no VAES).
+    Aesni,
     /// The RustCrypto `aes` + `ctr` + `ghash` composition (any CPU).
     Portable,
 }
 
 impl Backend {
     /// Every tier, fastest first.
-    pub const ALL: [Self; 3] = [Self::Avx512, Self::Avx2, Self::Portable];
+    pub const ALL: [Self; 4] = [Self::Avx512, Self::Avx2, Self::Aesni, Self::Portable];
 
     /// The tier's name, as [`Aes256Gcm::backend`] reports it.
     #[must_use]
@@ -155,6 +157,7 @@ impl Backend {
         match self {
             Self::Avx512 => "avx512",
             Self::Avx2 => "avx2",
+            Self::Aesni => "aesni",
             Self::Portable => "portable",
         }
     }
@@ -182,13 +185,15 @@ impl Aes256Gcm {
             Backend::Avx512 => Engine::X86(crate::x86::X86::new(key, crate::x86::Tier::Avx512)?),
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2 => Engine::X86(crate::x86::X86::new(key, crate::x86::Tier::Avx2)?),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Aesni => Engine::X86(crate::x86::X86::new(key, crate::x86::Tier::Aesni)?),
             #[cfg(not(target_arch = "x86_64"))]
-            Backend::Avx512 | Backend::Avx2 => return None,
+            Backend::Avx512 | Backend::Avx2 | Backend::Aesni => return None,
         };
         Some(Self { engine })
     }
 
-    /// The implementation tier in use: `"avx512"`, `"avx2"` or
+    /// The implementation tier in use: `"avx512"`, `"avx2"`, `"aesni"` or
     /// `"portable"` (diagnostics only; all produce the same bytes).
     #[must_use]
     pub fn backend(&self) -> &'static str {
@@ -201,6 +206,7 @@ impl Aes256Gcm {
             Engine::X86(x) => match x.tier() {
                 crate::x86::Tier::Avx512 => Backend::Avx512,
                 crate::x86::Tier::Avx2 => Backend::Avx2,
+                crate::x86::Tier::Aesni => Backend::Aesni,
             },
             Engine::Portable(_) => Backend::Portable,
         }
@@ -208,7 +214,11 @@ impl Aes256Gcm {
 
     fn from_key_bytes(key: &[u8; 32]) -> Self {
         #[cfg(target_arch = "x86_64")]
-        for tier in [crate::x86::Tier::Avx512, crate::x86::Tier::Avx2] {
+        for tier in [
+            crate::x86::Tier::Avx512,
+            crate::x86::Tier::Avx2,
+            crate::x86::Tier::Aesni,
+        ] {
             if let Some(x) = crate::x86::X86::new(key, tier) {
                 return Self {
                     engine: Engine::X86(x),

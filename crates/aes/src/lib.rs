@@ -3,10 +3,10 @@
 //! The cryptographic floor of the Strongroom workspace (DESIGN.md R1, R4, R6):
 //!
 //! - [`Aes256Gcm`]: AES-256-GCM exactly as NIST SP 800-38D defines it
-//!   (96-bit nonce, 128-bit tag, associated data). On x86-64 with VAES and
-//!   VPCLMULQDQ it runs a fused AVX-512 or AVX2 kernel, chosen at runtime;
-//!   elsewhere it is composed from the RustCrypto `aes`, `ctr` and `ghash`
-//!   crates. It implements the RustCrypto [`aead`] traits, so it drops in
+//!   (96-bit nonce, 128-bit tag, associated data). On x86-64 it runs a
+//!   fused kernel chosen at runtime: VAES and VPCLMULQDQ on AVX-512 or AVX2
+//!   vectors, or AES-NI and PCLMULQDQ on 128-bit ones; elsewhere it is
+//!   composed from the RustCrypto `aes`, `ctr` and `ghash` crates. It implements the RustCrypto [`aead`] traits, so it drops in
 //!   wherever `aes_gcm::Aes256Gcm` is used.
 //! - [`kw::Aes256Kw`]: AES-256 Key Wrap (RFC 3394) and Key Wrap with Padding
 //!   (RFC 5649), with every length rule of the RFCs enforced.

@@ -67,6 +67,7 @@ use crate::{NONCE_LEN, TAG_LEN};
 
 #[macro_use]
 mod kernel;
+mod aesni;
 mod avx2;
 mod avx512;
 
@@ -83,6 +84,8 @@ pub(crate) enum Tier {
     Avx512,
     /// VAES + VPCLMULQDQ on 256-bit vectors.
     Avx2,
+    /// AES-NI + PCLMULQDQ on 128-bit vectors (AVX encodings).
+    Aesni,
 }
 
 impl Tier {
@@ -90,18 +93,20 @@ impl Tier {
     /// (`#[target_feature(enable = ...)]` of its functions, and of the key
     /// setup).
     fn detected(self) -> bool {
-        let common = std::arch::is_x86_feature_detected!("aes")
+        let aesni = std::arch::is_x86_feature_detected!("aes")
             && std::arch::is_x86_feature_detected!("pclmulqdq")
+            && std::arch::is_x86_feature_detected!("avx");
+        let vaes = aesni
             && std::arch::is_x86_feature_detected!("vaes")
             && std::arch::is_x86_feature_detected!("vpclmulqdq");
-        common
-            && match self {
-                Self::Avx512 => {
-                    std::arch::is_x86_feature_detected!("avx512f")
-                        && std::arch::is_x86_feature_detected!("avx512bw")
-                }
-                Self::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+        match self {
+            Self::Avx512 => {
+                vaes && std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
             }
+            Self::Avx2 => vaes && std::arch::is_x86_feature_detected!("avx2"),
+            Self::Aesni => aesni,
+        }
     }
 }
 
@@ -171,6 +176,8 @@ impl X86 {
             Tier::Avx512 => unsafe { avx512::seal(&self.keys, &counter, &mut acc, data) },
             // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
             Tier::Avx2 => unsafe { avx2::seal(&self.keys, &counter, &mut acc, data) },
+            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
+            Tier::Aesni => unsafe { aesni::seal(&self.keys, &counter, &mut acc, data) },
         }
         self.finish(acc, aad.len(), buffer.len(), mask)
     }
@@ -199,6 +206,8 @@ impl X86 {
             Tier::Avx512 => unsafe { avx512::open(&self.keys, &counter, &mut acc, data) },
             // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
             Tier::Avx2 => unsafe { avx2::open(&self.keys, &counter, &mut acc, data) },
+            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
+            Tier::Aesni => unsafe { aesni::open(&self.keys, &counter, &mut acc, data) },
         }
         if verify(self.finish(acc, aad.len(), buffer.len(), mask), tag) {
             return Ok(());
@@ -219,7 +228,7 @@ impl X86 {
         let mut j0 = [0u8; 16];
         j0[..NONCE_LEN].copy_from_slice(nonce);
         j0[15] = 1;
-        // SAFETY: `aes` was detected in `X86::new` (both tiers need it).
+        // SAFETY: `aes` was detected in `X86::new` (every tier needs it).
         let mask = unsafe { encrypt_block(&self.keys.rk, &j0) };
         j0[15] = 2;
         (j0, mask)
@@ -232,6 +241,8 @@ impl X86 {
             Tier::Avx512 => unsafe { avx512::ghash(&self.keys, acc, data) },
             // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
             Tier::Avx2 => unsafe { avx2::ghash(&self.keys, acc, data) },
+            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
+            Tier::Aesni => unsafe { aesni::ghash(&self.keys, acc, data) },
         }
     }
 
@@ -242,6 +253,8 @@ impl X86 {
             Tier::Avx512 => unsafe { avx512::ctr(&self.keys, counter, data) },
             // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
             Tier::Avx2 => unsafe { avx2::ctr(&self.keys, counter, data) },
+            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
+            Tier::Aesni => unsafe { aesni::ctr(&self.keys, counter, data) },
         }
     }
 
@@ -448,7 +461,7 @@ mod tests {
 
     fn tiers() -> Vec<Tier> {
         let mut tiers = Vec::new();
-        for tier in [Tier::Avx512, Tier::Avx2] {
+        for tier in [Tier::Avx512, Tier::Avx2, Tier::Aesni] {
             if tier.detected() {
                 tiers.push(tier);
             }
@@ -461,8 +474,7 @@ mod tests {
         for seed in 0..8u8 {
             let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ seed);
             let block: [u8; 16] = core::array::from_fn(|i| (i as u8) ^ seed.wrapping_mul(11));
-            let Some(x) = X86::new(&key, Tier::Avx2).or_else(|| X86::new(&key, Tier::Avx512))
-            else {
+            let Some(x) = X86::new(&key, Tier::Aesni) else {
                 return;
             };
             // SAFETY: `x` exists, so `aes` was detected.

@@ -177,8 +177,10 @@ pub fn cpu_has(backend: strongroom_aes::Backend) -> bool {
     use strongroom_aes::Backend;
     #[cfg(target_arch = "x86_64")]
     {
-        let base = std::arch::is_x86_feature_detected!("aes")
+        let aesni = std::arch::is_x86_feature_detected!("aes")
             && std::arch::is_x86_feature_detected!("pclmulqdq")
+            && std::arch::is_x86_feature_detected!("avx");
+        let base = aesni
             && std::arch::is_x86_feature_detected!("vaes")
             && std::arch::is_x86_feature_detected!("vpclmulqdq");
         match backend {
@@ -187,6 +189,7 @@ pub fn cpu_has(backend: strongroom_aes::Backend) -> bool {
                     && std::arch::is_x86_feature_detected!("avx512bw")
             }
             Backend::Avx2 => base && std::arch::is_x86_feature_detected!("avx2"),
+            Backend::Aesni => aesni,
             Backend::Portable => true,
         }
     }
