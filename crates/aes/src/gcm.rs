@@ -81,9 +81,6 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::{A_MAX, Aes256Key, NONCE_LEN, P_MAX, TAG_LEN};
 
-mod parts;
-pub use parts::{GcmOpener, GcmSealer};
-
 /// One 16-byte AES / GHASH block.
 type Block = Array<u8, U16>;
 
@@ -344,7 +341,7 @@ impl Portable {
         fused(&mut ctr, &mut ghash, blocks, Direction::Seal);
         let tail = apply_tail(&mut ctr, tail.into());
         ghash.update_padded(tail);
-        finish(ghash, aad.len(), len as u64, mask)
+        finish(ghash, aad.len(), len, mask)
     }
 
     /// Opens `buffer` if `tag` verifies; the caller checked the lengths.
@@ -369,7 +366,7 @@ impl Portable {
             fused(&mut ctr, &mut ghash, blocks, Direction::Open);
             ghash.update_padded(tail);
             apply_tail(&mut ctr, tail.into());
-            if verify(finish(ghash, aad.len(), len as u64, mask), tag) {
+            if verify(finish(ghash, aad.len(), len, mask), tag) {
                 return Ok(());
             }
             let (mut ctr, _) = self.init(nonce);
@@ -379,7 +376,7 @@ impl Portable {
             // Out of place the output buffer is the caller's, and its old
             // contents cannot be restored: authenticate first, then decrypt.
             ghash.update_padded(buffer.get_in());
-            if !verify(finish(ghash, aad.len(), len as u64, mask), tag) {
+            if !verify(finish(ghash, aad.len(), len, mask), tag) {
                 // The same contract as the fused tiers, which decrypt while
                 // they hash: on failure the output holds the ciphertext.
                 let _ = buffer.into_out_with_copied_in();
@@ -540,10 +537,10 @@ fn apply_keystream(ctr: &mut Ctr<'_>, buffer: InOutBuf<'_, '_, u8>) {
 
 /// Absorbs the length block `[len(A)]_64 || [len(C)]_64` (in bits) and masks
 /// the GHASH output with `E_K(J0)`.
-pub(crate) fn finish(mut ghash: GHash, aad_len: usize, len: u64, mask: Block) -> Block {
+fn finish(mut ghash: GHash, aad_len: usize, len: usize, mask: Block) -> Block {
     let mut lengths = Block::default();
     lengths[..8].copy_from_slice(&(aad_len as u64 * 8).to_be_bytes());
-    lengths[8..].copy_from_slice(&(len * 8).to_be_bytes());
+    lengths[8..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
     ghash.update(&[lengths]);
     let mut tag = ghash.finalize();
     for (t, m) in tag.iter_mut().zip(mask.iter()) {

@@ -72,9 +72,9 @@ mod x86;
 pub use aead::{self, Aead, AeadCore, AeadInOut, Error, KeyInit};
 
 pub use commit::{COMMITMENT_LEN, key_commitment, verify_key_commitment};
+pub use gcm::Aes256Gcm;
 #[doc(hidden)]
 pub use gcm::Backend;
-pub use gcm::{Aes256Gcm, GcmOpener, GcmSealer};
 pub use key::{Aes256Key, InvalidKeyLength, RandomnessUnavailable};
 
 /// AES-256 key length in bytes.

@@ -179,7 +179,7 @@ impl X86 {
             // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
             Tier::Aesni => unsafe { aesni::seal(&self.keys, &counter, &mut acc, data) },
         }
-        self.finish(acc, aad.len(), buffer.len() as u64, mask)
+        self.finish(acc, aad.len(), buffer.len(), mask)
     }
 
     /// Hashes the ciphertext (the input of `buffer`) and decrypts it into
@@ -209,7 +209,7 @@ impl X86 {
             // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
             Tier::Aesni => unsafe { aesni::open(&self.keys, &counter, &mut acc, data) },
         }
-        if verify(self.finish(acc, aad.len(), buffer.len() as u64, mask), tag) {
+        if verify(self.finish(acc, aad.len(), buffer.len(), mask), tag) {
             return Ok(());
         }
         let (input, output) = buffer.reborrow().into_raw();
@@ -221,72 +221,6 @@ impl X86 {
             let _ciphertext = buffer.into_out_with_copied_in();
         }
         Err(Error)
-    }
-
-    /// Starts a message sealed or opened in parts: the first counter
-    /// block, the GHASH state over the AAD, and the tag mask.
-    pub(crate) fn begin(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-    ) -> ([u8; 16], [u8; 16], [u8; 16]) {
-        let (counter, mask) = self.init(nonce);
-        let mut acc = [0u8; 16];
-        self.ghash(&mut acc, aad);
-        (counter, acc, mask)
-    }
-
-    /// Seals one part, input to output, from `counter` (advanced past it),
-    /// hashing its ciphertext into `acc`. Every part but the last is whole
-    /// blocks (the caller checks).
-    pub(crate) fn seal_part(
-        &self,
-        counter: &mut [u8; 16],
-        acc: &mut [u8; 16],
-        data: InOutBuf<'_, '_, u8>,
-    ) {
-        let blocks = data.len().div_ceil(16);
-        match self.tier {
-            // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
-            Tier::Avx512 => unsafe { avx512::seal(&self.keys, counter, acc, data) },
-            // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
-            Tier::Avx2 => unsafe { avx2::seal(&self.keys, counter, acc, data) },
-            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
-            Tier::Aesni => unsafe { aesni::seal(&self.keys, counter, acc, data) },
-        }
-        advance(counter, blocks);
-    }
-
-    /// Hashes one part's ciphertext into `acc` and decrypts it, input to
-    /// output, from `counter` (advanced past it). The caller keeps the
-    /// output from anyone until the whole message's tag verified.
-    pub(crate) fn open_part(
-        &self,
-        counter: &mut [u8; 16],
-        acc: &mut [u8; 16],
-        data: InOutBuf<'_, '_, u8>,
-    ) {
-        let blocks = data.len().div_ceil(16);
-        match self.tier {
-            // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
-            Tier::Avx512 => unsafe { avx512::open(&self.keys, counter, acc, data) },
-            // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
-            Tier::Avx2 => unsafe { avx2::open(&self.keys, counter, acc, data) },
-            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
-            Tier::Aesni => unsafe { aesni::open(&self.keys, counter, acc, data) },
-        }
-        advance(counter, blocks);
-    }
-
-    /// The tag of a message done in parts.
-    pub(crate) fn end(&self, acc: [u8; 16], aad_len: usize, len: u64, mask: [u8; 16]) -> [u8; 16] {
-        self.finish(acc, aad_len, len, mask)
-    }
-
-    /// CTR from `counter` over `data` in place (undoing a part's
-    /// decryption).
-    pub(crate) fn apply_ctr(&self, counter: &[u8; 16], data: &mut [u8]) {
-        self.ctr(counter, data.into());
     }
 
     /// The first counter block `inc32(J0)` and the tag mask `E_K(J0)`.
@@ -325,10 +259,10 @@ impl X86 {
     }
 
     /// Hashes the length block and masks the result with `E_K(J0)`.
-    fn finish(&self, mut acc: [u8; 16], aad_len: usize, len: u64, mask: [u8; 16]) -> [u8; 16] {
+    fn finish(&self, mut acc: [u8; 16], aad_len: usize, len: usize, mask: [u8; 16]) -> [u8; 16] {
         let mut lengths = [0u8; 16];
         lengths[..8].copy_from_slice(&(aad_len as u64 * 8).to_be_bytes());
-        lengths[8..].copy_from_slice(&(len * 8).to_be_bytes());
+        lengths[8..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
         self.ghash(&mut acc, &lengths);
         // The accumulator lane is the byte-reversed GHASH value.
         let tag = (u128::from_le_bytes(acc) ^ u128::from_be_bytes(mask)).to_be_bytes();
@@ -347,14 +281,6 @@ impl X86 {
         this.ghash(&mut acc, data);
         Some(u128::from_le_bytes(acc).to_be_bytes())
     }
-}
-
-/// Adds `blocks` to the 32-bit big-endian counter in the last four bytes
-/// of `counter`, modulo 2^32 (GCM's `inc32`, `blocks` times).
-fn advance(counter: &mut [u8; 16], blocks: usize) {
-    let low = u32::from_be_bytes([counter[12], counter[13], counter[14], counter[15]]);
-    // Truncation is `inc32`'s own wrap: only the low 32 bits count.
-    counter[12..].copy_from_slice(&low.wrapping_add(blocks as u32).to_be_bytes());
 }
 
 /// Compares the computed tag with the received one in constant time.
@@ -556,47 +482,6 @@ mod tests {
             let mut theirs = block.into();
             aes::Aes256::new(&key.into()).encrypt_block(&mut theirs);
             assert_eq!(ours, theirs.0);
-        }
-    }
-
-    #[test]
-    fn advance_is_inc32() {
-        let mut c = [0xab; 16];
-        c[12..].copy_from_slice(&0xffff_fffeu32.to_be_bytes());
-        advance(&mut c, 3);
-        assert_eq!(c[..12], [0xab; 12], "only the low 32 bits move");
-        assert_eq!(c[12..], 1u32.to_be_bytes());
-    }
-
-    /// Parts that cross the 32-bit counter's wrap give what one part does
-    /// (the kernels' own `inc32` and `advance` agree), sealing and opening.
-    #[test]
-    fn parts_across_the_counter_wrap() {
-        let key = [0x42; 32];
-        let data: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
-        for tier in tiers() {
-            let x = X86::new(&key, tier).expect("detected");
-            let mut start = [0x5c; 16];
-            start[12..].copy_from_slice(&(u32::MAX - 100).to_be_bytes());
-            let mut whole = data.clone();
-            let (mut counter, mut acc) = (start, [0u8; 16]);
-            x.seal_part(&mut counter, &mut acc, whole.as_mut_slice().into());
-            let whole_acc = acc;
-            for cut in [16, 48, 1600, 1616, 4080] {
-                let mut parts = data.clone();
-                let (mut counter, mut acc) = (start, [0u8; 16]);
-                let (a, b) = parts.split_at_mut(cut);
-                x.seal_part(&mut counter, &mut acc, a.into());
-                x.seal_part(&mut counter, &mut acc, b.into());
-                assert_eq!(parts, whole, "{tier:?} cut {cut}");
-                assert_eq!(acc, whole_acc, "{tier:?} cut {cut}");
-                let (mut counter, mut acc) = (start, [0u8; 16]);
-                let (a, b) = parts.split_at_mut(cut);
-                x.open_part(&mut counter, &mut acc, a.into());
-                x.open_part(&mut counter, &mut acc, b.into());
-                assert_eq!(parts, data, "{tier:?} cut {cut}");
-                assert_eq!(acc, whole_acc, "{tier:?} cut {cut}");
-            }
         }
     }
 
