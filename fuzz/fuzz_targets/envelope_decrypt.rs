@@ -15,6 +15,9 @@
 //! the whole valid stream; and random access over the whole range) must
 //! never panic, and must never return plaintext unless the candidate is the
 //! unmodified valid stream, in which case it returns exactly its plaintext.
+//! Opening it in parts (`BodyOpener`: the first chunk, then `finish`) may
+//! release a verified first part, which must be the true plaintext's, and
+//! must finish exactly when the candidate is the valid stream.
 
 #![no_main]
 
@@ -24,7 +27,8 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use strongroom_aes::Aes256Key;
 use strongroom_envelope::{
-    AesKeyWrapper, Decryptor, Encryptor, HeaderOptions, KeyRef, SeekableDecryptor, WrapAlgorithm,
+    AesKeyWrapper, Decryptor, Encryptor, Header, HeaderOptions, KeyRef, SeekableDecryptor,
+    WrapAlgorithm,
 };
 
 struct Fixture {
@@ -109,6 +113,51 @@ fuzz_target!(|data: &[u8]| {
     } else {
         assert!(result.is_err(), "an altered stream decrypted");
         assert!(out.is_empty(), "plaintext released from an altered stream");
+    }
+
+    // In parts (`BodyOpener`): the first sealed chunk as a part, then the
+    // rest with `finish`. A part that verified may be released, so what
+    // comes out must be a prefix of the true plaintext, a failed part must
+    // release nothing, and only the valid stream may finish.
+    let mut input = candidate.as_slice();
+    if let Ok(opened) = Header::read_from(&mut input).and_then(|h| h.open(&[&f.kek])) {
+        let mut opener = opened.body_opener(1).expect("1 thread");
+        let stride = opened.chunk_size() + 16;
+        let mut released = Vec::new();
+        let mut body = input;
+        let mut failed = false;
+        if body.len() > stride {
+            let mut part = vec![0u8; opener.opened_len(stride).expect("whole chunk")];
+            match opener.open(&body[..stride], &mut part) {
+                Ok(()) => released.extend_from_slice(&part),
+                Err(_) => {
+                    failed = true;
+                    assert!(part.iter().all(|&b| b == 0), "a failed part released data");
+                }
+            }
+            body = &body[stride..];
+        }
+        let mut complete = false;
+        if let (false, Ok(n)) = (failed, opener.final_opened_len(body.len())) {
+            let mut last = vec![0u8; n];
+            match opener.finish(body, &mut last) {
+                Ok(()) => {
+                    released.extend_from_slice(&last);
+                    complete = true;
+                }
+                Err(_) => assert!(last.iter().all(|&b| b == 0), "a failed part released data"),
+            }
+        }
+        assert!(
+            f.plain.get(..released.len()) == Some(&released[..]),
+            "parts released bytes that are not the plaintext"
+        );
+        assert_eq!(
+            complete, valid,
+            "parts: finished = {complete}, valid = {valid}"
+        );
+    } else {
+        assert!(!valid, "the valid stream's header failed to open");
     }
 
     // Random access over the whole plaintext.

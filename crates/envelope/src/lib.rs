@@ -86,6 +86,7 @@ mod error;
 pub mod format;
 mod keyref;
 mod keys;
+mod parts;
 mod slices;
 mod stream;
 mod wrapper;
@@ -97,6 +98,7 @@ pub use error::Error;
 pub use format::{Header, WrappedKey};
 pub use keyref::{KeyRef, WrapAlgorithm};
 pub use keys::{HeaderOptions, OpenedHeader};
+pub use parts::{BodyOpener, BodySealer};
 pub use wrapper::{AesKeyWrapper, KeyWrapper, RsaOaepWrapper, WrapError};
 
 /// `rsa`, re-exported for building [`RsaOaepWrapper`] keys.
