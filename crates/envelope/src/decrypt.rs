@@ -18,9 +18,13 @@ use crate::{Error, KeyWrapper};
 /// tag has verified. A read into a buffer of at least a chunk opens whole
 /// batches straight into it (reading the next batch while this one is
 /// opened); a batch that fails is zeroed there, and the call returns the
-/// verified bytes before it, or the error. A failure (any tag, truncation, a chunk moved or
-/// spliced in from elsewhere) makes this and every later read return the
-/// error; plaintext already returned came from chunks that verified.
+/// verified bytes before it, or the error. A failure (any tag, truncation,
+/// a chunk moved or spliced in from elsewhere) makes this and every later
+/// read return the error; plaintext already returned came from chunks that verified.
+///
+/// `Read` costs one copy of every byte: the reader copies into the buffer
+/// it is given. A program that holds the body in buffers of its own can
+/// stream without that copy through [`BodyOpener`](crate::BodyOpener).
 ///
 /// ```
 /// use std::io::{Read, Write};

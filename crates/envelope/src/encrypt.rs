@@ -25,6 +25,10 @@ use crate::{Dek, Error, KeyWrapper};
 /// Without [`finish`](Self::finish) the stream has no final chunk and will
 /// not decrypt: dropping an unfinished encryptor leaves a truncated stream,
 /// never one that reads as complete.
+///
+/// `Write` costs one copy of every byte: the writer copies what it is
+/// handed. A program whose data already sits in buffers of its own can
+/// stream without that copy through [`BodySealer`](crate::BodySealer).
 pub struct Encryptor<W: Write> {
     out: Option<W>,
     keys: Arc<StreamKeys>,
