@@ -66,6 +66,7 @@ pub struct BodySealer {
     keys: Arc<StreamKeys>,
     workers: Workers,
     next_index: u64,
+    finished: bool,
 }
 
 /// Opens a body in parts, each a whole number of sealed chunks, from the
@@ -107,6 +108,7 @@ pub struct BodyOpener {
     workers: Workers,
     next_index: u64,
     failed: bool,
+    finished: bool,
 }
 
 impl OpenedHeader {
@@ -127,6 +129,7 @@ impl OpenedHeader {
             keys: Arc::clone(&self.keys),
             workers: Workers::new(Some(threads))?,
             next_index: 0,
+            finished: false,
         })
     }
 
@@ -141,8 +144,19 @@ impl OpenedHeader {
             workers: Workers::new(Some(threads))?,
             next_index: 0,
             failed: false,
+            finished: false,
         })
     }
+}
+
+/// Refuses a call after `finish` succeeded.
+fn check_open(finished: bool) -> Result<(), Error> {
+    if finished {
+        return Err(Error::InvalidArgument {
+            reason: "the body was already finished",
+        });
+    }
+    Ok(())
 }
 
 /// Checks that chunks `first .. first + count` exist (at most 2^32 in a
@@ -194,6 +208,7 @@ impl BodySealer {
     /// past 2^32 chunks. Nothing is sealed then, and the sealer goes on as
     /// before.
     pub fn seal(&mut self, plaintext: &[u8], body: &mut [u8]) -> Result<(), Error> {
+        check_open(self.finished)?;
         if body.len() != self.sealed_len(plaintext.len())? {
             return Err(Error::InvalidArgument {
                 reason: "the body part must be sealed_len(plaintext length) bytes",
@@ -214,11 +229,15 @@ impl BodySealer {
 
     /// Seals the stream's last part, `plaintext` of any length (even
     /// empty), into `body`, exactly [`final_len`](Self::final_len) bytes:
-    /// its last chunk is the stream's final chunk.
+    /// its last chunk is the stream's final chunk. After it, the sealer
+    /// refuses every call.
     ///
     /// # Errors
-    /// As [`seal`](Self::seal).
-    pub fn finish(mut self, plaintext: &[u8], body: &mut [u8]) -> Result<(), Error> {
+    /// As [`seal`](Self::seal): on an error nothing is sealed and the
+    /// sealer goes on as before (call `finish` again with the right
+    /// lengths). [`Error::InvalidArgument`] after `finish` succeeded.
+    pub fn finish(&mut self, plaintext: &[u8], body: &mut [u8]) -> Result<(), Error> {
+        check_open(self.finished)?;
         if body.len() != self.final_len(plaintext.len())? {
             return Err(Error::InvalidArgument {
                 reason: "the last body part must be final_len(plaintext length) bytes",
@@ -229,7 +248,10 @@ impl BodySealer {
         let keys = &*self.keys;
         let first = self.next_index;
         self.workers
-            .run(|w| w.seal_into(keys, first, plaintext, body, true))
+            .run(|w| w.seal_into(keys, first, plaintext, body, true))?;
+        self.next_index += count;
+        self.finished = true;
+        Ok(())
     }
 }
 
@@ -267,6 +289,7 @@ impl BodyOpener {
     }
 
     fn open_part(&mut self, body: &[u8], plaintext: &mut [u8], ends: bool) -> Result<(), Error> {
+        check_open(self.finished)?;
         if self.failed {
             return Err(Error::InvalidArgument {
                 reason: "an earlier part failed to open; the body cannot be trusted",
@@ -287,6 +310,7 @@ impl BodyOpener {
             self.failed = true;
         } else {
             self.next_index += count;
+            self.finished = ends;
         }
         result
     }
@@ -315,12 +339,13 @@ impl BodyOpener {
 
     /// Opens the body's last part, which ends with its final chunk, into
     /// `plaintext`, exactly [`final_opened_len`](Self::final_opened_len)
-    /// bytes. Success proves the whole body was there, in order.
+    /// bytes. Success proves the whole body was there, in order; after it,
+    /// the opener refuses every call.
     ///
     /// # Errors
     /// As [`open`](Self::open); [`Error::Truncated`] for a length no body
-    /// can end with.
-    pub fn finish(mut self, body: &[u8], plaintext: &mut [u8]) -> Result<(), Error> {
+    /// can end with. A length error opens nothing and changes nothing.
+    pub fn finish(&mut self, body: &[u8], plaintext: &mut [u8]) -> Result<(), Error> {
         if plaintext.len() != self.final_opened_len(body.len())? {
             return Err(Error::InvalidArgument {
                 reason: "the last plaintext part must be final_opened_len(body part length) bytes",
@@ -336,6 +361,7 @@ impl core::fmt::Debug for BodySealer {
             .field("chunk_size", &self.keys.chunk_size())
             .field("threads", &self.workers.threads())
             .field("chunks_sealed", &self.next_index)
+            .field("finished", &self.finished)
             .finish_non_exhaustive()
     }
 }
@@ -347,6 +373,7 @@ impl core::fmt::Debug for BodyOpener {
             .field("threads", &self.workers.threads())
             .field("chunks_opened", &self.next_index)
             .field("failed", &self.failed)
+            .field("finished", &self.finished)
             .finish_non_exhaustive()
     }
 }

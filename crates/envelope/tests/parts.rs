@@ -246,6 +246,29 @@ fn lengths_are_checked_and_a_refused_call_changes_nothing() {
     opener.finish(&body[STRIDE..], &mut rest).unwrap();
     assert_eq!(rest, data[CHUNK..]);
 
+    // A finish with the wrong lengths changes nothing; after a finish,
+    // every call is refused.
+    let data = plaintext(CHUNK + 5);
+    let mut sealer = header.body_sealer(1).unwrap();
+    let mut last = vec![0u8; sealer.final_len(data.len()).unwrap()];
+    assert!(sealer.finish(&data, &mut last[1..]).is_err());
+    sealer.finish(&data, &mut last).unwrap();
+    assert_eq!(last, streamed(&header, &data));
+    assert!(matches!(
+        sealer.finish(&data, &mut last),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(sealer.seal(&[], &mut []).is_err());
+    let mut opener = header.body_opener(1).unwrap();
+    let mut plain = vec![0u8; data.len()];
+    assert!(opener.finish(&last, &mut plain[1..]).is_err());
+    opener.finish(&last, &mut plain).unwrap();
+    assert_eq!(plain, data);
+    assert!(matches!(
+        opener.finish(&last, &mut plain),
+        Err(Error::InvalidArgument { .. })
+    ));
+
     assert!(matches!(
         header.body_sealer(0),
         Err(Error::InvalidArgument { .. })
