@@ -55,7 +55,7 @@ use criterion::{
 use strongroom_aes::{AeadInOut, Aes256Gcm, Aes256Key, TAG_LEN, aead::inout::InOutBuf};
 use strongroom_envelope::{
     AesKeyWrapper, Decryptor, Dek, Encryptor, Header, HeaderOptions, KeyRef, KeyWrapper,
-    WrapAlgorithm,
+    OpenedHeader, WrapAlgorithm,
 };
 
 /// Plaintext size: 256 MiB.
@@ -142,6 +142,27 @@ fn sr_decrypt(kek: &dyn KeyWrapper, threads: usize, stored: &[u8], out: &mut [u8
 /// The slice path: header + body straight from `data` into `out` (which is
 /// pre-sized), chunks in parallel, no staging buffer.
 fn sr_encrypt_slice(kek: &dyn KeyWrapper, threads: usize, data: &[u8], out: &mut Vec<u8>) {
+    let (opened, body) = header_then_body(kek, data.len(), out);
+    opened
+        .encrypt_slice(data, body, threads)
+        .expect("encrypt_slice");
+}
+
+fn sr_decrypt_slice(kek: &dyn KeyWrapper, threads: usize, stored: &[u8], out: &mut [u8]) -> usize {
+    let (opened, body, len) = open_header(kek, stored);
+    opened
+        .decrypt_slice(body, &mut out[..len], threads)
+        .expect("decrypt_slice");
+    len
+}
+
+/// A fresh header written to `out`, which is sized for it and the body of
+/// `len` plaintext bytes; returns the header and the body's room.
+fn header_then_body<'o>(
+    kek: &dyn KeyWrapper,
+    len: usize,
+    out: &'o mut Vec<u8>,
+) -> (OpenedHeader, &'o mut [u8]) {
     let opened = Header::create(
         Dek::generate().expect("OS randomness"),
         &[kek],
@@ -149,24 +170,22 @@ fn sr_encrypt_slice(kek: &dyn KeyWrapper, threads: usize, data: &[u8], out: &mut
     )
     .expect("header");
     let header = opened.header().as_bytes();
-    let body_len = opened.body_len(data.len() as u64).expect("length") as usize;
+    let body_len = opened.body_len(len as u64).expect("length") as usize;
     out.resize(header.len() + body_len, 0);
     out[..header.len()].copy_from_slice(header);
-    opened
-        .encrypt_slice(data, &mut out[header.len()..], threads)
-        .expect("encrypt_slice");
+    let at = header.len();
+    (opened, &mut out[at..])
 }
 
-fn sr_decrypt_slice(kek: &dyn KeyWrapper, threads: usize, stored: &[u8], out: &mut [u8]) -> usize {
+/// Reads and opens the header of `stored`; returns it, the body, and the
+/// body's plaintext length.
+fn open_header<'s>(kek: &dyn KeyWrapper, stored: &'s [u8]) -> (OpenedHeader, &'s [u8], usize) {
     let mut input = stored;
     let opened = Header::read_from(&mut input)
         .and_then(|h| h.open(&[kek]))
         .expect("header");
     let len = opened.plaintext_len(input.len() as u64).expect("length") as usize;
-    opened
-        .decrypt_slice(input, &mut out[..len], threads)
-        .expect("decrypt_slice");
-    len
+    (opened, input, len)
 }
 
 /// Chunks per part on the parts path: 16 MiB of plaintext per call.
@@ -177,19 +196,10 @@ const PART_CHUNKS: usize = 16;
 /// from `data` into `out`, each part's chunks in parallel. A caller with
 /// its own buffers (disk reads, upload parts) streams this way.
 fn sr_encrypt_parts(kek: &dyn KeyWrapper, threads: usize, data: &[u8], out: &mut Vec<u8>) {
-    let opened = Header::create(
-        Dek::generate().expect("OS randomness"),
-        &[kek],
-        &HeaderOptions::default(),
-    )
-    .expect("header");
-    let header = opened.header().as_bytes();
-    let body_len = opened.body_len(data.len() as u64).expect("length") as usize;
-    out.resize(header.len() + body_len, 0);
-    out[..header.len()].copy_from_slice(header);
+    let (opened, mut body) = header_then_body(kek, data.len(), out);
     let mut sealer = opened.body_sealer(threads).expect("sealer");
     let part = PART_CHUNKS * CHUNK;
-    let (mut plain, mut body) = (data, &mut out[header.len()..]);
+    let mut plain = data;
     while plain.len() > part {
         let n = sealer.sealed_len(part).expect("length");
         let (this, rest) = body.split_at_mut(n);
@@ -200,14 +210,10 @@ fn sr_encrypt_parts(kek: &dyn KeyWrapper, threads: usize, data: &[u8], out: &mut
 }
 
 fn sr_decrypt_parts(kek: &dyn KeyWrapper, threads: usize, stored: &[u8], out: &mut [u8]) -> usize {
-    let mut input = stored;
-    let opened = Header::read_from(&mut input)
-        .and_then(|h| h.open(&[kek]))
-        .expect("header");
-    let len = opened.plaintext_len(input.len() as u64).expect("length") as usize;
+    let (opened, mut body, len) = open_header(kek, stored);
     let mut opener = opened.body_opener(threads).expect("opener");
     let part = PART_CHUNKS * (CHUNK + TAG_LEN);
-    let (mut body, mut plain) = (input, &mut out[..len]);
+    let mut plain = &mut out[..len];
     while body.len() > part {
         let n = opener.opened_len(part).expect("length");
         let (this, rest) = plain.split_at_mut(n);

@@ -19,6 +19,7 @@ use zeroize::Zeroize;
 
 use crate::Error;
 use crate::keys::{OpenedHeader, StreamKeys};
+use crate::slices;
 use crate::stream::{MAX_CHUNK_INDEX, Workers};
 
 /// Seals a body in parts, each a whole number of chunks, from the caller's
@@ -190,13 +191,10 @@ impl BodySealer {
     /// one chunk.
     ///
     /// # Errors
-    /// [`Error::TooLarge`] when the length overflows.
+    /// [`Error::TooLarge`] past 2^32 chunks.
     pub fn final_len(&self, plaintext_len: usize) -> Result<usize, Error> {
-        let chunks = plaintext_len.div_ceil(self.keys.chunk_size()).max(1);
-        chunks
-            .checked_mul(TAG_LEN)
-            .and_then(|t| t.checked_add(plaintext_len))
-            .ok_or(Error::TooLarge)
+        let len = slices::body_len(&self.keys, plaintext_len as u64)?;
+        usize::try_from(len).map_err(|_| Error::TooLarge)
     }
 
     /// Seals `plaintext`, a whole number of chunks that are not the
@@ -277,15 +275,10 @@ impl BodyOpener {
     ///
     /// # Errors
     /// [`Error::Truncated`] for a length no body can end with (its final
-    /// chunk shorter than a tag).
+    /// chunk shorter than a tag); [`Error::TooLarge`] past 2^32 chunks.
     pub fn final_opened_len(&self, body_len: usize) -> Result<usize, Error> {
-        let stride = self.keys.chunk_size() + TAG_LEN;
-        let chunks = body_len.div_ceil(stride);
-        let last = body_len - chunks.saturating_sub(1) * stride;
-        if chunks == 0 || last < TAG_LEN {
-            return Err(Error::Truncated);
-        }
-        Ok(body_len - chunks * TAG_LEN)
+        let len = slices::plaintext_len(&self.keys, body_len as u64)?;
+        usize::try_from(len).map_err(|_| Error::TooLarge)
     }
 
     fn open_part(&mut self, body: &[u8], plaintext: &mut [u8], ends: bool) -> Result<(), Error> {

@@ -17,6 +17,28 @@ fn chunk_count(keys: &StreamKeys, plaintext_len: u64) -> Result<u64, Error> {
     Ok(chunks)
 }
 
+/// The length of the body (or of its final part, from the chunk where it
+/// starts) that encrypts `plaintext_len` bytes.
+pub(crate) fn body_len(keys: &StreamKeys, plaintext_len: u64) -> Result<u64, Error> {
+    let chunks = chunk_count(keys, plaintext_len)?;
+    Ok(plaintext_len + chunks * TAG_LEN as u64)
+}
+
+/// The plaintext length of a body (or of its final part) of `body_len`
+/// bytes.
+pub(crate) fn plaintext_len(keys: &StreamKeys, body_len: u64) -> Result<u64, Error> {
+    let stride = (keys.chunk_size() + TAG_LEN) as u64;
+    let chunks = body_len.div_ceil(stride);
+    let last = body_len - chunks.saturating_sub(1) * stride;
+    if chunks == 0 || last < TAG_LEN as u64 {
+        return Err(Error::Truncated);
+    }
+    if chunks - 1 > MAX_CHUNK_INDEX {
+        return Err(Error::TooLarge);
+    }
+    Ok(body_len - chunks * TAG_LEN as u64)
+}
+
 impl OpenedHeader {
     /// The length of the body that encrypts `plaintext_len` bytes: the
     /// plaintext plus 16 bytes per chunk.
@@ -24,8 +46,7 @@ impl OpenedHeader {
     /// # Errors
     /// [`Error::TooLarge`] past 2^32 chunks.
     pub fn body_len(&self, plaintext_len: u64) -> Result<u64, Error> {
-        let chunks = chunk_count(&self.keys, plaintext_len)?;
-        Ok(plaintext_len + chunks * TAG_LEN as u64)
+        body_len(&self.keys, plaintext_len)
     }
 
     /// The plaintext length of a body of `body_len` bytes.
@@ -33,16 +54,7 @@ impl OpenedHeader {
     /// # Errors
     /// [`Error::Truncated`] for a length no body can have.
     pub fn plaintext_len(&self, body_len: u64) -> Result<u64, Error> {
-        let stride = (self.keys.chunk_size() + TAG_LEN) as u64;
-        let chunks = body_len.div_ceil(stride);
-        let last = body_len - chunks.saturating_sub(1) * stride;
-        if chunks == 0 || last < TAG_LEN as u64 {
-            return Err(Error::Truncated);
-        }
-        if chunks - 1 > MAX_CHUNK_INDEX {
-            return Err(Error::TooLarge);
-        }
-        Ok(body_len - chunks * TAG_LEN as u64)
+        plaintext_len(&self.keys, body_len)
     }
 
     /// Encrypts all of `plaintext` into `body`, which must be exactly
