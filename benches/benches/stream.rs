@@ -9,7 +9,7 @@
 //!   included (fresh DEK, AES key wrap, HKDF, header MAC; on decrypt:
 //!   parsing, unwrapping and verifying it).
 //! * `strongroom-slice-1t`, `-2t`: the whole body between two slices
-//!   (`OpenedHeader::encrypt_slice` / `decrypt_slice`), header included.
+//!   (`SealingHeader::encrypt_slice` / `OpenedHeader::decrypt_slice`), header included.
 //! * `strongroom-parts-1t`, `-2t`: the body streamed in 16 MiB parts
 //!   between the caller's own buffers (`BodySealer` / `BodyOpener`),
 //!   header included: the streaming API without the copy that
@@ -55,7 +55,7 @@ use criterion::{
 use strongroom_aes::{AeadInOut, Aes256Gcm, Aes256Key, TAG_LEN, aead::inout::InOutBuf};
 use strongroom_envelope::{
     AesKeyWrapper, Decryptor, Dek, Encryptor, Header, HeaderOptions, KeyRef, KeyWrapper,
-    OpenedHeader, WrapAlgorithm,
+    OpenedHeader, SealingHeader, WrapAlgorithm,
 };
 
 /// Plaintext size: 256 MiB.
@@ -142,8 +142,8 @@ fn sr_decrypt(kek: &dyn KeyWrapper, threads: usize, stored: &[u8], out: &mut [u8
 /// The slice path: header + body straight from `data` into `out` (which is
 /// pre-sized), chunks in parallel, no staging buffer.
 fn sr_encrypt_slice(kek: &dyn KeyWrapper, threads: usize, data: &[u8], out: &mut Vec<u8>) {
-    let (opened, body) = header_then_body(kek, data.len(), out);
-    opened
+    let (sealing, body) = header_then_body(kek, data.len(), out);
+    sealing
         .encrypt_slice(data, body, threads)
         .expect("encrypt_slice");
 }
@@ -162,19 +162,19 @@ fn header_then_body<'o>(
     kek: &dyn KeyWrapper,
     len: usize,
     out: &'o mut Vec<u8>,
-) -> (OpenedHeader, &'o mut [u8]) {
-    let opened = Header::create(
+) -> (SealingHeader, &'o mut [u8]) {
+    let sealing = Header::create(
         Dek::generate().expect("OS randomness"),
         &[kek],
         &HeaderOptions::default(),
     )
     .expect("header");
-    let header = opened.header().as_bytes();
-    let body_len = opened.body_len(len as u64).expect("length") as usize;
+    let header = sealing.header().as_bytes();
+    let body_len = sealing.body_len(len as u64).expect("length") as usize;
     out.resize(header.len() + body_len, 0);
     out[..header.len()].copy_from_slice(header);
     let at = header.len();
-    (opened, &mut out[at..])
+    (sealing, &mut out[at..])
 }
 
 /// Reads and opens the header of `stored`; returns it, the body, and the
@@ -196,8 +196,8 @@ const PART_CHUNKS: usize = 16;
 /// from `data` into `out`, each part's chunks in parallel. A caller with
 /// its own buffers (disk reads, upload parts) streams this way.
 fn sr_encrypt_parts(kek: &dyn KeyWrapper, threads: usize, data: &[u8], out: &mut Vec<u8>) {
-    let (opened, mut body) = header_then_body(kek, data.len(), out);
-    let mut sealer = opened.body_sealer(threads).expect("sealer");
+    let (sealing, mut body) = header_then_body(kek, data.len(), out);
+    let mut sealer = sealing.body_sealer(threads).expect("sealer");
     let part = PART_CHUNKS * CHUNK;
     let mut plain = data;
     while plain.len() > part {

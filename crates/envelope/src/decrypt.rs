@@ -6,6 +6,7 @@ use std::sync::Arc;
 use strongroom_aes::TAG_LEN;
 use zeroize::Zeroize;
 
+use crate::buffer::SecretBuf;
 use crate::format::Header;
 use crate::keys::{OpenedHeader, StreamKeys};
 use crate::stream::{self, Workers};
@@ -51,7 +52,7 @@ pub struct Decryptor<R: Read> {
     workers: Workers,
     /// Ciphertext read into batches at stride `chunk + 16`; after opening,
     /// plaintext sits at the start of each stride.
-    buf: Vec<u8>,
+    buf: SecretBuf,
     /// Bytes of `buf` holding the current batch.
     batch_len: usize,
     /// The tags of the direct path's two batches (see `read_direct`).
@@ -91,7 +92,7 @@ impl<R: Read> Decryptor<R> {
             keys: Arc::clone(&header.keys),
             header: None,
             workers: Workers::new(None)?,
-            buf: Vec::new(),
+            buf: SecretBuf::default(),
             batch_len: 0,
             tags: Vec::new(),
             spare_tags: Vec::new(),
@@ -425,21 +426,21 @@ fn read_chunks<R: Read>(
 fn read_batch<R: Read>(
     input: &mut R,
     peeked: &mut Option<u8>,
-    buf: &mut Vec<u8>,
+    buf: &mut SecretBuf,
     chunks: usize,
     stride: usize,
 ) -> Result<(usize, bool), Error> {
     let want = chunks * stride;
     let mut len = 0;
     if let Some(b) = peeked.take() {
-        buf.resize(buf.len().max(stride), 0);
+        buf.resize(buf.len().max(stride));
         buf[0] = b;
         len = 1;
     }
     while len < want {
         let end = (len / stride + 1) * stride;
         if buf.len() < end {
-            buf.resize(end, 0);
+            buf.resize(end);
         }
         let got = read_full(input, &mut buf[len..end])?;
         len += got;
@@ -491,17 +492,11 @@ impl<R: Read> Read for Decryptor<R> {
             let err = e.repeat();
             self.failed = Some(e);
             // Verified plaintext of the failed batch is not released either.
-            self.buf.zeroize();
+            self.buf.clear();
             self.batch_len = 0;
             self.pos = 0;
             err.into()
         })
-    }
-}
-
-impl<R: Read> Drop for Decryptor<R> {
-    fn drop(&mut self) {
-        self.buf.zeroize();
     }
 }
 
@@ -546,9 +541,11 @@ pub struct SeekableDecryptor<R: Read + Seek> {
     chunks: u64,
     plaintext_len: u64,
     pos: u64,
-    /// The last chunk opened: its index and plaintext.
-    cached: Option<(u64, Vec<u8>)>,
-    buf: Vec<u8>,
+    /// The last chunk opened, and how many plaintext bytes of `buf` it
+    /// holds.
+    cached: Option<(u64, usize)>,
+    /// The chunk being read and opened, then its plaintext.
+    buf: SecretBuf,
 }
 
 impl<R: Read + Seek> SeekableDecryptor<R> {
@@ -603,7 +600,7 @@ impl<R: Read + Seek> SeekableDecryptor<R> {
             plaintext_len,
             pos: 0,
             cached: None,
-            buf: Vec::new(),
+            buf: SecretBuf::default(),
         };
         // The length above comes from the body's size, which an attacker
         // controls: cut the body and append 16 bytes, and it would claim an
@@ -655,16 +652,15 @@ impl<R: Read + Seek> SeekableDecryptor<R> {
     fn copy_at(&mut self, at: u64, out: &mut [u8]) -> Result<usize, Error> {
         let chunk = self.keys.chunk_size() as u64;
         let index = at / chunk;
-        if self.cached.as_ref().is_none_or(|(i, _)| *i != index) {
-            self.cached = None;
+        if self.cached.is_none_or(|(i, _)| i != index) {
             self.load(index)?;
         }
-        let Some((_, plain)) = self.cached.as_ref() else {
+        let Some((_, plain_len)) = self.cached else {
             return Err(Error::DecryptionFailed);
         };
         let within = (at - index * chunk) as usize;
-        let n = out.len().min(plain.len() - within);
-        out[..n].copy_from_slice(&plain[within..within + n]);
+        let n = out.len().min(plain_len - within);
+        out[..n].copy_from_slice(&self.buf[within..within + n]);
         Ok(n)
     }
 
@@ -676,14 +672,21 @@ impl<R: Read + Seek> SeekableDecryptor<R> {
         } else {
             stride as usize
         };
-        self.buf.resize(len, 0);
-        self.input
-            .seek(SeekFrom::Start(self.body_start + index * stride))?;
-        self.input.read_exact(&mut self.buf)?;
-        stream::open_chunk(&self.keys, index, last, &mut self.buf)?;
-        let mut plain = std::mem::take(&mut self.buf);
-        plain.truncate(len - TAG_LEN);
-        self.cached = Some((index, plain));
+        self.cached = None;
+        self.buf.resize(len);
+        let loaded = self
+            .input
+            .seek(SeekFrom::Start(self.body_start + index * stride))
+            .and_then(|_| self.input.read_exact(&mut self.buf))
+            .map_err(Error::from)
+            .and_then(|()| stream::open_chunk(&self.keys, index, last, &mut self.buf));
+        if let Err(e) = loaded {
+            // Neither the previous chunk's plaintext nor what was read of
+            // this one stays behind.
+            self.buf.clear();
+            return Err(e);
+        }
+        self.cached = Some((index, len - TAG_LEN));
         Ok(())
     }
 }
@@ -711,14 +714,6 @@ impl<R: Read + Seek> Seek for SeekableDecryptor<R> {
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
         self.pos = target;
         Ok(target)
-    }
-}
-
-impl<R: Read + Seek> Drop for SeekableDecryptor<R> {
-    fn drop(&mut self) {
-        if let Some((_, plain)) = self.cached.as_mut() {
-            plain.zeroize();
-        }
     }
 }
 

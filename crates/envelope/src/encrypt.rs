@@ -4,10 +4,10 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use strongroom_aes::TAG_LEN;
-use zeroize::Zeroize;
 
+use crate::buffer::SecretBuf;
 use crate::format::Header;
-use crate::keys::{HeaderOptions, OpenedHeader, StreamKeys};
+use crate::keys::{HeaderOptions, SealingHeader, StreamKeys};
 use crate::stream::{MAX_CHUNK_INDEX, Workers};
 use crate::{Dek, Error, KeyWrapper};
 
@@ -36,13 +36,13 @@ pub struct Encryptor<W: Write> {
     workers: Workers,
     /// A batch of chunks at stride `chunk + 16`: plaintext goes in at its
     /// chunk's offset, leaving room for each tag.
-    buf: Vec<u8>,
+    buf: SecretBuf,
     /// Plaintext bytes in `buf`.
     filled: usize,
     /// The second buffer of the direct path (see `write_direct`), which
     /// alternates with `buf`: one is sealed into while the other is
     /// written out.
-    spare: Vec<u8>,
+    spare: SecretBuf,
     /// Index of the first chunk in `buf`.
     next_index: u64,
     failed: Option<Error>,
@@ -62,32 +62,33 @@ impl<W: Write> Encryptor<W> {
         options: &HeaderOptions,
     ) -> Result<Self, Error> {
         let dek = Dek::generate().map_err(|_| Error::RandomnessUnavailable)?;
-        let opened = Header::create(dek, wrappers, options)?;
+        let sealing = Header::create(dek, wrappers, options)?;
+        let header = sealing.header().clone();
         let mut out = out;
-        out.write_all(opened.header().as_bytes())?;
-        let mut encryptor = Self::body(out, &opened)?;
-        encryptor.header = Some(opened.header().clone());
+        out.write_all(header.as_bytes())?;
+        let mut encryptor = Self::body(out, sealing)?;
+        encryptor.header = Some(header);
         Ok(encryptor)
     }
 
     /// An encryptor for the body only, for a header stored separately (so
     /// that rewrapping never touches the body). Uses all cores.
     ///
-    /// Each [`OpenedHeader`] must encrypt exactly one body: two bodies under
-    /// one header would reuse nonces.
+    /// It takes the [`SealingHeader`] by value: one header seals one body,
+    /// so its nonces are never used twice. Store the header's bytes first.
     ///
     /// # Errors
     /// None yet; the `Result` leaves room for checks on the header.
-    pub fn body(out: W, header: &OpenedHeader) -> Result<Self, Error> {
+    pub fn body(out: W, header: SealingHeader) -> Result<Self, Error> {
         let workers = Workers::new(None)?;
         Ok(Self {
             out: Some(out),
-            keys: Arc::clone(&header.keys),
+            keys: header.into_opened().keys,
             header: None,
             workers,
-            buf: Vec::new(),
+            buf: SecretBuf::default(),
             filled: 0,
-            spare: Vec::new(),
+            spare: SecretBuf::default(),
             next_index: 0,
             failed: None,
         })
@@ -133,7 +134,7 @@ impl<W: Write> Encryptor<W> {
             return Err(Error::TooLarge);
         }
         let len = (count - 1) * stride + (self.filled - (count - 1) * chunk) + TAG_LEN;
-        self.buf.resize(self.buf.len().max(len), 0);
+        self.buf.resize(self.buf.len().max(len));
         self.workers.process_batch(
             &self.keys,
             self.next_index,
@@ -176,7 +177,7 @@ impl<W: Write> Encryptor<W> {
             // The batch buffer grows a chunk at a time, so a small stream
             // never allocates a whole batch.
             if self.buf.len() < (index + 1) * stride {
-                self.buf.resize((index + 1) * stride, 0);
+                self.buf.resize((index + 1) * stride);
             }
             self.buf[at..at + n].copy_from_slice(&data[..n]);
             self.filled += n;
@@ -219,7 +220,7 @@ impl<W: Write> Encryptor<W> {
             let [a, b] = &mut bufs;
             let (cur, prev) = if k % 2 == 0 { (a, &*b) } else { (b, &*a) };
             if cur.len() < n * stride {
-                cur.resize(n * stride, 0);
+                cur.resize(n * stride);
             }
             let index = self.next_index + first as u64;
             let sealed = &mut cur[..n * stride];
@@ -283,13 +284,6 @@ impl<W: Write> Write for Encryptor<W> {
             Some(out) => out.flush(),
             None => Ok(()),
         }
-    }
-}
-
-impl<W: Write> Drop for Encryptor<W> {
-    fn drop(&mut self) {
-        self.buf.zeroize();
-        self.spare.zeroize();
     }
 }
 

@@ -46,12 +46,14 @@ fn schedule(dek: &Dek, header: &Header) -> (StreamKeys, Zeroizing<[u8; 32]>) {
         .expect("39 bytes is within HKDF-SHA-256's output limit");
     hk.expand(INFO_HEADER_MAC, mac_key.as_mut_slice())
         .expect("32 bytes is within HKDF-SHA-256's output limit");
-    let mut key = [0u8; 32];
-    key.copy_from_slice(&okm[..32]);
+    // The payload key goes from `okm` (zeroized on drop) straight into a
+    // key that is zeroized on drop: no bare copy of it is left on the stack.
+    // safe: `okm` is 39 bytes, so its first 32 are a key's length.
+    let key = Aes256Key::try_from_slice(&okm[..32]).expect("32 bytes make an AES-256 key");
     let mut prefix = [0u8; PREFIX_LEN];
     prefix.copy_from_slice(&okm[32..]);
     let keys = StreamKeys {
-        gcm: Aes256Gcm::with_key(&Aes256Key::from_bytes(key)),
+        gcm: Aes256Gcm::with_key(&key),
         prefix,
         aad: Sha256::digest(&header.bytes[..header.stable_len]).into(),
         chunk_log2: header.chunk_log2,
@@ -113,13 +115,142 @@ impl HeaderOptions {
     }
 }
 
-/// A header whose DEK is known: it can encrypt, decrypt and rewrap.
+/// An existing stream's header, opened: its DEK is known, so it can
+/// decrypt the body and rewrap the DEK, and nothing else.
 ///
-/// Made by [`Header::create`] (new stream) or [`Header::open`] (existing).
+/// Made by [`Header::open`], or by
+/// [`SealingHeader::encrypt_slice`] for the body it has just sealed. It
+/// cannot seal: the body's nonces are fixed by the DEK and the header's
+/// salt, and sealing other plaintext under them would reuse every one.
+///
+/// ```compile_fail,E0599
+/// # use strongroom_aes::Aes256Key;
+/// # use strongroom_envelope::{AesKeyWrapper, Header, KeyRef, WrapAlgorithm};
+/// # let kek = AesKeyWrapper::new(
+/// #     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
+/// #     &Aes256Key::generate()?,
+/// # );
+/// # let existing_header: Vec<u8> = Vec::new();
+/// let opened = Header::from_bytes(&existing_header)?.open(&[&kek])?;
+/// let mut body = vec![0u8; 100];
+/// opened.encrypt_slice(b"other plaintext", &mut body, 1)?; // no such method
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// ```compile_fail,E0599
+/// # use strongroom_aes::Aes256Key;
+/// # use strongroom_envelope::{AesKeyWrapper, Header, KeyRef, WrapAlgorithm};
+/// # let kek = AesKeyWrapper::new(
+/// #     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
+/// #     &Aes256Key::generate()?,
+/// # );
+/// # let existing_header: Vec<u8> = Vec::new();
+/// let opened = Header::from_bytes(&existing_header)?.open(&[&kek])?;
+/// let sealer = opened.body_sealer(1)?; // no such method
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// ```compile_fail,E0308
+/// # use strongroom_aes::Aes256Key;
+/// # use strongroom_envelope::{AesKeyWrapper, Encryptor, Header, KeyRef, WrapAlgorithm};
+/// # let kek = AesKeyWrapper::new(
+/// #     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
+/// #     &Aes256Key::generate()?,
+/// # );
+/// # let existing_header: Vec<u8> = Vec::new();
+/// let opened = Header::from_bytes(&existing_header)?.open(&[&kek])?;
+/// let encryptor = Encryptor::body(Vec::new(), opened)?; // expects a SealingHeader
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct OpenedHeader {
     header: Header,
     dek: Dek,
     pub(crate) keys: Arc<StreamKeys>,
+}
+
+/// A new stream's header with its fresh DEK and salt: the one-time right to
+/// seal the stream's body (docs/FORMAT.md section 4).
+///
+/// Made only by [`Header::create`]. Every way of sealing a body takes it by
+/// value: [`Encryptor::body`](crate::Encryptor::body),
+/// [`body_sealer`](Self::body_sealer) and
+/// [`encrypt_slice`](Self::encrypt_slice). It is not `Clone`, so one DEK
+/// and salt seal exactly one body, and nonce reuse does not compile
+/// (DESIGN.md R3). Store [`header`](Self::header)'s bytes before handing
+/// it over.
+///
+/// ```
+/// use strongroom_aes::Aes256Key;
+/// use strongroom_envelope::{AesKeyWrapper, Dek, Header, HeaderOptions, KeyRef, WrapAlgorithm};
+///
+/// let kek = AesKeyWrapper::new(
+///     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
+///     &Aes256Key::generate()?,
+/// );
+/// let sealing = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
+/// let stored_header = sealing.header().as_bytes().to_vec();
+/// let mut body = vec![0u8; sealing.body_len(11)? as usize];
+/// let opened = sealing.encrypt_slice(b"hello vault", &mut body, 1)?;
+/// # let _ = (stored_header, opened);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A second body under the same header does not compile, whichever path
+/// seals it:
+///
+/// ```compile_fail,E0382
+/// # use strongroom_aes::Aes256Key;
+/// # use strongroom_envelope::{AesKeyWrapper, Dek, Header, HeaderOptions, KeyRef, WrapAlgorithm};
+/// # let kek = AesKeyWrapper::new(
+/// #     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
+/// #     &Aes256Key::generate()?,
+/// # );
+/// let sealing = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
+/// let mut body = vec![0u8; sealing.body_len(3)? as usize];
+/// sealing.encrypt_slice(b"one", &mut body, 1)?;
+/// sealing.encrypt_slice(b"two", &mut body, 1)?; // use of moved value
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// ```compile_fail,E0382
+/// # use strongroom_aes::Aes256Key;
+/// # use strongroom_envelope::{AesKeyWrapper, Dek, Encryptor, Header, HeaderOptions, KeyRef, WrapAlgorithm};
+/// # let kek = AesKeyWrapper::new(
+/// #     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
+/// #     &Aes256Key::generate()?,
+/// # );
+/// let sealing = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
+/// let first = Encryptor::body(Vec::new(), sealing)?;
+/// let second = Encryptor::body(Vec::new(), sealing)?; // use of moved value
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// ```compile_fail,E0382
+/// # use strongroom_aes::Aes256Key;
+/// # use strongroom_envelope::{AesKeyWrapper, Dek, Header, HeaderOptions, KeyRef, WrapAlgorithm};
+/// # let kek = AesKeyWrapper::new(
+/// #     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
+/// #     &Aes256Key::generate()?,
+/// # );
+/// let sealing = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
+/// let first = sealing.body_sealer(1)?;
+/// let second = sealing.body_sealer(1)?; // use of moved value
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// ```compile_fail,E0599
+/// # use strongroom_aes::Aes256Key;
+/// # use strongroom_envelope::{AesKeyWrapper, Dek, Header, HeaderOptions, KeyRef, WrapAlgorithm};
+/// # let kek = AesKeyWrapper::new(
+/// #     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
+/// #     &Aes256Key::generate()?,
+/// # );
+/// let sealing = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
+/// let copy = sealing.clone(); // not Clone
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SealingHeader {
+    opened: OpenedHeader,
 }
 
 impl core::fmt::Debug for OpenedHeader {
@@ -130,9 +261,18 @@ impl core::fmt::Debug for OpenedHeader {
     }
 }
 
+impl core::fmt::Debug for SealingHeader {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SealingHeader")
+            .field("header", &self.opened.header)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Header {
     /// Makes the header of a new stream: a fresh salt, the commitment to
     /// `dek`, one wrapped copy of `dek` per wrapper, and the header MAC.
+    /// The [`SealingHeader`] it returns seals exactly one body.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for no wrappers or more than 16, or
@@ -142,7 +282,7 @@ impl Header {
         dek: Dek,
         wrappers: &[&dyn KeyWrapper],
         options: &HeaderOptions,
-    ) -> Result<OpenedHeader, Error> {
+    ) -> Result<SealingHeader, Error> {
         let mut salt = [0u8; SALT_LEN];
         fill_random(&mut salt)?;
         let commitment = key_commitment(dek.key());
@@ -160,10 +300,12 @@ impl Header {
         };
         let (keys, mac_key) = schedule(&dek, &header);
         let header = finish(header, &dek, &mac_key, wrappers)?;
-        Ok(OpenedHeader {
-            header,
-            dek,
-            keys: Arc::new(keys),
+        Ok(SealingHeader {
+            opened: OpenedHeader {
+                header,
+                dek,
+                keys: Arc::new(keys),
+            },
         })
     }
 
@@ -250,11 +392,41 @@ fn finish(
     Ok(header)
 }
 
+impl SealingHeader {
+    /// The header to store (in front of the body, or as its own object).
+    #[must_use]
+    pub fn header(&self) -> &Header {
+        &self.opened.header
+    }
+
+    /// The size of this stream's chunks, in plaintext bytes.
+    #[must_use]
+    pub fn chunk_size(&self) -> usize {
+        self.opened.chunk_size()
+    }
+
+    /// The header and its keys, without giving up the right to seal.
+    pub(crate) fn opened(&self) -> &OpenedHeader {
+        &self.opened
+    }
+
+    /// Gives up the right to seal: what remains can decrypt and rewrap.
+    pub(crate) fn into_opened(self) -> OpenedHeader {
+        self.opened
+    }
+}
+
 impl OpenedHeader {
     /// The header (its metadata is authenticated).
     #[must_use]
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// The size of this stream's chunks, in plaintext bytes.
+    #[must_use]
+    pub fn chunk_size(&self) -> usize {
+        self.keys.chunk_size()
     }
 
     /// A new header for the same body with the DEK wrapped under

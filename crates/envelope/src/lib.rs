@@ -59,13 +59,15 @@
 //!     &Aes256Key::generate()?,
 //! );
 //!
-//! let opened = Header::create(Dek::generate()?, &[&old], &HeaderOptions::default())?;
-//! let header_v1 = opened.header().as_bytes().to_vec();
-//! let mut body = Encryptor::body(Vec::new(), &opened)?;
+//! // A new header seals exactly one body: `Encryptor::body` takes it by value.
+//! let sealing = Header::create(Dek::generate()?, &[&old], &HeaderOptions::default())?;
+//! let header_v1 = sealing.header().as_bytes().to_vec();
+//! let mut body = Encryptor::body(Vec::new(), sealing)?;
 //! body.write_all(&[7u8; 10_000])?;
 //! let body = body.finish()?;
 //!
-//! // Rotation: open with the old key, rewrap under the new one.
+//! // Rotation: open with the old key (an opened header decrypts and
+//! // rewraps, and cannot seal), rewrap under the new one.
 //! let header_v2 = Header::from_bytes(&header_v1)?.open(&[&old])?.rewrap(&[&new])?;
 //! assert_eq!(header_v2.key_refs().next().unwrap().version, "v2");
 //!
@@ -79,6 +81,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod buffer;
 mod decrypt;
 mod dek;
 mod encrypt;
@@ -97,7 +100,7 @@ pub use encrypt::Encryptor;
 pub use error::Error;
 pub use format::{Header, WrappedKey};
 pub use keyref::{KeyRef, WrapAlgorithm};
-pub use keys::{HeaderOptions, OpenedHeader};
+pub use keys::{HeaderOptions, OpenedHeader, SealingHeader};
 pub use parts::{BodyOpener, BodySealer};
 pub use wrapper::{AesKeyWrapper, KeyWrapper, RsaOaepWrapper, WrapError};
 

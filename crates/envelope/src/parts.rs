@@ -8,9 +8,14 @@
 //! every byte: the caller's writer copies what the encryptor hands it, the
 //! caller's reader copies into the decryptor's buffer. A program that holds
 //! its data in buffers of its own (blocks read from a disk, parts of a
-//! multipart upload, a memory map) can skip that copy here, and still
-//! stream: memory is whatever the caller's parts take, whatever the body's
-//! size.
+//! multipart upload) can skip that copy here, and still stream: memory is
+//! whatever the caller's parts take, whatever the body's size.
+//!
+//! Those buffers must be private to the process. Opening a chunk in one pass
+//! writes keystream-derived bytes into the output before the tag is checked,
+//! and on failure puts the ciphertext back or zeroes the part: a process
+//! sharing the memory (a shared memory map of a file, say) could read the
+//! bytes in between. Map files privately, or read them into owned buffers.
 
 use std::sync::Arc;
 
@@ -18,13 +23,14 @@ use strongroom_aes::TAG_LEN;
 use zeroize::Zeroize;
 
 use crate::Error;
-use crate::keys::{OpenedHeader, StreamKeys};
+use crate::keys::{OpenedHeader, SealingHeader, StreamKeys};
 use crate::slices;
 use crate::stream::{MAX_CHUNK_INDEX, Workers};
 
 /// Seals a body in parts, each a whole number of chunks, from the caller's
 /// plaintext slices into the caller's body slices
-/// ([`OpenedHeader::body_sealer`]).
+/// ([`SealingHeader::body_sealer`], which it consumes: one header, one
+/// body).
 ///
 /// Each [`seal`](Self::seal) call writes `len / chunk` sealed chunks,
 /// [`finish`](Self::finish) the rest of the stream and its final chunk.
@@ -32,6 +38,11 @@ use crate::stream::{MAX_CHUNK_INDEX, Workers};
 /// parts, byte for byte what [`Encryptor`](crate::Encryptor) writes for the
 /// same plaintext. Without `finish` the body has no final chunk and will
 /// not decrypt.
+///
+/// The format has one encoding per plaintext (docs/FORMAT.md section 4):
+/// the final chunk is empty only when the whole body is. So `finish` needs
+/// the stream's last plaintext byte: keep the last part back until you know
+/// no more data follows, and pass it to `finish` rather than `seal`.
 ///
 /// ```
 /// use strongroom_aes::Aes256Key;
@@ -41,12 +52,13 @@ use crate::stream::{MAX_CHUNK_INDEX, Workers};
 ///     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
 ///     &Aes256Key::generate()?,
 /// );
-/// let opened = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
-/// let chunk = opened.chunk_size();
+/// let sealing = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
+/// let stored_header = sealing.header().as_bytes().to_vec();
+/// let chunk = sealing.chunk_size();
 ///
 /// // Two parts of 4 chunks each (a disk read, say), then the tail.
 /// let data = vec![7u8; 8 * chunk + 1000];
-/// let mut sealer = opened.body_sealer(2)?;
+/// let mut sealer = sealing.body_sealer(2)?;
 /// let mut body = Vec::new();
 /// let mut part = vec![0u8; sealer.sealed_len(4 * chunk)?];
 /// for plain in data[..8 * chunk].chunks(4 * chunk) {
@@ -58,6 +70,7 @@ use crate::stream::{MAX_CHUNK_INDEX, Workers};
 /// sealer.finish(tail, &mut last)?;
 /// body.extend_from_slice(&last);
 ///
+/// let opened = Header::from_bytes(&stored_header)?.open(&[&kek])?;
 /// let mut plain = vec![0u8; data.len()];
 /// opened.decrypt_slice(&body, &mut plain, 2)?;
 /// assert_eq!(plain, data);
@@ -88,11 +101,13 @@ pub struct BodySealer {
 /// #     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
 /// #     &Aes256Key::generate()?,
 /// # );
-/// # let opened = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
-/// let data = vec![7u8; 5 * opened.chunk_size() + 3];
-/// let mut body = vec![0u8; opened.body_len(data.len() as u64)? as usize];
-/// opened.encrypt_slice(&data, &mut body, 2)?;
-///
+/// # let sealing = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
+/// # let stored_header = sealing.header().as_bytes().to_vec();
+/// # let data = vec![7u8; 5 * sealing.chunk_size() + 3];
+/// # let mut body = vec![0u8; sealing.body_len(data.len() as u64)? as usize];
+/// # sealing.encrypt_slice(&data, &mut body, 2)?;
+/// // `body` is 5 chunks and 3 bytes, sealed under `stored_header`.
+/// let opened = Header::from_bytes(&stored_header)?.open(&[&kek])?;
 /// let mut opener = opened.body_opener(2)?;
 /// let stride = opened.chunk_size() + 16;
 /// let (first, rest) = body.split_at(4 * stride);
@@ -112,28 +127,24 @@ pub struct BodyOpener {
     finished: bool,
 }
 
-impl OpenedHeader {
-    /// The size of this stream's chunks, in plaintext bytes.
-    #[must_use]
-    pub fn chunk_size(&self) -> usize {
-        self.keys.chunk_size()
-    }
-
-    /// A [`BodySealer`] for this header's body, sealing on `threads`
-    /// threads. As with [`Encryptor::body`](crate::Encryptor::body), one
-    /// header encrypts one body.
+impl SealingHeader {
+    /// The [`BodySealer`] for this header's one body, sealing on `threads`
+    /// threads. It takes the header by value: one header seals one body.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when `threads` is not 1 to 256.
-    pub fn body_sealer(&self, threads: usize) -> Result<BodySealer, Error> {
+    /// [`Error::InvalidArgument`] when `threads` is not 1 to 256 (the
+    /// header is spent then: make a new one).
+    pub fn body_sealer(self, threads: usize) -> Result<BodySealer, Error> {
         Ok(BodySealer {
-            keys: Arc::clone(&self.keys),
             workers: Workers::new(Some(threads))?,
+            keys: self.into_opened().keys,
             next_index: 0,
             finished: false,
         })
     }
+}
 
+impl OpenedHeader {
     /// A [`BodyOpener`] for this header's body, opening on `threads`
     /// threads.
     ///
@@ -191,8 +202,15 @@ impl BodySealer {
     /// one chunk.
     ///
     /// # Errors
-    /// [`Error::TooLarge`] past 2^32 chunks.
+    /// [`Error::InvalidArgument`] for an empty last part after sealed
+    /// parts: the final chunk must hold the stream's last byte (see the
+    /// type's docs). [`Error::TooLarge`] past 2^32 chunks.
     pub fn final_len(&self, plaintext_len: usize) -> Result<usize, Error> {
+        if plaintext_len == 0 && self.next_index > 0 {
+            return Err(Error::InvalidArgument {
+                reason: "the last part must hold the stream's last byte: pass the last whole chunks to finish, not seal",
+            });
+        }
         let len = slices::body_len(&self.keys, plaintext_len as u64)?;
         usize::try_from(len).map_err(|_| Error::TooLarge)
     }
@@ -225,10 +243,10 @@ impl BodySealer {
         Ok(())
     }
 
-    /// Seals the stream's last part, `plaintext` of any length (even
-    /// empty), into `body`, exactly [`final_len`](Self::final_len) bytes:
-    /// its last chunk is the stream's final chunk. After it, the sealer
-    /// refuses every call.
+    /// Seals the stream's last part into `body`, exactly
+    /// [`final_len`](Self::final_len) bytes: its last chunk is the stream's
+    /// final chunk. `plaintext` is of any length, but empty only when the
+    /// whole body is. After it, the sealer refuses every call.
     ///
     /// # Errors
     /// As [`seal`](Self::seal): on an error nothing is sealed and the

@@ -5,7 +5,7 @@ use strongroom_aes::TAG_LEN;
 use zeroize::Zeroize;
 
 use crate::Error;
-use crate::keys::{OpenedHeader, StreamKeys};
+use crate::keys::{OpenedHeader, SealingHeader, StreamKeys};
 use crate::stream::{MAX_CHUNK_INDEX, Workers};
 
 /// Chunks in a body of `plaintext_len` bytes: at least one.
@@ -39,32 +39,25 @@ pub(crate) fn plaintext_len(keys: &StreamKeys, body_len: u64) -> Result<u64, Err
     Ok(body_len - chunks * TAG_LEN as u64)
 }
 
-impl OpenedHeader {
+impl SealingHeader {
     /// The length of the body that encrypts `plaintext_len` bytes: the
     /// plaintext plus 16 bytes per chunk.
     ///
     /// # Errors
     /// [`Error::TooLarge`] past 2^32 chunks.
     pub fn body_len(&self, plaintext_len: u64) -> Result<u64, Error> {
-        body_len(&self.keys, plaintext_len)
-    }
-
-    /// The plaintext length of a body of `body_len` bytes.
-    ///
-    /// # Errors
-    /// [`Error::Truncated`] for a length no body can have.
-    pub fn plaintext_len(&self, body_len: u64) -> Result<u64, Error> {
-        plaintext_len(&self.keys, body_len)
+        body_len(&self.opened().keys, plaintext_len)
     }
 
     /// Encrypts all of `plaintext` into `body`, which must be exactly
-    /// [`body_len`](Self::body_len) bytes, on `threads` threads.
+    /// [`body_len`](Self::body_len) bytes, on `threads` threads, and
+    /// returns the header opened, for reading the body back. The header is
+    /// consumed: one header seals one body.
     ///
     /// For data already in memory this is the fastest path: each chunk is
     /// read once from `plaintext` and written once to `body`, in parallel,
     /// with no staging buffer. The bytes are the same as
-    /// [`Encryptor`](crate::Encryptor) writes. As with `Encryptor::body`,
-    /// one header encrypts one body.
+    /// [`Encryptor`](crate::Encryptor) writes.
     ///
     /// ```
     /// use strongroom_aes::Aes256Key;
@@ -74,10 +67,10 @@ impl OpenedHeader {
     ///     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
     ///     &Aes256Key::generate()?,
     /// );
-    /// let opened = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
+    /// let sealing = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
     /// let data = vec![42u8; 3_000_000];
-    /// let mut body = vec![0u8; opened.body_len(data.len() as u64)? as usize];
-    /// opened.encrypt_slice(&data, &mut body, 2)?;
+    /// let mut body = vec![0u8; sealing.body_len(data.len() as u64)? as usize];
+    /// let opened = sealing.encrypt_slice(&data, &mut body, 2)?;
     ///
     /// let mut plain = vec![0u8; opened.plaintext_len(body.len() as u64)? as usize];
     /// opened.decrypt_slice(&body, &mut plain, 2)?;
@@ -87,22 +80,34 @@ impl OpenedHeader {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when `body` has the wrong length or
-    /// `threads` is not 1 to 256; [`Error::TooLarge`].
+    /// `threads` is not 1 to 256; [`Error::TooLarge`]. Nothing is sealed
+    /// then, but the header is spent: make a new one.
     pub fn encrypt_slice(
-        &self,
+        self,
         plaintext: &[u8],
         body: &mut [u8],
         threads: usize,
-    ) -> Result<(), Error> {
-        let keys = &*self.keys;
-        chunk_count(keys, plaintext.len() as u64)?;
+    ) -> Result<OpenedHeader, Error> {
         if body.len() as u64 != self.body_len(plaintext.len() as u64)? {
             return Err(Error::InvalidArgument {
                 reason: "the body buffer must be body_len(plaintext length) bytes",
             });
         }
         let mut workers = Workers::new(Some(threads))?;
-        workers.run(|w| w.seal_into(keys, 0, plaintext, body, true))
+        let opened = self.into_opened();
+        let keys = &*opened.keys;
+        workers.run(|w| w.seal_into(keys, 0, plaintext, body, true))?;
+        Ok(opened)
+    }
+}
+
+impl OpenedHeader {
+    /// The plaintext length of a body of `body_len` bytes.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] for a length no body can have.
+    pub fn plaintext_len(&self, body_len: u64) -> Result<u64, Error> {
+        plaintext_len(&self.keys, body_len)
     }
 
     /// Decrypts a whole `body` into `plaintext`, which must be exactly

@@ -27,6 +27,13 @@ impl ChunkNonce {
     }
 }
 
+/// Whether a final chunk of `len` plaintext bytes at `index` is the
+/// format's one encoding (docs/FORMAT.md section 4): the final chunk is
+/// empty only when it is the only chunk.
+fn canonical_final(index: u64, len: usize) -> bool {
+    len > 0 || index == 0
+}
+
 /// Seals chunk `index` of a stream, `data` in to out (one buffer or two),
 /// and writes its tag to `tag`.
 fn seal_data(
@@ -36,6 +43,11 @@ fn seal_data(
     data: InOutBuf<'_, '_, u8>,
     tag: &mut [u8],
 ) -> Result<(), Error> {
+    if last && !canonical_final(index, data.len()) {
+        return Err(Error::InvalidArgument {
+            reason: "the final chunk must hold the stream's last byte",
+        });
+    }
     let nonce = ChunkNonce::new(&keys.prefix, index, last)?;
     let t = keys
         .gcm
@@ -48,6 +60,10 @@ fn seal_data(
 /// Opens chunk `index` of a stream, `data` in to out, against `tag`. On
 /// failure no plaintext is left: in place the ciphertext is as it was, out
 /// of place the output holds the ciphertext.
+///
+/// An empty final chunk after other chunks is refused unopened: no writer
+/// makes one, so it can only be a body cut at a chunk boundary with a tag's
+/// worth of bytes appended, or a key holder's non-canonical encoding.
 fn open_data(
     keys: &StreamKeys,
     index: u64,
@@ -55,6 +71,9 @@ fn open_data(
     data: InOutBuf<'_, '_, u8>,
     tag: &[u8; TAG_LEN],
 ) -> Result<(), Error> {
+    if last && !canonical_final(index, data.len()) {
+        return Err(Error::DecryptionFailed);
+    }
     let nonce = ChunkNonce::new(&keys.prefix, index, last)?;
     keys.gcm
         .decrypt_inout_detached(&nonce.0.into(), &keys.aad, data, tag.into())
@@ -158,10 +177,26 @@ impl Workers {
         self.threads * 2
     }
 
+    /// Runs `one` on each item with its position: in order on this thread
+    /// when there is one thread or one item, else in parallel on the pool
+    /// this is called from (see [`run`](Self::run)). Stops at the first
+    /// error; the bytes produced do not depend on the number of threads.
+    fn each<I: Send>(
+        &self,
+        items: Vec<I>,
+        one: impl Fn((usize, I)) -> Result<(), Error> + Sync + Send,
+    ) -> Result<(), Error> {
+        if self.threads == 1 || items.len() <= 1 {
+            return items.into_iter().enumerate().try_for_each(one);
+        }
+        items.into_par_iter().enumerate().try_for_each(one)
+    }
+
     /// Seals or opens consecutive chunks laid out at `stride = chunk + 16`
     /// bytes in `buf`, the first being chunk `first`; the last chunk of
     /// `buf` carries the last-chunk flag when `ends_stream`. The bytes
-    /// produced do not depend on the number of threads.
+    /// produced do not depend on the number of threads. A single chunk
+    /// never starts the pool.
     pub(crate) fn process_batch(
         &mut self,
         keys: &StreamKeys,
@@ -170,8 +205,8 @@ impl Workers {
         ends_stream: bool,
         seal: bool,
     ) -> Result<(), Error> {
-        let stride = keys.chunk_size() + TAG_LEN;
-        let count = buf.len().div_ceil(stride);
+        let chunks: Vec<&mut [u8]> = buf.chunks_mut(keys.chunk_size() + TAG_LEN).collect();
+        let count = chunks.len();
         let one = |(i, chunk): (usize, &mut [u8])| {
             let index = first + i as u64;
             let last = ends_stream && i + 1 == count;
@@ -181,10 +216,10 @@ impl Workers {
                 open_chunk(keys, index, last, chunk)
             }
         };
-        if self.threads == 1 || count == 1 {
-            return buf.chunks_mut(stride).enumerate().try_for_each(one);
+        if count == 1 {
+            return self.each(chunks, one);
         }
-        self.run(|_| buf.par_chunks_mut(stride).enumerate().try_for_each(one))
+        self.run(|w| w.each(chunks, one))
     }
 
     /// Seals the plaintext `input`, chunk `first` onwards, into `out` at
@@ -201,23 +236,14 @@ impl Workers {
         ends_stream: bool,
     ) -> Result<(), Error> {
         let chunk = keys.chunk_size();
-        let count = input.len().div_ceil(chunk);
-        if input.is_empty() {
-            return seal_chunk_into(keys, first, ends_stream, input, out);
-        }
-        if self.threads == 1 || count == 1 {
-            return seal_run(keys, first, input, out, ends_stream);
-        }
-        let one = |(i, (plain, sealed)): (usize, (&[u8], &mut [u8]))| {
+        let count = input.len().div_ceil(chunk).max(1);
+        let plains = pieces_of(input, chunk);
+        let sealed = pieces(out, chunk + TAG_LEN, count)?;
+        let pairs: Vec<(&[u8], &mut [u8])> = plains.into_iter().zip(sealed).collect();
+        self.each(pairs, |(i, (plain, sealed))| {
             let last = ends_stream && i + 1 == count;
             seal_chunk_into(keys, first + i as u64, last, plain, sealed)
-        };
-        let stride = chunk + TAG_LEN;
-        input
-            .par_chunks(chunk)
-            .zip(out.par_chunks_mut(stride))
-            .enumerate()
-            .try_for_each(one)
+        })
     }
 
     /// Opens the sealed chunks `input` (stride `chunk + 16`), chunk `first`
@@ -233,31 +259,14 @@ impl Workers {
         ends_stream: bool,
     ) -> Result<(), Error> {
         let chunk = keys.chunk_size();
-        let stride = chunk + TAG_LEN;
-        let count = input.len().div_ceil(stride).max(1);
-        let one = |(i, (sealed, plain)): (usize, (&[u8], &mut [u8]))| {
-            open_chunk_into(
-                keys,
-                first + i as u64,
-                ends_stream && i + 1 == count,
-                sealed,
-                plain,
-            )
-        };
-        let sealed: Vec<&[u8]> = if input.is_empty() {
-            vec![input]
-        } else {
-            input.chunks(stride).collect()
-        };
+        let sealed = pieces_of(input, chunk + TAG_LEN);
+        let count = sealed.len();
         let plains = pieces(out, chunk, count)?;
-        if self.threads == 1 || count == 1 {
-            return sealed.into_iter().zip(plains).enumerate().try_for_each(one);
-        }
-        sealed
-            .into_par_iter()
-            .zip(plains)
-            .enumerate()
-            .try_for_each(one)
+        let pairs: Vec<(&[u8], &mut [u8])> = sealed.into_iter().zip(plains).collect();
+        self.each(pairs, |(i, (sealed, plain))| {
+            let last = ends_stream && i + 1 == count;
+            open_chunk_into(keys, first + i as u64, last, sealed, plain)
+        })
     }
 
     /// Opens, in place, the chunks whose ciphertext lies in `buf` at
@@ -273,21 +282,13 @@ impl Workers {
         tags: &[[u8; TAG_LEN]],
         ends_stream: bool,
     ) -> Result<(), Error> {
-        let chunk = keys.chunk_size();
         let count = tags.len();
-        let one = |(i, (body, tag)): (usize, (&mut [u8], &[u8; TAG_LEN]))| {
+        let bodies = pieces(buf, keys.chunk_size(), count)?;
+        let pairs: Vec<(&mut [u8], &[u8; TAG_LEN])> = bodies.into_iter().zip(tags).collect();
+        self.each(pairs, |(i, (body, tag))| {
             let last = ends_stream && i + 1 == count;
             open_data(keys, first + i as u64, last, body.into(), tag)
-        };
-        let bodies = pieces(buf, chunk, count)?;
-        if self.threads == 1 || count == 1 {
-            return bodies.into_iter().zip(tags).enumerate().try_for_each(one);
-        }
-        bodies
-            .into_par_iter()
-            .zip(tags)
-            .enumerate()
-            .try_for_each(one)
+        })
     }
 
     /// Seals whole, non-final chunks of `input` (chunk `first` onwards) into
@@ -407,6 +408,15 @@ impl Workers {
             None => Err(no_pool()),
         }
     }
+}
+
+/// `input` cut into `size`-byte pieces, the last possibly shorter; an empty
+/// `input` is one empty piece (the final chunk of an empty stream).
+fn pieces_of(input: &[u8], size: usize) -> Vec<&[u8]> {
+    if input.is_empty() {
+        return vec![input];
+    }
+    input.chunks(size).collect()
 }
 
 /// `buf` cut into exactly `count` chunk-sized pieces, the last possibly

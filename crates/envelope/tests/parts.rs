@@ -1,18 +1,16 @@
 //! A body in parts (`BodySealer`, `BodyOpener`): any split into parts, on
-//! any number of threads, writes exactly the bytes of the streaming
-//! encryptor and opens back to the plaintext; a bad part releases nothing
-//! and stops the opener; parts out of order, a body cut at a part boundary,
-//! or a final chunk in the wrong call all fail.
+//! any number of threads, writes exactly the bytes the format defines (the
+//! tests' reference sealer) and opens back to the plaintext; a bad part
+//! releases nothing and stops the opener; parts out of order, a body cut at
+//! a part boundary, or a final chunk in the wrong call all fail.
 
 mod common;
 
-use std::io::Write;
-
-use common::plaintext;
+use common::{known_header, open_header, plaintext, reference_body, reference_chunks};
 use proptest::prelude::*;
 use strongroom_aes::Aes256Key;
 use strongroom_envelope::{
-    AesKeyWrapper, BodyOpener, Dek, Encryptor, Error, Header, HeaderOptions, KeyRef, OpenedHeader,
+    AesKeyWrapper, BodyOpener, Error, HeaderOptions, KeyRef, OpenedHeader, SealingHeader,
     WrapAlgorithm,
 };
 
@@ -26,24 +24,21 @@ fn kek() -> AesKeyWrapper {
     )
 }
 
-fn opened() -> OpenedHeader {
+/// A new header (over the tests' known DEK), and the same header as a
+/// reader opens it from storage.
+fn new_stream() -> (SealingHeader, OpenedHeader) {
     let options = HeaderOptions::default().chunk_size(CHUNK).unwrap();
-    Header::create(Dek::generate().unwrap(), &[&kek()], &options).unwrap()
-}
-
-fn streamed(header: &OpenedHeader, data: &[u8]) -> Vec<u8> {
-    let mut enc = Encryptor::body(Vec::new(), header)
-        .unwrap()
-        .threads(1)
-        .unwrap();
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
+    let sealing = known_header(&[&kek()], &options);
+    let opened = open_header(sealing.header(), &[&kek()]);
+    (sealing, opened)
 }
 
 /// Seals `data` in parts of `sizes` chunks each (cycling), the rest in the
-/// final part; returns the body parts.
-fn seal_parts(header: &OpenedHeader, data: &[u8], sizes: &[usize], threads: usize) -> Vec<Vec<u8>> {
-    let mut sealer = header.body_sealer(threads).unwrap();
+/// final part, and checks the body against the reference; returns the
+/// body parts and the header opened for reading.
+fn seal_parts(data: &[u8], sizes: &[usize], threads: usize) -> (Vec<Vec<u8>>, OpenedHeader) {
+    let (sealing, opened) = new_stream();
+    let mut sealer = sealing.body_sealer(threads).unwrap();
     let mut parts = Vec::new();
     let mut at = 0;
     for &n in sizes.iter().cycle().take(64) {
@@ -61,7 +56,12 @@ fn seal_parts(header: &OpenedHeader, data: &[u8], sizes: &[usize], threads: usiz
     let mut last = vec![0u8; sealer.final_len(tail.len()).unwrap()];
     sealer.finish(tail, &mut last).unwrap();
     parts.push(last);
-    parts
+    assert!(
+        parts.concat() == reference_body(opened.header(), data),
+        "the parts differ from the format's body ({} bytes, parts {sizes:?})",
+        data.len()
+    );
+    (parts, opened)
 }
 
 /// Opens body parts (the last with `finish`), returning the plaintext, or
@@ -106,15 +106,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn any_split_equals_the_streaming_encryptor(
+    fn any_split_is_the_formats_body(
         len in 0usize..(12 * CHUNK),
         sizes in proptest::collection::vec(0usize..5, 1..5),
         threads in 1usize..4,
     ) {
-        let header = opened();
         let data = plaintext(len);
-        let parts = seal_parts(&header, &data, &sizes, threads);
-        prop_assert_eq!(parts.concat(), streamed(&header, &data));
+        let (parts, header) = seal_parts(&data, &sizes, threads);
         prop_assert_eq!(open_parts(&header, &parts, threads).unwrap(), data);
     }
 }
@@ -122,11 +120,9 @@ proptest! {
 #[test]
 fn the_edges_of_chunk_lengths() {
     for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 3 * CHUNK + 1] {
-        let header = opened();
         let data = plaintext(len);
         for sizes in [&[1usize][..], &[2], &[1, 3]] {
-            let parts = seal_parts(&header, &data, sizes, 2);
-            assert_eq!(parts.concat(), streamed(&header, &data), "len {len}");
+            let (parts, header) = seal_parts(&data, sizes, 2);
             assert_eq!(open_parts(&header, &parts, 2).unwrap(), data, "len {len}");
         }
     }
@@ -134,9 +130,8 @@ fn the_edges_of_chunk_lengths() {
 
 #[test]
 fn a_changed_byte_fails_its_part_and_stops_the_opener() {
-    let header = opened();
     let data = plaintext(7 * CHUNK + 100);
-    let parts = seal_parts(&header, &data, &[2], 2);
+    let (parts, header) = seal_parts(&data, &[2], 2);
     assert_eq!(parts.len(), 4);
     for (p, at) in [
         (0, 0),
@@ -166,9 +161,8 @@ fn a_changed_byte_fails_its_part_and_stops_the_opener() {
 
 #[test]
 fn parts_out_of_order_cut_short_or_in_the_wrong_call_fail() {
-    let header = opened();
     let data = plaintext(6 * CHUNK + 9);
-    let parts = seal_parts(&header, &data, &[2], 1);
+    let (parts, header) = seal_parts(&data, &[2], 1);
     assert_eq!(parts.len(), 4);
     // Two parts swapped.
     let swapped = vec![
@@ -192,7 +186,7 @@ fn parts_out_of_order_cut_short_or_in_the_wrong_call_fail() {
     // The final chunk in `open` (whole-chunk body, so only the flag is
     // wrong): a body of exactly 2 chunks, opened without `finish`.
     let whole = plaintext(2 * CHUNK);
-    let parts = seal_parts(&header, &whole, &[1], 1);
+    let (parts, header) = seal_parts(&whole, &[1], 1);
     assert_eq!(parts.len(), 2);
     let mut opener: BodyOpener = header.body_opener(1).unwrap();
     let mut out = vec![0u8; CHUNK];
@@ -204,9 +198,9 @@ fn parts_out_of_order_cut_short_or_in_the_wrong_call_fail() {
 
 #[test]
 fn lengths_are_checked_and_a_refused_call_changes_nothing() {
-    let header = opened();
     let data = plaintext(3 * CHUNK + 1);
-    let mut sealer = header.body_sealer(2).unwrap();
+    let (sealing, header) = new_stream();
+    let mut sealer = sealing.body_sealer(2).unwrap();
     assert!(matches!(
         sealer.sealed_len(CHUNK + 1),
         Err(Error::InvalidArgument { .. })
@@ -228,7 +222,7 @@ fn lengths_are_checked_and_a_refused_call_changes_nothing() {
     assert!(sealer.seal(&data[CHUNK..], &mut last).is_err());
     sealer.finish(&data[CHUNK..], &mut last).unwrap();
     body.extend_from_slice(&last);
-    assert_eq!(body, streamed(&header, &data));
+    assert!(body == reference_body(header.header(), &data));
 
     let mut opener = header.body_opener(2).unwrap();
     assert!(opener.opened_len(STRIDE + 1).is_err());
@@ -249,11 +243,12 @@ fn lengths_are_checked_and_a_refused_call_changes_nothing() {
     // A finish with the wrong lengths changes nothing; after a finish,
     // every call is refused.
     let data = plaintext(CHUNK + 5);
-    let mut sealer = header.body_sealer(1).unwrap();
+    let (sealing, header) = new_stream();
+    let mut sealer = sealing.body_sealer(1).unwrap();
     let mut last = vec![0u8; sealer.final_len(data.len()).unwrap()];
     assert!(sealer.finish(&data, &mut last[1..]).is_err());
     sealer.finish(&data, &mut last).unwrap();
-    assert_eq!(last, streamed(&header, &data));
+    assert!(last == reference_body(header.header(), &data));
     assert!(matches!(
         sealer.finish(&data, &mut last),
         Err(Error::InvalidArgument { .. })
@@ -270,11 +265,53 @@ fn lengths_are_checked_and_a_refused_call_changes_nothing() {
     ));
 
     assert!(matches!(
-        header.body_sealer(0),
+        new_stream().0.body_sealer(0),
         Err(Error::InvalidArgument { .. })
     ));
     assert!(matches!(
         header.body_opener(257),
         Err(Error::InvalidArgument { .. })
     ));
+}
+
+/// The format has one encoding per plaintext: the final chunk is empty only
+/// in an empty body. The sealer refuses to end a body with an empty chunk
+/// (and goes on as before), and the opener refuses such a body even when a
+/// key holder sealed it correctly.
+#[test]
+fn an_empty_final_chunk_after_others_is_refused_both_ways() {
+    let data = plaintext(CHUNK + 5);
+    let (sealing, header) = new_stream();
+    let mut sealer = sealing.body_sealer(1).unwrap();
+    let mut part = vec![0u8; STRIDE];
+    sealer.seal(&data[..CHUNK], &mut part).unwrap();
+    assert!(matches!(
+        sealer.final_len(0),
+        Err(Error::InvalidArgument { .. })
+    ));
+    let mut tag_only = [0u8; 16];
+    assert!(matches!(
+        sealer.finish(&[], &mut tag_only),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert_eq!(tag_only, [0u8; 16], "a refused finish sealed something");
+    let mut last = vec![0u8; sealer.final_len(5).unwrap()];
+    sealer.finish(&data[CHUNK..], &mut last).unwrap();
+    assert!([part, last].concat() == reference_body(header.header(), &data));
+
+    // A whole chunk, then an empty final chunk, both with valid tags.
+    let (sealing, header) = new_stream();
+    drop(sealing);
+    let whole = plaintext(CHUNK);
+    let forged = reference_chunks(header.header(), &[&whole[..], &[][..]]);
+    let parts = vec![forged[..STRIDE].to_vec(), forged[STRIDE..].to_vec()];
+    let (err, released) = open_parts(&header, &parts, 1).unwrap_err();
+    assert!(matches!(err, Error::DecryptionFailed), "{err:?}");
+    assert_eq!(released, whole, "the verified first part came out");
+    let (err, released) = open_parts(&header, std::slice::from_ref(&forged), 2).unwrap_err();
+    assert!(matches!(err, Error::DecryptionFailed), "{err:?}");
+    assert!(released.is_empty());
+    // The only chunk of an empty body is empty, and opens.
+    let empty = reference_chunks(header.header(), &[&[]]);
+    assert_eq!(open_parts(&header, &[empty], 1).unwrap(), b"");
 }

@@ -11,11 +11,13 @@ mod common;
 use std::io::{Cursor, Read, Seek, SeekFrom, Write};
 use std::sync::OnceLock;
 
-use common::{aes_ref, aes_wrapper_with, decrypt, encrypt, header_len, options, plaintext};
+use common::{
+    aes_ref, aes_wrapper_with, decrypt, encrypt, header_len, known_header, open_header, options,
+    plaintext, reference_body, stable_len,
+};
 use proptest::prelude::*;
-use strongroom_envelope::format::FIXED_LEN;
 use strongroom_envelope::{
-    AesKeyWrapper, Decryptor, Dek, Encryptor, Error, Header, HeaderOptions, KeyRef, KeyWrapper,
+    AesKeyWrapper, Decryptor, Encryptor, Error, Header, HeaderOptions, KeyRef, KeyWrapper,
     SeekableDecryptor, WrapAlgorithm,
 };
 
@@ -69,29 +71,25 @@ fn join(header: &[u8], chunks: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// Length of a header's stable part (docs/FORMAT.md 2.1).
-fn stable_len(header: &Header) -> usize {
-    FIXED_LEN
-        + 2
-        + header
-            .metadata()
-            .iter()
-            .map(|(k, v)| 1 + k.len() + 2 + v.len())
-            .sum::<usize>()
+/// The stream the format defines for `plain` under the header at the start
+/// of `stream` (made over the tests' known DEK): the reference for every
+/// write pattern and thread count.
+fn reference_stream(stream: &[u8], plain: &[u8]) -> Vec<u8> {
+    let header = Header::read_from(&mut &stream[..]).expect("header");
+    let mut out = header.as_bytes().to_vec();
+    out.extend_from_slice(&reference_body(&header, plain));
+    out
 }
 
-/// The stream that one `write_all` of `plain` on one thread makes under
-/// the header of `stream`: the reference for other write patterns.
-fn seal_with_header_of(stream: &[u8], plain: &[u8]) -> Vec<u8> {
-    let header = Header::read_from(&mut &stream[..]).expect("header");
-    let bytes = header.as_bytes().to_vec();
-    let opened = header.open(&[&kek() as &dyn KeyWrapper]).expect("open");
-    let mut enc = Encryptor::body(bytes, &opened)
+/// An encryptor on `threads` threads writing a header over the tests' known
+/// DEK and then its body, as `Encryptor::new` would.
+fn known_encryptor(threads: usize) -> Encryptor<Vec<u8>> {
+    let sealing = known_header(&[&kek()], &options(CHUNK));
+    let out = sealing.header().as_bytes().to_vec();
+    Encryptor::body(out, sealing)
         .expect("encryptor")
-        .threads(1)
-        .expect("threads");
-    enc.write_all(plain).expect("write");
-    enc.finish().expect("finish")
+        .threads(threads)
+        .expect("threads")
 }
 
 /// A reader that hands out at most a few bytes per call and is interrupted
@@ -161,36 +159,34 @@ fn every_single_bit_flip_in_the_header_is_detected() {
 }
 
 #[test]
-fn parallel_output_equals_serial_output() {
-    // One OpenedHeader must encrypt exactly one body in production (a second
-    // body would reuse nonces). Here encrypting the same plaintext under the
-    // same header on each thread count is the point: the bytes must match.
+fn parallel_output_is_the_formats_stream() {
+    // Each thread count seals its own stream (one header seals one body);
+    // every one must be the stream the format defines, so they are the same
+    // whatever the number of threads.
     let plain = plaintext(13 * CHUNK + 77);
-    let opened =
-        Header::create(Dek::generate().expect("DEK"), &[&kek()], &options(CHUNK)).expect("header");
-    let mut bodies = Vec::new();
     for threads in 1..=4 {
-        let mut enc = Encryptor::body(Vec::new(), &opened)
-            .expect("encryptor")
-            .threads(threads)
-            .expect("threads");
+        let mut enc = known_encryptor(threads);
         for piece in plain.chunks(1000 + 777 * threads) {
             enc.write_all(piece).expect("write");
         }
-        bodies.push(enc.finish().expect("finish"));
-    }
-    for (i, body) in bodies.iter().enumerate() {
-        assert!(*body == bodies[0], "{} threads differ from 1", i + 1);
-    }
-    for threads in 1..=4 {
+        let stream = enc.finish().expect("finish");
+        assert!(
+            stream == reference_stream(&stream, &plain),
+            "{threads} threads"
+        );
+        let h = header_len(&stream);
+        let opened = open_header(
+            &Header::from_bytes(&stream[..h]).expect("header"),
+            &[&kek()],
+        );
         let mut out = Vec::new();
-        Decryptor::body(bodies[0].as_slice(), &opened)
+        Decryptor::body(&stream[h..], &opened)
             .expect("decryptor")
-            .threads(threads)
+            .threads(5 - threads)
             .expect("threads")
             .read_to_end(&mut out)
             .expect("read");
-        assert!(out == plain, "decrypting on {threads} threads");
+        assert!(out == plain, "decrypting on {} threads", 5 - threads);
     }
 }
 
@@ -199,13 +195,13 @@ fn rewrap_to_rsa_keeps_the_body_and_the_old_header_valid() {
     let rsa = common::rsa_wrapper();
     let old_kek = kek();
     let plain = plaintext(3 * CHUNK + 9);
-    let opened = Header::create(Dek::generate().expect("DEK"), &[&old_kek], &options(CHUNK))
-        .expect("header");
-    let old = opened.header().clone();
-    let mut enc = Encryptor::body(Vec::new(), &opened).expect("encryptor");
+    let sealing = known_header(&[&old_kek], &options(CHUNK));
+    let old = sealing.header().clone();
+    let mut enc = Encryptor::body(Vec::new(), sealing).expect("encryptor");
     enc.write_all(&plain).expect("write");
     let body = enc.finish().expect("finish");
 
+    let opened = open_header(&old, &[&old_kek]);
     let new = opened.rewrap(&[&rsa, &old_kek]).expect("rewrap");
     let stable = stable_len(&old);
     assert_eq!(new.as_bytes()[..stable], old.as_bytes()[..stable]);
@@ -288,10 +284,7 @@ proptest! {
         threads in 1usize..=3,
     ) {
         let plain = plaintext(len);
-        let mut enc = Encryptor::new(Vec::new(), &[&kek()], &options(CHUNK))
-            .expect("encryptor")
-            .threads(threads)
-            .expect("threads");
+        let mut enc = known_encryptor(threads);
         let mut rest = &plain[..];
         for w in writes.iter().cycle() {
             if rest.is_empty() {
@@ -302,7 +295,7 @@ proptest! {
             rest = &rest[n..];
         }
         let stream = enc.finish().expect("finish");
-        prop_assert!(stream == seal_with_header_of(&stream, &plain));
+        prop_assert!(stream == reference_stream(&stream, &plain));
 
         let input = Trickle { data: &stream, pieces, calls: 0 };
         let mut decryptor = Decryptor::new(input, &[&kek()])
@@ -405,26 +398,15 @@ proptest! {
     }
 
     #[test]
-    fn parallel_output_equals_serial_for_any_length(len in 0..24 * CHUNK, piece in 1usize..10_000) {
-        // See parallel_output_equals_serial_output: one header, several
-        // bodies of the same plaintext, only to compare them.
+    fn parallel_output_is_the_formats_stream_for_any_length(len in 0..24 * CHUNK, piece in 1usize..10_000) {
         let plain = plaintext(len);
-        let opened = Header::create(Dek::generate().expect("DEK"), &[&kek()], &options(CHUNK))
-            .expect("header");
-        let bodies: Vec<Vec<u8>> = (1..=4)
-            .map(|threads| {
-                let mut enc = Encryptor::body(Vec::new(), &opened)
-                    .expect("encryptor")
-                    .threads(threads)
-                    .expect("threads");
-                for p in plain.chunks(piece) {
-                    enc.write_all(p).expect("write");
-                }
-                enc.finish().expect("finish")
-            })
-            .collect();
-        for body in &bodies[1..] {
-            prop_assert!(*body == bodies[0]);
+        for threads in 1..=4 {
+            let mut enc = known_encryptor(threads);
+            for p in plain.chunks(piece) {
+                enc.write_all(p).expect("write");
+            }
+            let stream = enc.finish().expect("finish");
+            prop_assert!(stream == reference_stream(&stream, &plain), "{} threads", threads);
         }
     }
 
@@ -474,11 +456,12 @@ proptest! {
         let old_kek = kek();
         let plain = plaintext(len);
         let options = HeaderOptions::default().chunk_size(CHUNK).expect("chunk").metadata("item", item);
-        let opened = Header::create(Dek::generate().expect("DEK"), &[&old_kek], &options).expect("header");
-        let old = opened.header().clone();
-        let mut enc = Encryptor::body(Vec::new(), &opened).expect("encryptor");
+        let sealing = known_header(&[&old_kek], &options);
+        let old = sealing.header().clone();
+        let mut enc = Encryptor::body(Vec::new(), sealing).expect("encryptor");
         enc.write_all(&plain).expect("write");
         let body = enc.finish().expect("finish");
+        let opened = open_header(&old, &[&old_kek]);
 
         let new_keks: Vec<AesKeyWrapper> = (0..new_keys)
             .map(|i| {

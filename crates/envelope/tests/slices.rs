@@ -1,15 +1,13 @@
-//! The slice path (`OpenedHeader::encrypt_slice` / `decrypt_slice`) writes
-//! exactly the bytes of the streaming path and releases nothing on failure.
+//! The slice path (`SealingHeader::encrypt_slice` /
+//! `OpenedHeader::decrypt_slice`) writes exactly the bytes the format
+//! defines (the same as every other path) and releases nothing on failure.
 
 mod common;
 
-use std::io::Write;
-
-use common::plaintext;
+use common::{known_header, open_header, plaintext, reference_body};
 use strongroom_aes::Aes256Key;
 use strongroom_envelope::{
-    AesKeyWrapper, Dek, Encryptor, Error, Header, HeaderOptions, KeyRef, OpenedHeader,
-    WrapAlgorithm,
+    AesKeyWrapper, Error, HeaderOptions, KeyRef, OpenedHeader, SealingHeader, WrapAlgorithm,
 };
 
 fn kek() -> AesKeyWrapper {
@@ -19,9 +17,18 @@ fn kek() -> AesKeyWrapper {
     )
 }
 
-fn opened(kek: &AesKeyWrapper) -> OpenedHeader {
+fn sealing(kek: &AesKeyWrapper) -> SealingHeader {
     let options = HeaderOptions::default().chunk_size(4096).unwrap();
-    Header::create(Dek::generate().unwrap(), &[kek], &options).unwrap()
+    known_header(&[kek], &options)
+}
+
+/// `data` sealed by the slice path on `threads` threads, and the header
+/// opened for reading it.
+fn sealed(kek: &AesKeyWrapper, data: &[u8], threads: usize) -> (Vec<u8>, OpenedHeader) {
+    let sealing = sealing(kek);
+    let mut body = vec![0u8; sealing.body_len(data.len() as u64).unwrap() as usize];
+    let opened = sealing.encrypt_slice(data, &mut body, threads).unwrap();
+    (body, opened)
 }
 
 /// Lengths around chunk boundaries, including the empty stream.
@@ -38,27 +45,24 @@ const LENGTHS: [usize; 9] = [
 ];
 
 #[test]
-fn encrypt_slice_equals_the_streaming_encryptor() {
+fn encrypt_slice_writes_the_formats_body() {
     let kek = kek();
     for len in LENGTHS {
-        let header = opened(&kek);
         let data = plaintext(len);
-        let mut streamed = Encryptor::body(Vec::new(), &header)
-            .unwrap()
-            .threads(1)
-            .unwrap();
-        streamed.write_all(&data).unwrap();
-        let streamed = streamed.finish().unwrap();
         for threads in [1, 2, 3] {
-            // The same header encrypts the same plaintext twice only to
-            // compare the two paths: in use, one header encrypts one body.
-            let mut body = vec![0u8; header.body_len(len as u64).unwrap() as usize];
-            header.encrypt_slice(&data, &mut body, threads).unwrap();
-            assert_eq!(body, streamed, "len {len} threads {threads}");
-
-            let mut plain = vec![0u8; header.plaintext_len(body.len() as u64).unwrap() as usize];
-            header.decrypt_slice(&body, &mut plain, threads).unwrap();
-            assert_eq!(plain, data, "len {len} threads {threads}");
+            let (body, header) = sealed(&kek, &data, threads);
+            assert!(
+                body == reference_body(header.header(), &data),
+                "len {len} threads {threads}"
+            );
+            // The header returned, and the stored header opened again.
+            let reopened = open_header(header.header(), &[&kek]);
+            for opened in [&header, &reopened] {
+                let mut plain =
+                    vec![0u8; opened.plaintext_len(body.len() as u64).unwrap() as usize];
+                opened.decrypt_slice(&body, &mut plain, threads).unwrap();
+                assert_eq!(plain, data, "len {len} threads {threads}");
+            }
         }
     }
 }
@@ -66,10 +70,8 @@ fn encrypt_slice_equals_the_streaming_encryptor() {
 #[test]
 fn a_failed_decrypt_slice_releases_nothing() {
     let kek = kek();
-    let header = opened(&kek);
     let data = plaintext(10 * 4096 + 7);
-    let mut body = vec![0u8; header.body_len(data.len() as u64).unwrap() as usize];
-    header.encrypt_slice(&data, &mut body, 2).unwrap();
+    let (body, header) = sealed(&kek, &data, 2);
     for position in [0, 4096 + 16 + 3, body.len() - 1] {
         let mut forged = body.clone();
         forged[position] ^= 0x40;
@@ -92,15 +94,19 @@ fn a_failed_decrypt_slice_releases_nothing() {
 #[test]
 fn slice_lengths_are_checked() {
     let kek = kek();
-    let header = opened(&kek);
     let data = plaintext(5000);
     let mut short = vec![0u8; 5000];
-    let err = header.encrypt_slice(&data, &mut short, 1).unwrap_err();
+    let err = sealing(&kek)
+        .encrypt_slice(&data, &mut short, 1)
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
-    let mut body = vec![0u8; header.body_len(5000).unwrap() as usize];
-    let err = header.encrypt_slice(&data, &mut body, 0).unwrap_err();
+    assert!(short.iter().all(|&b| b == 0), "a refused seal wrote");
+    let sealing = sealing(&kek);
+    assert_eq!(sealing.body_len(0).unwrap(), 16);
+    let mut body = vec![0u8; sealing.body_len(5000).unwrap() as usize];
+    let err = sealing.encrypt_slice(&data, &mut body, 0).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
-    header.encrypt_slice(&data, &mut body, 1).unwrap();
+    let (body, header) = sealed(&kek, &data, 1);
     let mut wrong = vec![0u8; 4999];
     let err = header.decrypt_slice(&body, &mut wrong, 1).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
@@ -110,7 +116,6 @@ fn slice_lengths_are_checked() {
         Err(Error::Truncated)
     ));
     assert_eq!(header.plaintext_len(16).unwrap(), 0);
-    assert_eq!(header.body_len(0).unwrap(), 16);
 }
 
 /// A body cut after a whole chunk that was not the last, with 16 bytes
@@ -123,10 +128,8 @@ fn a_forged_empty_final_chunk_is_refused() {
     use std::io::{Cursor, Read};
     use strongroom_envelope::{Decryptor, SeekableDecryptor};
     let kek = kek();
-    let opened = opened(&kek);
     let plain = plaintext(3 * 4096 + 5);
-    let mut body = vec![0u8; opened.body_len(plain.len() as u64).unwrap() as usize];
-    opened.encrypt_slice(&plain, &mut body, 1).unwrap();
+    let (body, opened) = sealed(&kek, &plain, 1);
     for tail in [[0u8; 16], [0xa5; 16]] {
         let mut forged = body[..2 * (4096 + 16)].to_vec();
         forged.extend_from_slice(&tail);

@@ -7,12 +7,15 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use strongroom_aes::Aes256Key;
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256};
+use strongroom_aes::{Aes256Gcm, Aes256Key};
+use strongroom_envelope::format::FIXED_LEN;
 use strongroom_envelope::rsa::PrivateKey;
 use strongroom_envelope::rsa::pkcs8::DecodePrivateKey;
 use strongroom_envelope::{
-    AesKeyWrapper, Decryptor, Encryptor, Error, Header, HeaderOptions, KeyRef, KeyWrapper,
-    RsaOaepWrapper, WrapAlgorithm,
+    AesKeyWrapper, Decryptor, Dek, Encryptor, Error, Header, HeaderOptions, KeyRef, KeyWrapper,
+    OpenedHeader, RsaOaepWrapper, SealingHeader, WrapAlgorithm,
 };
 
 /// `tests/data/`.
@@ -135,4 +138,79 @@ pub fn read_all<R: Read>(mut reader: R, out: &mut Vec<u8>) -> Result<(), Error> 
 /// Splits a body (no header) into its chunks at stride `chunk + 16`.
 pub fn chunks(body: &[u8], chunk: usize) -> Vec<Vec<u8>> {
     body.chunks(chunk + 16).map(<[u8]>::to_vec).collect()
+}
+
+/// The bytes of [`known_dek`].
+pub const KNOWN_DEK: [u8; 32] = [0x5a; 32];
+
+/// A DEK whose bytes the test knows, so that [`reference_body`] can compute
+/// what a header made with it must seal. Each header still draws its own
+/// salt, so the bodies of two such headers share no key or nonce.
+pub fn known_dek() -> Dek {
+    Dek::from_key(Aes256Key::from_bytes(KNOWN_DEK))
+}
+
+/// A new header over [`known_dek`], under `wrappers`.
+pub fn known_header(wrappers: &[&dyn KeyWrapper], options: &HeaderOptions) -> SealingHeader {
+    Header::create(known_dek(), wrappers, options).expect("header")
+}
+
+/// Length of a header's stable part (docs/FORMAT.md 2.1).
+pub fn stable_len(header: &Header) -> usize {
+    FIXED_LEN
+        + 2
+        + header
+            .metadata()
+            .iter()
+            .map(|(k, v)| 1 + k.len() + 2 + v.len())
+            .sum::<usize>()
+}
+
+/// The body that `header` (made over [`known_dek`]) seals for `plain`,
+/// computed from docs/FORMAT.md sections 3 and 4 with the bare primitives:
+/// the reference every sealing path must match byte for byte.
+pub fn reference_body(header: &Header, plain: &[u8]) -> Vec<u8> {
+    let pieces: Vec<&[u8]> = if plain.is_empty() {
+        vec![plain]
+    } else {
+        plain.chunks(header.chunk_size()).collect()
+    };
+    reference_chunks(header, &pieces)
+}
+
+/// Seals `pieces` as consecutive chunks 0, 1, ... of `header`'s body (made
+/// over [`known_dek`]), the last one flagged as the final chunk, with the
+/// bare primitives (docs/FORMAT.md sections 3 and 4). With pieces no writer
+/// would make (an empty final piece after others), it builds bodies that
+/// only a key holder can: what a reader must still refuse.
+pub fn reference_chunks(header: &Header, pieces: &[&[u8]]) -> Vec<u8> {
+    let bytes = header.as_bytes();
+    let hk = Hkdf::<Sha256>::new(Some(&bytes[12..44]), &KNOWN_DEK);
+    let mut okm = [0u8; 39];
+    hk.expand(b"strongroom v1 payload", &mut okm)
+        .expect("39 bytes");
+    let gcm = Aes256Gcm::with_key(&Aes256Key::try_from_slice(&okm[..32]).expect("32 bytes"));
+    let aad: [u8; 32] = Sha256::digest(&bytes[..stable_len(header)]).into();
+    let mut body = Vec::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        let mut nonce = [0u8; 12];
+        nonce[..7].copy_from_slice(&okm[32..]);
+        nonce[7..11].copy_from_slice(&u32::try_from(i).expect("index").to_be_bytes());
+        nonce[11] = u8::from(i + 1 == pieces.len());
+        let mut sealed = piece.to_vec();
+        let tag = gcm
+            .seal_in_place_detached(&nonce, &aad, &mut sealed)
+            .expect("seal");
+        body.extend_from_slice(&sealed);
+        body.extend_from_slice(&tag);
+    }
+    body
+}
+
+/// Opens a stored header with `wrappers`, as a reader of the stream would.
+pub fn open_header(header: &Header, wrappers: &[&dyn KeyWrapper]) -> OpenedHeader {
+    Header::from_bytes(header.as_bytes())
+        .expect("a well-formed header")
+        .open(wrappers)
+        .expect("the header opens")
 }
