@@ -200,9 +200,9 @@ impl<W: Write> Encryptor<W> {
         if self.next_index + whole as u64 > MAX_CHUNK_INDEX {
             return Err(Error::TooLarge);
         }
-        // Two chunks per thread, as the staged path: with one, 2 threads
-        // took 59.7 ms for 256 MiB against 54.5-57 ms with two (1 thread:
-        // the same either way).
+        // Two chunks per thread, as the staged path: one per thread kept
+        // 2 threads waiting on each other more (measured: see the
+        // CHANGELOG's "Measured" section).
         let per = self.workers.batch_chunks();
         let out = self.out.as_mut().ok_or(Error::InvalidArgument {
             reason: "the encryptor was already finished",
