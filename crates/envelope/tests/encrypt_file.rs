@@ -5,8 +5,8 @@
 //!
 //! The example's source is compiled into this test binary (the `example`
 //! module below), and each run is a child process: this same binary, asked
-//! to run only the ignored test `example_process`, which hands the command
-//! line in `STRONGROOM_ENCRYPT_FILE_ARGS` to the example's `cli`. So the
+//! to run only the test `example_process`, which hands the command line in
+//! `STRONGROOM_ENCRYPT_FILE_ARGS` to the example's `cli`. So the
 //! tests always run the example's current code, under `cargo nextest run`
 //! and `cargo test` alike, with no nested cargo build and no dependence on
 //! whether (or how recently) the invocation built `examples/encrypt_file`.
@@ -35,16 +35,29 @@ const KEK_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1
 /// What a temporary file's name holds after `.OUT`.
 const TMP_MARK: &str = ".strongroom-tmp-";
 
-/// The child process's side: runs the example with the command line from
-/// `STRONGROOM_ENCRYPT_FILE_ARGS` and exits with its status. Does nothing
-/// when run without it.
+/// The child process's side: with `STRONGROOM_ENCRYPT_FILE_ARGS` set (by
+/// the other tests, which run this binary again for just this test), runs
+/// the example with that command line and exits with its status. Run as an
+/// ordinary test, it checks the usage rules of the example's command line.
 #[test]
-#[ignore = "the example's command line, run in a child process by the other tests"]
 fn example_process() {
     if let Ok(args) = std::env::var(ARGS_VAR) {
         let status = example::cli(args.lines().map(String::from));
         std::process::exit(status.into());
     }
+    let cli = |args: &[&str]| example::cli(args.iter().map(|a| (*a).to_string()));
+    assert_eq!(cli(&["--help"]), 0, "help is not an error");
+    assert_eq!(cli(&[]), 2, "no arguments is a usage error");
+    assert_eq!(
+        cli(&["shred", "a", "b"]),
+        2,
+        "an unknown mode is a usage error"
+    );
+    assert_eq!(
+        cli(&["encrypt", "a", "b", "--threads", "0"]),
+        2,
+        "0 threads is a usage error"
+    );
 }
 
 /// The example run as a child process in `dir` with `args` (paths relative
@@ -58,7 +71,6 @@ fn example(dir: &Path, args: &[&str]) -> Command {
     cmd.args([
         "example_process",
         "--exact",
-        "--ignored",
         "--nocapture",
         "--test-threads=1",
     ])
