@@ -11,11 +11,23 @@
 //! that protects nothing (a warning says so). Each output gets a fresh DEK,
 //! wrapped under the KEK and recorded in the header.
 //!
-//! On any error the partly written `OUT` is removed and the exit status is
-//! 1 (2 for a usage error).
+//! `OUT` is never written in place. The output goes to a new file beside it,
+//! `.OUT.strongroom-tmp-<16 hex digits>` (created exclusively, mode 0600 on
+//! Unix), which is flushed, synced to disk and renamed over `OUT` only once
+//! the whole stream has been written (and, when decrypting, every chunk
+//! verified); then `OUT`'s directory is synced so the rename survives a
+//! crash. So `OUT` either keeps what it held before (or stays absent) or
+//! holds the complete output; never a part of it. On an error the temporary
+//! file is removed and the exit status is 1 (2 for a usage error). If the
+//! process is killed, the temporary file can remain: it holds part of the
+//! output (when decrypting, verified plaintext) and can be deleted.
+//!
+//! The rename replaces `OUT` itself: a new file with mode 0600, and a
+//! symbolic link at `OUT` is replaced, not followed.
 
+use std::ffi::OsString;
 use std::fmt;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -65,7 +77,10 @@ struct Args {
 enum Failure {
     Help,
     Usage(String),
+    /// Failed; OUT was not written.
     Run(String),
+    /// OUT was written, but something after that failed.
+    Written(String),
 }
 
 impl fmt::Display for Failure {
@@ -73,7 +88,7 @@ impl fmt::Display for Failure {
         match self {
             Self::Help => f.write_str(USAGE),
             Self::Usage(m) => write!(f, "{m}\n\n{USAGE}"),
-            Self::Run(m) => f.write_str(m),
+            Self::Run(m) | Self::Written(m) => f.write_str(m),
         }
     }
 }
@@ -170,6 +185,11 @@ fn read_key(path: &Path) -> Result<Aes256Key, Failure> {
 fn describe(e: Error) -> String {
     match e {
         Error::Io(io) => format!("I/O error: {io}"),
+        // The library's message adds that nothing was released, meaning the
+        // failing chunk. The chunks before it did verify and reached the
+        // temporary file (since removed), so this program says what became
+        // of OUT instead (see `run`).
+        Error::DecryptionFailed => "decryption failed: wrong key, or the data was altered".into(),
         e => e.to_string(),
     }
 }
@@ -186,7 +206,7 @@ fn encrypt(
     args: &Args,
     kek: &AesKeyWrapper,
     input: File,
-    output: File,
+    output: &File,
 ) -> Result<(u64, u64), Failure> {
     let mut options = HeaderOptions::default();
     if let Some(bytes) = args.chunk_size {
@@ -205,12 +225,10 @@ fn encrypt(
     }
     let header_len = enc.header().map_or(0, |h| h.as_bytes().len() as u64);
     let plain = io::copy(&mut reader, &mut enc).map_err(|e| from_io("encrypting", e))?;
-    let writer = enc.finish().map_err(|e| from_env("finishing", e))?;
-    let file = writer
-        .into_inner()
-        .map_err(|e| from_io("writing the output", e.into_error()))?;
-    file.sync_all()
-        .map_err(|e| from_io("syncing the output", e))?;
+    let mut writer = enc.finish().map_err(|e| from_env("finishing", e))?;
+    writer
+        .flush()
+        .map_err(|e| from_io("writing the output", e))?;
     Ok((plain, header_len))
 }
 
@@ -218,7 +236,7 @@ fn decrypt(
     args: &Args,
     kek: &AesKeyWrapper,
     input: File,
-    output: File,
+    output: &File,
 ) -> Result<(u64, u64), Failure> {
     let reader = BufReader::with_capacity(IO_BUF, input);
     let mut writer = BufWriter::with_capacity(IO_BUF, output);
@@ -233,12 +251,104 @@ fn decrypt(
     writer
         .flush()
         .map_err(|e| from_io("writing the output", e))?;
-    let file = writer
-        .into_inner()
-        .map_err(|e| from_io("writing the output", e.into_error()))?;
-    file.sync_all()
-        .map_err(|e| from_io("syncing the output", e))?;
     Ok((plain, header_len))
+}
+
+/// The output being written: a new file beside `OUT`, renamed over it by
+/// [`Staged::commit`] once complete, and removed when dropped uncommitted
+/// (after an error, or a panic).
+struct Staged {
+    file: File,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Staged {
+    /// Creates `.OUT.strongroom-tmp-<random>` in `OUT`'s directory: beside
+    /// it, so the rename stays within one file system; created exclusively
+    /// (never an existing file, nor a link planted at that name), readable
+    /// only by its owner, since it can hold plaintext.
+    fn create(out: &Path) -> Result<Self, Failure> {
+        let name = out
+            .file_name()
+            .ok_or_else(|| usage(format!("OUT {} does not name a file", out.display())))?;
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut attempts = 0;
+        loop {
+            let random = getrandom::u64()
+                .map_err(|e| run_err(format!("cannot name a temporary file: {e}")))?;
+            let mut temp_name = OsString::from(".");
+            temp_name.push(name);
+            temp_name.push(format!(".strongroom-tmp-{random:016x}"));
+            let path = out.with_file_name(temp_name);
+            match options.open(&path) {
+                Ok(file) => {
+                    return Ok(Self {
+                        file,
+                        path,
+                        committed: false,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 8 => {
+                    attempts += 1;
+                }
+                Err(e) => {
+                    return Err(run_err(format!(
+                        "cannot create a temporary file {}: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Makes the output durable under the name `out`: syncs the file's data,
+    /// renames it over `out` (atomic: `out` is the old file or the new one,
+    /// never a mix), then syncs the directory, which records the rename.
+    fn commit(mut self, out: &Path) -> Result<(), Failure> {
+        self.file
+            .sync_all()
+            .map_err(|e| from_io("syncing the output", e))?;
+        fs::rename(&self.path, out).map_err(|e| {
+            run_err(format!(
+                "cannot rename {} to {}: {e}",
+                self.path.display(),
+                out.display()
+            ))
+        })?;
+        self.committed = true;
+        #[cfg(unix)]
+        {
+            let dir = match out.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| {
+                Failure::Written(format!(
+                    "{} was written, but syncing its directory failed ({e}); \
+                     a crash now could lose the rename",
+                    out.display()
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed
+            && let Err(e) = fs::remove_file(&self.path)
+        {
+            eprintln!(
+                "warning: could not remove the temporary file {}: {e}; delete it",
+                self.path.display()
+            );
+        }
+    }
 }
 
 /// Whether `a` and `b` name the same existing file.
@@ -253,6 +363,28 @@ fn run(args: &Args) -> Result<(), Failure> {
     if same_file(&args.input, &args.output) {
         return Err(usage("IN and OUT are the same file"));
     }
+    let (plain, header) = write_output(args).map_err(|e| match e {
+        Failure::Run(m) => Failure::Run(format!(
+            "{m}; {out} was not written (an existing {out} is unchanged)",
+            out = args.output.display()
+        )),
+        e => e,
+    })?;
+    let verb = match args.mode {
+        Mode::Encrypt => "encrypted",
+        Mode::Decrypt => "decrypted",
+    };
+    eprintln!(
+        "{verb} {plain} plaintext bytes ({header}-byte header): {} -> {}",
+        args.input.display(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+/// Encrypts or decrypts into a [`Staged`] file and commits it: returns the
+/// plaintext and header lengths.
+fn write_output(args: &Args) -> Result<(u64, u64), Failure> {
     let key = match &args.key_file {
         Some(path) => read_key(path)?,
         None => {
@@ -268,54 +400,38 @@ fn run(args: &Args) -> Result<(), Failure> {
     );
     let input = File::open(&args.input)
         .map_err(|e| run_err(format!("cannot open {}: {e}", args.input.display())))?;
-    let output = File::create(&args.output)
-        .map_err(|e| run_err(format!("cannot create {}: {e}", args.output.display())))?;
-    let result = match args.mode {
-        Mode::Encrypt => encrypt(args, &kek, input, output),
-        Mode::Decrypt => decrypt(args, &kek, input, output),
+    let staged = Staged::create(&args.output)?;
+    // On an error `staged` is dropped here, which removes the temporary file.
+    let lengths = match args.mode {
+        Mode::Encrypt => encrypt(args, &kek, input, &staged.file)?,
+        Mode::Decrypt => decrypt(args, &kek, input, &staged.file)?,
     };
-    match result {
-        Ok((plain, header)) => {
-            let verb = match args.mode {
-                Mode::Encrypt => "encrypted",
-                Mode::Decrypt => "decrypted",
-            };
-            eprintln!(
-                "{verb} {plain} plaintext bytes ({header}-byte header): {} -> {}",
-                args.input.display(),
-                args.output.display()
-            );
-            Ok(())
+    staged.commit(&args.output)?;
+    Ok(lengths)
+}
+
+/// Runs the command line `args` (without the program name), reporting on
+/// stderr; returns the exit status: 0, 1 on failure, 2 on a usage error.
+///
+/// `pub` for `tests/encrypt_file.rs`, which runs it in a child process.
+pub fn cli(args: impl Iterator<Item = String>) -> u8 {
+    match parse_args(args).and_then(|args| run(&args)) {
+        Ok(()) => 0,
+        Err(Failure::Help) => {
+            println!("{USAGE}");
+            0
+        }
+        Err(e @ Failure::Usage(_)) => {
+            eprintln!("encrypt_file: {e}");
+            2
         }
         Err(e) => {
-            // Leave no partial output behind (for decryption: only verified
-            // plaintext was written, but not all of it).
-            if let Err(rm) = fs::remove_file(&args.output) {
-                eprintln!(
-                    "warning: could not remove the partial output {}: {rm}",
-                    args.output.display()
-                );
-            }
-            Err(e)
+            eprintln!("encrypt_file: {e}");
+            1
         }
     }
 }
 
 fn main() -> ExitCode {
-    let result = parse_args(std::env::args().skip(1)).and_then(|args| run(&args));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Help) => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Err(e @ Failure::Usage(_)) => {
-            eprintln!("encrypt_file: {e}");
-            ExitCode::from(2)
-        }
-        Err(e) => {
-            eprintln!("encrypt_file: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    ExitCode::from(cli(std::env::args().skip(1)))
 }
