@@ -185,8 +185,8 @@ fn read_key(path: &Path) -> Result<Aes256Key, Failure> {
 fn describe(e: Error) -> String {
     match e {
         Error::Io(io) => format!("I/O error: {io}"),
-        // The library's message adds that nothing was released, meaning the
-        // failing chunk. The chunks before it did verify and reached the
+        // The library's message adds that no plaintext of the failed part
+        // was released. The chunks before it did verify and reached the
         // temporary file (since removed), so this program says what became
         // of OUT instead (see `run`).
         Error::DecryptionFailed => "decryption failed: wrong key, or the data was altered".into(),

@@ -93,7 +93,7 @@ impl fmt::Display for Error {
                 write!(f, "key {key} could not be used: {source}")
             }
             Self::DecryptionFailed => f.write_str(
-                "decryption failed: wrong key, or the data was altered; nothing was released",
+                "decryption failed: wrong key, or the data was altered; no plaintext of the failed part was released",
             ),
             Self::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
             Self::TooLarge => f.write_str(
