@@ -167,9 +167,9 @@ const OK: &[OkCase] = &[
     },
     OkCase {
         file: "ok_empty_version.srm",
-        about: "`ok_one_byte.srm` with its record's key version emptied (`v1`, length 02, -> \
-                length 00) and the header MAC recomputed: only a key held with the empty \
-                version opens it",
+        about: "`ok_one_byte.srm` with its record's key version `v1` removed (its length 02 -> \
+                00) and the header MAC recomputed: only a key held with the empty version \
+                opens it",
         chunk: None,
         len: 1,
         metadata: &[],

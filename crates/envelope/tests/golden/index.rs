@@ -3,6 +3,8 @@
 
 use super::*;
 
+/// Writes every derived file, and first, when `sealed`, seals the sealed
+/// `ok_*` files afresh (new random DEKs and salts).
 pub(super) fn regenerate(sealed: bool) {
     let dir = data_dir();
     if sealed {
