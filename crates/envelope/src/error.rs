@@ -10,7 +10,9 @@ use crate::{KeyRef, WrapError};
 /// Variants about public facts carry detail (a version, an offset, the key
 /// references a header names); every authentication failure — a chunk tag, the
 /// header MAC, the key commitment, a wrapped key that does not unwrap — is
-/// the one detail-free [`Error::DecryptionFailed`].
+/// the one detail-free [`Error::DecryptionFailed`]. docs/FORMAT.md section 6
+/// lists the error classes a reader reports, the order of its checks, and
+/// the variant of each class.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

@@ -105,6 +105,9 @@ impl Header {
     /// of 4 KiB, 16 records of 1 KiB), and memory grows only as its bytes
     /// actually arrive.
     ///
+    /// Fields are checked in byte order and the first rule broken is the
+    /// error (docs/FORMAT.md sections 2.4 and 6), before any key is used.
+    ///
     /// # Errors
     /// [`Error::Malformed`] (with the offset) for a header that breaks the
     /// format, [`Error::UnsupportedVersion`] / [`Error::UnsupportedSuite`],
@@ -217,7 +220,7 @@ pub(crate) mod write {
     }
 }
 
-/// Reading (docs/FORMAT.md section 2), bounded and offset-tracked.
+/// Reading (docs/FORMAT.md sections 2 and 6), bounded and offset-tracked.
 pub(crate) mod read {
     use super::*;
 
@@ -314,6 +317,14 @@ pub(crate) mod read {
             if key.is_empty() {
                 return Err(c.malformed(at, "empty metadata key"));
             }
+            // Keys strictly increasing: one canonical encoding per map.
+            // Checked before the value is read, so errors follow byte order.
+            if metadata
+                .last_key_value()
+                .is_some_and(|(last, _)| *last >= key)
+            {
+                return Err(c.malformed(at, "metadata keys not in strictly increasing order"));
+            }
             let len_at = c.offset();
             let len = usize::from(c.u16()?);
             if len > MAX_METADATA_VALUE_LEN {
@@ -322,13 +333,6 @@ pub(crate) mod read {
             let value_at = c.offset();
             let value = String::from_utf8(c.take(len)?.to_vec())
                 .map_err(|_| c.malformed(value_at, "metadata value is not UTF-8"))?;
-            // Keys strictly increasing: one canonical encoding per map.
-            if metadata
-                .last_key_value()
-                .is_some_and(|(last, _)| *last >= key)
-            {
-                return Err(c.malformed(at, "metadata keys not in strictly increasing order"));
-            }
             metadata.insert(key, value);
         }
         let stable_len = c.bytes.len();

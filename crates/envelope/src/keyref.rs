@@ -3,7 +3,8 @@
 use core::fmt;
 
 /// How a DEK was wrapped. The byte value is the format's `wrap algorithm`
-/// field (docs/FORMAT.md section "Wrapped-key record").
+/// field (docs/FORMAT.md section 2.2). An unknown byte makes the header
+/// malformed: a new algorithm comes with a new format version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WrapAlgorithm {

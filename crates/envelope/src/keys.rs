@@ -310,18 +310,23 @@ impl Header {
     }
 
     /// Finds a wrapped copy of the DEK that one of `wrappers` can unwrap,
-    /// checks the key commitment, then the header MAC.
+    /// checks the key commitment, then the header MAC (docs/FORMAT.md
+    /// section 3.2).
     ///
-    /// Records are tried in header order; a copy that fails to unwrap or to
-    /// match the commitment is skipped, so one bad copy cannot deny access
-    /// through the others.
+    /// Records are tried in header order, each with the wrappers whose
+    /// [`can_unwrap`](KeyWrapper::can_unwrap) accepts it. A copy that fails
+    /// to unwrap, unwraps to anything but 32 bytes (the wrappers refuse
+    /// those) or fails the commitment is skipped, so one bad copy cannot
+    /// deny access through the others; a wrapper that refuses is skipped
+    /// too. A DEK that passes the commitment but not the MAC stops the
+    /// search: the header was altered, and no other record can help.
     ///
     /// # Errors
     /// [`Error::NoMatchingKey`] (naming the recorded keys) when no wrapper
-    /// fits any record; [`Error::KeyUnavailable`] when the only fitting
-    /// wrappers refused (e.g. access revoked); [`Error::DecryptionFailed`]
-    /// when a copy unwrapped but the commitment or MAC did not verify, or
-    /// no copy unwrapped.
+    /// fits any record; [`Error::KeyUnavailable`] when no copy opened and a
+    /// fitting wrapper refused (e.g. access revoked; the first refusal);
+    /// [`Error::DecryptionFailed`] when the MAC did not verify, or every
+    /// fitting copy was skipped.
     pub fn open(self, wrappers: &[&dyn KeyWrapper]) -> Result<OpenedHeader, Error> {
         let mut refusal: Option<Error> = None;
         let mut tried = false;

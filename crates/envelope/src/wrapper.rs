@@ -51,9 +51,14 @@ pub trait KeyWrapper: Send + Sync {
     /// [`WrapError::Backend`] when the key cannot be used.
     fn unwrap(&self, key_ref: &KeyRef, wrapped: &[u8]) -> Result<Dek, WrapError>;
 
-    /// Whether this wrapper can unwrap a copy recorded under `key_ref`. By
-    /// default only its own exact reference; a key vault that holds every
-    /// version of a key may accept any version of it.
+    /// Whether this wrapper can unwrap a copy recorded under `key_ref`: the
+    /// matching rule of docs/FORMAT.md section 3.2. By default only its own
+    /// exact reference (vault, name, version and algorithm equal, strings
+    /// byte for byte; an empty version matches only an empty one). A key
+    /// vault that holds every version of a key may accept any version of
+    /// it, and then unwraps with the version `key_ref` names. The vault,
+    /// name and algorithm must always be equal: [`unwrap`](Self::unwrap)
+    /// uses exactly the recorded algorithm.
     fn can_unwrap(&self, key_ref: &KeyRef) -> bool {
         self.key_ref() == key_ref
     }

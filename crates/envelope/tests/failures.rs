@@ -449,6 +449,27 @@ fn header_fields_out_of_range_are_malformed_at_their_offset() {
         matches!(err, Error::Malformed { offset: 83, .. }),
         "{err:?}"
     );
+    // Rules are checked in byte order (docs/FORMAT.md section 2.4): the
+    // key's order before its value's length, which is over the limit too.
+    bad[85..87].copy_from_slice(&[0x10, 0x01]);
+    let err = Header::from_bytes(&bad).expect_err("unordered");
+    assert!(
+        matches!(err, Error::Malformed { offset: 83, .. }),
+        "{err:?}"
+    );
+    // A length over its limit is refused before the bytes it counts: the
+    // input may end right after it.
+    let err = Header::from_bytes(&bad[..87]).expect_err("value length");
+    assert!(
+        matches!(err, Error::Malformed { offset: 83, .. }),
+        "{err:?}"
+    );
+    bad[84] = b'b';
+    let err = Header::from_bytes(&bad[..87]).expect_err("value length");
+    assert!(
+        matches!(err, Error::Malformed { offset: 85, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]

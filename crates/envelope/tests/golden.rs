@@ -1,15 +1,23 @@
 //! Golden files: `tests/data/ok_*.srm` streams that must keep decrypting to
 //! their plaintext, and `tests/data/fail_*.srm` streams, each one documented
 //! change away from an `ok_*` file, that must fail with one exact error and
-//! release no plaintext of the failing chunk.
+//! release no plaintext of the failing chunk. Each failure names the keys
+//! the reader holds ([`GoldenKey`]); some `ok_*` files are also checked
+//! with keys that must not open them.
 //!
-//! Salts and DEKs are random, so the files are generated once and committed.
-//! To regenerate (only when the format changes on purpose; the RSA key and
-//! the AES KEK are kept):
+//! The sealed `ok_*` files have random salts and DEKs, so they are
+//! generated once and committed. Every other vector is derived from them
+//! and the golden key material deterministically: the checks below derive
+//! each one again and compare it with the committed file. To write the
+//! derived files (new vectors; the sealed `ok_*` files are kept):
 //!
 //! ```text
-//! STRONGROOM_REGENERATE_GOLDEN=1 cargo test -p strongroom-envelope --test golden
+//! STRONGROOM_REGENERATE_GOLDEN=derived cargo test -p strongroom-envelope --test golden
 //! ```
+//!
+//! To regenerate everything, sealed files included (only when the format
+//! changes on purpose; the RSA key and the AES KEK are kept), set the
+//! variable to `1` instead.
 //!
 //! (`cargo test`, not `cargo nextest`: nextest runs each test in its own
 //! process, and each would write different random files.) Without the
@@ -19,19 +27,33 @@
 //! `i` = `i mod 251`. The fail tests decrypt on one thread, so a batch is
 //! two chunks and the plaintext released before the error is exact.
 
+#[path = "golden/check.rs"]
+mod check;
 mod common;
+#[path = "golden/derive.rs"]
+mod derive;
+#[path = "golden/index.rs"]
+mod index;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{Seek, SeekFrom};
+use std::io::{Cursor, Seek, SeekFrom};
 
+use common::GoldenKey::{self, Aes, AesOtherName, AesUnversioned, AesWrongBytes, Rsa, RsaPublic};
 use common::{
-    aes_ref, aes_wrapper, aes_wrapper_with, data_dir, decrypt, encrypt, header_len, plaintext,
-    read_all, read_data, rsa_ref, rsa_wrapper,
+    RawRecord, aes_ref, data_dir, decrypt_with, encrypt, golden_dek, golden_wrap, header_len,
+    plaintext, read_all, read_data, rewrite_records, rsa_ref, seal_chunks,
 };
 use strongroom_envelope::{
     Error, Header, HeaderOptions, KeyRef, KeyWrapper, SeekableDecryptor, WrapAlgorithm,
 };
+
+use check::{check_fail, check_ok, check_wrong_keys};
+use derive::{
+    algorithm_mismatch, empty_final_chunk, empty_version, flip, join, records_skipped, set,
+    several, split, wrong_length_key,
+};
+use index::{errors_tsv, readme, regenerate, vectors_tsv};
 
 const REGENERATE: &str = "STRONGROOM_REGENERATE_GOLDEN";
 
@@ -43,6 +65,15 @@ const S: usize = C + 16;
 // ---------------------------------------------------------------------------
 // The ok files.
 
+/// How an ok file is made.
+enum Make {
+    /// Sealed afresh, one record per key: random, so only written by a full
+    /// regeneration.
+    Seal(&'static [GoldenKey]),
+    /// Derived from committed files and the golden key material.
+    Derive(fn() -> Vec<u8>),
+}
+
 struct OkCase {
     file: &'static str,
     about: &'static str,
@@ -50,8 +81,9 @@ struct OkCase {
     chunk: Option<usize>,
     len: usize,
     metadata: &'static [(&'static str, &'static str)],
-    /// Also wrapped under the RSA key (second record).
-    rsa: bool,
+    make: Make,
+    /// Sets of keys each of which opens it on its own.
+    opens_with: &'static [&'static [GoldenKey]],
 }
 
 const METADATA: &[(&str, &str)] = &[
@@ -67,7 +99,8 @@ const OK: &[OkCase] = &[
         chunk: None,
         len: 0,
         metadata: &[],
-        rsa: false,
+        make: Make::Seal(&[Aes]),
+        opens_with: &[&[Aes]],
     },
     OkCase {
         file: "ok_one_byte.srm",
@@ -75,7 +108,8 @@ const OK: &[OkCase] = &[
         chunk: None,
         len: 1,
         metadata: &[],
-        rsa: false,
+        make: Make::Seal(&[Aes]),
+        opens_with: &[&[Aes]],
     },
     OkCase {
         file: "ok_one_chunk.srm",
@@ -83,7 +117,8 @@ const OK: &[OkCase] = &[
         chunk: Some(C),
         len: C,
         metadata: &[],
-        rsa: false,
+        make: Make::Seal(&[Aes]),
+        opens_with: &[&[Aes]],
     },
     OkCase {
         file: "ok_chunk_plus_one.srm",
@@ -91,7 +126,8 @@ const OK: &[OkCase] = &[
         chunk: Some(C),
         len: C + 1,
         metadata: &[],
-        rsa: false,
+        make: Make::Seal(&[Aes]),
+        opens_with: &[&[Aes]],
     },
     OkCase {
         file: "ok_several_chunks.srm",
@@ -99,7 +135,8 @@ const OK: &[OkCase] = &[
         chunk: Some(C),
         len: 5 * C + 1000,
         metadata: &[],
-        rsa: false,
+        make: Make::Seal(&[Aes]),
+        opens_with: &[&[Aes]],
     },
     OkCase {
         file: "ok_metadata.srm",
@@ -107,7 +144,8 @@ const OK: &[OkCase] = &[
         chunk: Some(C),
         len: 3000,
         metadata: METADATA,
-        rsa: false,
+        make: Make::Seal(&[Aes]),
+        opens_with: &[&[Aes]],
     },
     OkCase {
         file: "ok_two_keys.srm",
@@ -115,7 +153,8 @@ const OK: &[OkCase] = &[
         chunk: Some(C),
         len: 10_000,
         metadata: &[],
-        rsa: true,
+        make: Make::Seal(&[Aes, Rsa]),
+        opens_with: &[&[Aes], &[Rsa]],
     },
     OkCase {
         file: "ok_chunk_4096.srm",
@@ -123,7 +162,31 @@ const OK: &[OkCase] = &[
         chunk: Some(4096),
         len: 3 * 4096 + 5,
         metadata: &[],
-        rsa: false,
+        make: Make::Seal(&[Aes]),
+        opens_with: &[&[Aes]],
+    },
+    OkCase {
+        file: "ok_empty_version.srm",
+        about: "`ok_one_byte.srm` with its record's key version `v1` removed (its length 02 -> \
+                00) and the header MAC recomputed: only a key held with the empty version \
+                opens it",
+        chunk: None,
+        len: 1,
+        metadata: &[],
+        make: Make::Derive(empty_version),
+        opens_with: &[&[AesUnversioned]],
+    },
+    OkCase {
+        file: "ok_records_skipped.srm",
+        about: "`ok_one_byte.srm` with three records under `aes` before its own, header MAC \
+                recomputed: its wrapped DEK with bit 0 flipped (integrity check fails), the \
+                wrap of DEK || 16 zero bytes (48 bytes), the wrap of the all-zero key \
+                (commitment fails). A reader skips each and opens record 3",
+        chunk: None,
+        len: 1,
+        metadata: &[],
+        make: Make::Derive(records_skipped),
+        opens_with: &[&[Aes]],
     },
 ];
 
@@ -140,64 +203,6 @@ fn ok_options(case: &OkCase) -> HeaderOptions {
         options = options.metadata(*k, *v);
     }
     options
-}
-
-fn check_ok(case: &OkCase) {
-    let stream = read_data(case.file);
-    let want = plaintext(case.len);
-    let aes = aes_wrapper();
-    let rsa = rsa_wrapper();
-    let mut keys: Vec<(&str, &dyn KeyWrapper)> = vec![("A256KW", &aes)];
-    if case.rsa {
-        keys.push(("RSA-OAEP-256", &rsa));
-    }
-
-    // The header says what the case says.
-    let header = Header::from_bytes(&stream[..header_len(&stream)]).expect("header");
-    assert_eq!(
-        header.chunk_size(),
-        case.chunk.unwrap_or(1 << 20),
-        "{}",
-        case.file
-    );
-    let metadata: BTreeMap<String, String> = case
-        .metadata
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    assert_eq!(header.metadata(), &metadata, "{}", case.file);
-    let mut refs = vec![aes_ref()];
-    if case.rsa {
-        refs.push(rsa_ref());
-    }
-    assert_eq!(
-        header.key_refs().cloned().collect::<Vec<_>>(),
-        refs,
-        "{}",
-        case.file
-    );
-
-    for (name, key) in keys {
-        // Every record opens the stream on its own, on any thread count.
-        for threads in [1, 2, 3] {
-            let (out, result) = decrypt(&stream, &[key], threads);
-            result.unwrap_or_else(|e| panic!("{} with {name} on {threads}: {e}", case.file));
-            assert!(
-                out == want,
-                "{} with {name} on {threads} threads",
-                case.file
-            );
-        }
-        let mut seekable =
-            SeekableDecryptor::new(std::io::Cursor::new(&stream), &[key]).expect("seekable");
-        assert_eq!(seekable.plaintext_len(), case.len as u64, "{}", case.file);
-        assert!(
-            seekable.read_range(0, case.len).expect("range") == want,
-            "{}",
-            case.file
-        );
-        assert_eq!(seekable.header().expect("header").metadata(), &metadata);
-    }
 }
 
 macro_rules! ok_tests {
@@ -224,10 +229,23 @@ ok_tests! {
     ok_metadata => "ok_metadata.srm",
     ok_two_keys => "ok_two_keys.srm",
     ok_chunk_4096 => "ok_chunk_4096.srm",
+    ok_empty_version => "ok_empty_version.srm",
+    ok_records_skipped => "ok_records_skipped.srm",
 }
 
 // ---------------------------------------------------------------------------
 // The fail files.
+
+/// What a reader holding `keys` must report.
+struct Outcome {
+    keys: &'static [GoldenKey],
+    /// The pattern the error matches, as written.
+    error: &'static str,
+    expect: fn(&Error) -> bool,
+    /// Plaintext bytes released before the error when decrypting on one
+    /// thread (two chunks per batch): only whole batches that verified.
+    released: usize,
+}
 
 struct FailCase {
     /// The test's name; the file is `<name>.srm`.
@@ -236,34 +254,17 @@ struct FailCase {
     from: &'static str,
     change: &'static str,
     mutate: fn() -> Vec<u8>,
-    error: &'static str,
-    expect: fn(&Error) -> bool,
-    /// Plaintext bytes released before the error when decrypting on one
-    /// thread (two chunks per batch): only whole batches that verified.
-    released: usize,
+    outcomes: Vec<Outcome>,
 }
 
-fn several() -> Vec<u8> {
-    read_data("ok_several_chunks.srm")
-}
-
-fn flip(mut bytes: Vec<u8>, at: usize, bit: u8) -> Vec<u8> {
-    bytes[at] ^= 1 << bit;
-    bytes
-}
-
-/// Header and body chunks of a stream with 8 KiB chunks.
-fn split(stream: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
-    let h = header_len(stream);
-    (stream[..h].to_vec(), common::chunks(&stream[h..], C))
-}
-
-fn join(header: Vec<u8>, chunks: Vec<Vec<u8>>) -> Vec<u8> {
-    let mut out = header;
-    for c in chunks {
-        out.extend_from_slice(&c);
-    }
-    out
+/// `keys:` is the golden AES key alone unless given.
+macro_rules! keys_or_aes {
+    () => {
+        &[Aes]
+    };
+    ($keys:expr) => {
+        $keys
+    };
 }
 
 macro_rules! fail_tests {
@@ -272,8 +273,11 @@ macro_rules! fail_tests {
             from: $from:literal,
             change: $change:literal,
             mutate: $mutate:expr,
-            error: $pat:pat $(if $guard:expr)?,
-            released: $released:expr,
+            $(
+                $(keys: $keys:expr,)?
+                error: $pat:pat $(if $guard:expr)?,
+                released: $released:expr,
+            )+
         }
     )*) => {
         fn fail_cases() -> Vec<FailCase> {
@@ -283,9 +287,14 @@ macro_rules! fail_tests {
                     from: $from,
                     change: $change,
                     mutate: $mutate,
-                    error: stringify!($pat $(if $guard)?),
-                    expect: |e| matches!(e, $pat $(if $guard)?),
-                    released: $released,
+                    outcomes: vec![$(
+                        Outcome {
+                            keys: keys_or_aes!($($keys)?),
+                            error: stringify!($pat $(if $guard)?),
+                            expect: |e| matches!(e, $pat $(if $guard)?),
+                            released: $released,
+                        },
+                    )+],
                 },
             )*]
         }
@@ -535,93 +544,176 @@ fail_tests! {
         error: Error::DecryptionFailed,
         released: 4 * C,
     }
-}
-
-fn fail_case(name: &str) -> FailCase {
-    fail_cases()
-        .into_iter()
-        .find(|c| c.name == name)
-        .expect("a fail case")
-}
-
-fn check_fail(name: &str) {
-    let case = fail_case(name);
-    let file = format!("{name}.srm");
-    let stream = read_data(&file);
-    assert!(
-        stream == (case.mutate)(),
-        "{file} is not `{}` applied to {}; regenerate (see golden.rs)",
-        case.change,
-        case.from
-    );
-    let want = plaintext(ok_case(case.from).len);
-    let aes = aes_wrapper();
-
-    // One thread: batches of two chunks, so what comes out is exact.
-    let (out, result) = decrypt(&stream, &[&aes], 1);
-    let err = result.expect_err(&file);
-    assert!(
-        (case.expect)(&err),
-        "{file}: got {err:?}, want {}",
-        case.error
-    );
-    assert_eq!(out.len(), case.released, "{file}: plaintext released");
-    assert!(
-        out == want[..case.released],
-        "{file}: released bytes differ"
-    );
-
-    // More threads, bigger batches: the same error, and never more.
-    for threads in [2, 3] {
-        let (out, result) = decrypt(&stream, &[&aes], threads);
-        let err = result.expect_err(&file);
-        assert!((case.expect)(&err), "{file} on {threads}: {err:?}");
-        assert!(out.len() <= case.released, "{file} on {threads}: released");
-        assert!(out == want[..out.len()], "{file} on {threads}");
+    fail_empty_final_chunk {
+        from: "ok_one_chunk.srm",
+        change: "body sealed again under its DEK as chunk 0 (8192 bytes, not final) and an \
+                 empty final chunk 1, both tags valid",
+        mutate: empty_final_chunk,
+        error: Error::DecryptionFailed,
+        released: 0,
     }
-
-    // Random access fails too, through either API.
-    if let Ok(mut seekable) = SeekableDecryptor::new(std::io::Cursor::new(&stream), &[&aes]) {
-        let len = usize::try_from(seekable.plaintext_len()).expect("small");
-        assert!(seekable.read_range(0, len).is_err(), "{file}: read_range");
-        seekable.seek(SeekFrom::Start(0)).expect("seek");
-        let mut out = Vec::new();
-        assert!(read_all(&mut seekable, &mut out).is_err(), "{file}: Read");
-        assert!(out == want[..out.len()], "{file}: Read released");
+    fail_unknown_wrap_algorithm {
+        from: "ok_two_keys.srm",
+        change: "byte 151 (record 1's wrap algorithm) 02 -> 04, header MAC recomputed: \
+                 record 0 would open it",
+        mutate: || rewrite_records(&read_data("ok_two_keys.srm"), |r| r[1].algorithm = 4),
+        error: Error::Malformed { offset: 151, .. },
+        released: 0,
+    }
+    fail_record_wrong_length_key {
+        from: "ok_several_chunks.srm",
+        change: "wrapped DEK replaced by the wrap (RFC 3394, golden KEK) of DEK || 16 zero \
+                 bytes, wrapped length 40 -> 56, header MAC recomputed: taking its first 32 \
+                 bytes would open it",
+        mutate: wrong_length_key,
+        error: Error::DecryptionFailed,
+        released: 0,
+    }
+    fail_record_algorithm_mismatch {
+        from: "ok_two_keys.srm",
+        change: "byte 151 (record 1's wrap algorithm) 02 (RSA-OAEP-256) -> 03 (RSA-OAEP, \
+                 SHA-1); MAC not recomputed. The RSA key, held as RSA-OAEP-256, matches no \
+                 record; with the AES key record 0 opens and the MAC fails",
+        mutate: algorithm_mismatch,
+        keys: &[Rsa],
+        error: Error::NoMatchingKey { recorded }
+            if *recorded == [aes_ref(), KeyRef { algorithm: WrapAlgorithm::RsaOaep, ..rsa_ref() }],
+        released: 0,
+        keys: &[Aes, Rsa],
+        error: Error::DecryptionFailed,
+        released: 0,
+    }
+    fail_metadata_order {
+        from: "ok_metadata.srm",
+        change: "bit 3 of byte 109 (first byte of the second key, `item`) flipped: `atem` sorts \
+                 before `created`",
+        mutate: || flip(read_data("ok_metadata.srm"), 109, 3),
+        error: Error::Malformed { offset: 108, .. },
+        released: 0,
+    }
+    fail_record_version_utf8 {
+        from: "ok_two_keys.srm",
+        change: "bit 7 of byte 176 (record 1's key version `7`) flipped: not UTF-8, though \
+                 record 0 would open the stream",
+        mutate: || flip(read_data("ok_two_keys.srm"), 176, 7),
+        error: Error::Malformed { offset: 176, .. },
+        released: 0,
+    }
+    fail_record_empty_name {
+        from: "ok_several_chunks.srm",
+        change: "byte 93 (the record's key name length) 0c -> 00",
+        mutate: || set(several(), 93, &[0]),
+        error: Error::Malformed { offset: 93, .. },
+        released: 0,
+    }
+    fail_record_wrapped_length {
+        from: "ok_several_chunks.srm",
+        change: "bytes 109-110 (the wrapped DEK's length) 00 28 -> 04 01 (1025, over the limit)",
+        mutate: || set(several(), 109, &[0x04, 0x01]),
+        error: Error::Malformed { offset: 109, .. },
+        released: 0,
+    }
+    fail_record_other_vault {
+        from: "ok_several_chunks.srm",
+        change: "the record's vault `golden-vault` -> `golden-vaulu` (bit 0 of its last byte), \
+                 header MAC recomputed: the same key name in another vault",
+        mutate: || rewrite_records(&several(), |r| r[0].vault = b"golden-vaulu".to_vec()),
+        error: Error::NoMatchingKey { recorded }
+            if recorded.len() == 1 && recorded[0].vault == "golden-vaulu",
+        released: 0,
     }
 }
 
 // ---------------------------------------------------------------------------
-// Wrong keys (no file needed: the ok file with another key).
+// Wrong keys: ok files that the keys held must not open (no file needed).
 
-#[test]
-fn fail_wrong_key_ref_is_no_matching_key() {
-    regenerate_if_asked();
-    let other_ref = KeyRef::new("golden-vault", "other-key", "v1", WrapAlgorithm::A256Kw);
-    // The right key bytes under another name: records are matched by name.
-    let wrapper = aes_wrapper_with(other_ref, 0);
-    for file in ["ok_several_chunks.srm", "ok_two_keys.srm"] {
-        let (out, result) = decrypt(&read_data(file), &[&wrapper], 1);
-        let err = result.expect_err(file);
-        let Error::NoMatchingKey { recorded } = &err else {
-            panic!("{file}: {err:?}");
-        };
-        let mut want = vec![aes_ref()];
-        if file == "ok_two_keys.srm" {
-            want.push(rsa_ref());
-        }
-        assert_eq!(recorded, &want);
-        assert!(out.is_empty());
-    }
+struct WrongKeys {
+    name: &'static str,
+    file: &'static str,
+    why: &'static str,
+    outcome: Outcome,
 }
 
-#[test]
-fn fail_wrong_key_bytes_is_decryption_failed() {
-    regenerate_if_asked();
-    let wrapper = aes_wrapper_with(aes_ref(), 0x5a);
-    let (out, result) = decrypt(&several(), &[&wrapper], 1);
-    assert!(matches!(result, Err(Error::DecryptionFailed)), "{result:?}");
-    assert!(out.is_empty());
+macro_rules! wrong_key_tests {
+    ($(
+        $name:ident {
+            file: $file:literal,
+            why: $why:literal,
+            keys: $keys:expr,
+            error: $pat:pat $(if $guard:expr)?,
+        }
+    )*) => {
+        fn wrong_key_cases() -> Vec<WrongKeys> {
+            vec![$(
+                WrongKeys {
+                    name: stringify!($name),
+                    file: $file,
+                    why: $why,
+                    outcome: Outcome {
+                        keys: $keys,
+                        error: stringify!($pat $(if $guard)?),
+                        expect: |e| matches!(e, $pat $(if $guard)?),
+                        released: 0,
+                    },
+                },
+            )*]
+        }
+
+        $(
+            #[test]
+            fn $name() {
+                regenerate_if_asked();
+                check_wrong_keys(stringify!($name));
+            }
+        )*
+    };
+}
+
+wrong_key_tests! {
+    wrong_key_name_is_no_matching_key {
+        file: "ok_several_chunks.srm",
+        why: "the golden KEK's bytes under another key name: records are matched by their \
+              key reference, not by trying keys",
+        keys: &[AesOtherName],
+        error: Error::NoMatchingKey { recorded } if *recorded == [aes_ref()],
+    }
+    no_matching_key_lists_every_record {
+        file: "ok_two_keys.srm",
+        why: "no record matches: every recorded key reference is listed, in header order",
+        keys: &[AesOtherName],
+        error: Error::NoMatchingKey { recorded } if *recorded == [aes_ref(), rsa_ref()],
+    }
+    wrong_key_bytes_is_decryption_failed {
+        file: "ok_several_chunks.srm",
+        why: "the record matches, but the key is another: unwrapping fails",
+        keys: &[AesWrongBytes],
+        error: Error::DecryptionFailed,
+    }
+    unversioned_key_does_not_match_a_version {
+        file: "ok_several_chunks.srm",
+        why: "a key held with the empty version matches only records with the empty version",
+        keys: &[AesUnversioned],
+        error: Error::NoMatchingKey { recorded } if *recorded == [aes_ref()],
+    }
+    versioned_key_does_not_match_an_empty_version {
+        file: "ok_empty_version.srm",
+        why: "a record with the empty version matches only a key held with the empty version",
+        keys: &[Aes],
+        error: Error::NoMatchingKey { recorded }
+            if *recorded == [KeyRef { version: String::new(), ..aes_ref() }],
+    }
+    wrap_only_key_is_key_unavailable {
+        file: "ok_two_keys.srm",
+        why: "the RSA record matches, but only the public key is held",
+        keys: &[RsaPublic],
+        error: Error::KeyUnavailable { key, .. } if **key == rsa_ref(),
+    }
+    a_refusal_outranks_a_failed_unwrap {
+        file: "ok_two_keys.srm",
+        why: "record 0 fails to unwrap (wrong key) and record 1's key refuses: key unavailable",
+        keys: &[AesWrongBytes, RsaPublic],
+        error: Error::KeyUnavailable { key, .. } if **key == rsa_ref(),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -634,6 +726,13 @@ fn golden_files_are_current() {
     for case in OK {
         let stream = read_data(case.file);
         Header::from_bytes(&stream[..header_len(&stream)]).expect(case.file);
+        if let Make::Derive(derive) = case.make {
+            assert!(
+                stream == derive(),
+                "{} is stale; regenerate (see golden.rs)",
+                case.file
+            );
+        }
     }
     for case in fail_cases() {
         let file = format!("{}.srm", case.name);
@@ -649,6 +748,7 @@ fn golden_files_are_current() {
         [
             "README.md",
             "ok_vectors.tsv",
+            "errors.tsv",
             "kek_a256kw.hex",
             "rsa2048_pkcs8.pem",
         ]
@@ -672,108 +772,29 @@ fn golden_files_are_current() {
         vectors_tsv(),
         "tests/data/ok_vectors.tsv is stale; regenerate (see golden.rs)"
     );
+    assert_eq!(
+        String::from_utf8(read_data("errors.tsv")).expect("UTF-8"),
+        errors_tsv(),
+        "tests/data/errors.tsv is stale; regenerate (see golden.rs)"
+    );
 }
 
-/// With `STRONGROOM_REGENERATE_GOLDEN=1`, rewrites every generated file once
-/// per process, before any test reads them.
+/// With `STRONGROOM_REGENERATE_GOLDEN` set, rewrites the generated files
+/// once per process, before any test reads them: `derived` every file
+/// derived from the committed ones, `1` the sealed `ok_*` files first.
 fn regenerate_if_asked() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    if std::env::var_os(REGENERATE).is_none_or(|v| v != "1") {
-        return;
-    }
+    let sealed = match std::env::var(REGENERATE).as_deref() {
+        Ok("1") => true,
+        Ok("derived") => false,
+        _ => return,
+    };
     ONCE.call_once(|| {
         assert!(
             std::env::var_os("NEXTEST_RUN_ID").is_none(),
             "regenerate with `cargo test`, not nextest (one process per test would write \
              different random files)"
         );
-        regenerate();
+        regenerate(sealed);
     });
-}
-
-fn regenerate() {
-    let dir = data_dir();
-    let aes = aes_wrapper();
-    let rsa = rsa_wrapper();
-    for case in OK {
-        let mut wrappers: Vec<&dyn KeyWrapper> = vec![&aes];
-        if case.rsa {
-            wrappers.push(&rsa);
-        }
-        let stream = encrypt(&plaintext(case.len), &wrappers, &ok_options(case), 1);
-        std::fs::write(dir.join(case.file), stream).expect("write ok file");
-    }
-    // After the ok files: the mutations read them.
-    for case in fail_cases() {
-        std::fs::write(dir.join(format!("{}.srm", case.name)), (case.mutate)())
-            .expect("write fail file");
-    }
-    std::fs::write(dir.join("README.md"), readme()).expect("write README");
-    std::fs::write(dir.join("ok_vectors.tsv"), vectors_tsv()).expect("write tsv");
-}
-
-/// For `third_party_decrypt.py`: file, plaintext length, chunk size.
-fn vectors_tsv() -> String {
-    let mut out = String::from("# file\tplaintext_len\tchunk_size\n");
-    for case in OK {
-        let chunk = case.chunk.unwrap_or(1 << 20);
-        writeln!(out, "{}\t{}\t{chunk}", case.file, case.len).expect("fmt");
-    }
-    out
-}
-
-fn readme() -> String {
-    let mut out = String::from(
-        "# Envelope test vectors (generated; do not edit)\n\
-         \n\
-         Written by `STRONGROOM_REGENERATE_GOLDEN=1 cargo test -p strongroom-envelope \
-         --test golden`\n\
-         and checked by `tests/golden.rs`; the format is docs/FORMAT.md.\n\
-         \n\
-         Key material:\n\
-         \n\
-         - `kek_a256kw.hex`: the AES-256 KEK (hex), key reference \
-         `golden-vault/platform-key/v1`, A256KW.\n\
-         - `rsa2048_pkcs8.pem`: the RSA-2048 private key (PKCS#8), key reference\n  \
-         `customer-vault/cmk-rsa/7`, RSA-OAEP-256 (generated once with `openssl genpkey`).\n\
-         \n\
-         Plaintext of every `ok_*` file: byte `i` is `i mod 251`; lengths in `ok_vectors.tsv`.\n\
-         \n\
-         | file | chunk size | plaintext bytes | what |\n\
-         |---|---|---|---|\n",
-    );
-    for case in OK {
-        let chunk = case.chunk.unwrap_or(1 << 20);
-        writeln!(
-            out,
-            "| `{}` | {chunk} | {} | {} |",
-            case.file, case.len, case.about
-        )
-        .expect("fmt");
-    }
-    out.push_str(
-        "\nEach `fail_*` file is one change away from an `ok_*` file. Decrypting it must \
-         fail with\nthe error shown; on one thread (two chunks per batch) exactly the \
-         plaintext bytes shown\ncome out first, all from chunks that verified.\n\
-         \n\
-         | file | from | change | error | plaintext released |\n\
-         |---|---|---|---|---|\n",
-    );
-    for case in fail_cases() {
-        writeln!(
-            out,
-            "| `{}.srm` | `{}` | {} | `{}` | {} |",
-            case.name,
-            case.from,
-            case.change,
-            case.error
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .replace('|', "\\|"),
-            case.released
-        )
-        .expect("fmt");
-    }
-    out
 }

@@ -8,7 +8,9 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use hkdf::Hkdf;
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
+use strongroom_aes::kw::Aes256Kw;
 use strongroom_aes::{Aes256Gcm, Aes256Key};
 use strongroom_envelope::format::FIXED_LEN;
 use strongroom_envelope::rsa::PrivateKey;
@@ -81,6 +83,204 @@ pub fn rsa_private_key() -> PrivateKey {
 /// The golden RSA wrapper, able to unwrap.
 pub fn rsa_wrapper() -> RsaOaepWrapper {
     RsaOaepWrapper::from_private_key(rsa_ref(), rsa_private_key()).expect("RSA-2048")
+}
+
+/// The keys a reader of the golden files may hold, each under one key
+/// reference (tests/data/README.md lists them; `third_party_decrypt.py`
+/// holds the same ones under the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoldenKey {
+    /// The golden AES KEK as `aes_ref()`.
+    Aes,
+    /// The golden RSA private key as `rsa_ref()`.
+    Rsa,
+    /// Only the public half of the golden RSA key, as `rsa_ref()`: it
+    /// matches, but cannot unwrap (key unavailable).
+    RsaPublic,
+    /// The golden AES KEK with an empty key version.
+    AesUnversioned,
+    /// The golden AES KEK under another key name, `other-key`.
+    AesOtherName,
+    /// Another AES KEK (32 bytes of `5a`) under `aes_ref()`.
+    AesWrongBytes,
+}
+
+impl GoldenKey {
+    /// Every golden key.
+    pub const ALL: [Self; 6] = [
+        Self::Aes,
+        Self::Rsa,
+        Self::RsaPublic,
+        Self::AesUnversioned,
+        Self::AesOtherName,
+        Self::AesWrongBytes,
+    ];
+
+    /// Its name in tests/data/README.md and `errors.tsv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Aes => "aes",
+            Self::Rsa => "rsa",
+            Self::RsaPublic => "rsa-public",
+            Self::AesUnversioned => "aes-unversioned",
+            Self::AesOtherName => "aes-other-name",
+            Self::AesWrongBytes => "aes-wrong-bytes",
+        }
+    }
+
+    /// What it is, for tests/data/README.md.
+    pub fn about(self) -> &'static str {
+        match self {
+            Self::Aes => "`kek_a256kw.hex` as `golden-vault/platform-key/v1`, A256KW",
+            Self::Rsa => "`rsa2048_pkcs8.pem` as `customer-vault/cmk-rsa/7`, RSA-OAEP-256",
+            Self::RsaPublic => {
+                "the public half of `rsa2048_pkcs8.pem` only, as `customer-vault/cmk-rsa/7`, \
+                 RSA-OAEP-256: it matches records but cannot unwrap (the key is unavailable)"
+            }
+            Self::AesUnversioned => {
+                "`kek_a256kw.hex` as `golden-vault/platform-key/` (empty version), A256KW"
+            }
+            Self::AesOtherName => "`kek_a256kw.hex` as `golden-vault/other-key/v1`, A256KW",
+            Self::AesWrongBytes => {
+                "32 bytes of `5a` (not the golden KEK) as `golden-vault/platform-key/v1`, A256KW"
+            }
+        }
+    }
+
+    /// A wrapper holding it.
+    pub fn wrapper(self) -> Box<dyn KeyWrapper> {
+        let golden = || Aes256Key::from_bytes(aes_kek_bytes());
+        let aes_as = |version: &str, name: &str| {
+            let key_ref = KeyRef::new("golden-vault", name, version, WrapAlgorithm::A256Kw);
+            Box::new(AesKeyWrapper::new(key_ref, &golden())) as Box<dyn KeyWrapper>
+        };
+        match self {
+            Self::Aes => Box::new(aes_wrapper()),
+            Self::Rsa => Box::new(rsa_wrapper()),
+            Self::RsaPublic => Box::new(
+                RsaOaepWrapper::from_public_key(rsa_ref(), rsa_private_key().to_public_key())
+                    .expect("RSA-2048"),
+            ),
+            Self::AesUnversioned => aes_as("", "platform-key"),
+            Self::AesOtherName => aes_as("v1", "other-key"),
+            Self::AesWrongBytes => Box::new(aes_wrapper_with(aes_ref(), 0x5a)),
+        }
+    }
+
+    /// `+`-joined names of a set of keys held together.
+    pub fn names(keys: &[Self]) -> String {
+        keys.iter().map(|k| k.name()).collect::<Vec<_>>().join("+")
+    }
+}
+
+/// Decrypts a whole stream on `threads` threads holding `keys`, as
+/// [`decrypt`] does.
+pub fn decrypt_with(
+    stream: &[u8],
+    keys: &[GoldenKey],
+    threads: usize,
+) -> (Vec<u8>, Result<(), Error>) {
+    let wrappers: Vec<Box<dyn KeyWrapper>> = keys.iter().map(|k| k.wrapper()).collect();
+    let wrappers: Vec<&dyn KeyWrapper> = wrappers.iter().map(Box::as_ref).collect();
+    decrypt(stream, &wrappers, threads)
+}
+
+/// The DEK of a golden stream, unwrapped from its first record under
+/// `aes_ref()` with the bare RFC 3394 unwrap and the golden KEK.
+pub fn golden_dek(stream: &[u8]) -> [u8; 32] {
+    let header = Header::from_bytes(&stream[..header_len(stream)]).expect("a header");
+    let record = header
+        .wrapped_keys()
+        .iter()
+        .find(|r| r.key_ref == aes_ref())
+        .expect("a record under the golden AES KEK");
+    let kek = Aes256Kw::new(&Aes256Key::from_bytes(aes_kek_bytes()));
+    let dek = kek
+        .unwrap(&record.wrapped)
+        .expect("the golden KEK unwraps it");
+    dek.as_slice().try_into().expect("a 32-byte DEK")
+}
+
+/// `key` wrapped under the golden AES KEK with the bare RFC 3394 wrap
+/// (any multiple of 8 bytes from 16).
+pub fn golden_wrap(key: &[u8]) -> Vec<u8> {
+    Aes256Kw::new(&Aes256Key::from_bytes(aes_kek_bytes()))
+        .wrap(key)
+        .expect("a length key wrap takes")
+}
+
+/// A wrapped-key record as docs/FORMAT.md section 2.2 lays it out, with
+/// any algorithm byte and any strings: what a writer of test vectors needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    pub algorithm: u8,
+    pub vault: Vec<u8>,
+    pub name: Vec<u8>,
+    pub version: Vec<u8>,
+    pub wrapped: Vec<u8>,
+}
+
+impl RawRecord {
+    /// The records of a parsed header, in order.
+    pub fn all(header: &Header) -> Vec<Self> {
+        header
+            .wrapped_keys()
+            .iter()
+            .map(|r| Self {
+                algorithm: r.key_ref.algorithm.to_byte(),
+                vault: r.key_ref.vault.clone().into_bytes(),
+                name: r.key_ref.name.clone().into_bytes(),
+                version: r.key_ref.version.clone().into_bytes(),
+                wrapped: r.wrapped.clone(),
+            })
+            .collect()
+    }
+
+    /// Its bytes in a header.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![self.algorithm];
+        for s in [&self.vault, &self.name, &self.version] {
+            out.push(u8::try_from(s.len()).expect("at most 255 bytes"));
+            out.extend_from_slice(s);
+        }
+        let len = u16::try_from(self.wrapped.len()).expect("a short wrapped key");
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&self.wrapped);
+        out
+    }
+}
+
+/// The header MAC (docs/FORMAT.md section 3 step 4) of `bytes`, a header
+/// without its MAC, for a stream whose DEK is `dek`.
+pub fn header_mac(dek: &[u8; 32], bytes: &[u8]) -> [u8; 32] {
+    let mut mac_key = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(&bytes[12..44]), dek)
+        .expand(b"strongroom v1 header mac", &mut mac_key)
+        .expect("32 bytes");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&mac_key).expect("any key length");
+    mac.update(bytes);
+    mac.finalize().into_bytes().into()
+}
+
+/// `stream` with its records replaced by what `change` makes of them and
+/// the header MAC recomputed under the stream's DEK (unwrapped from the
+/// golden AES record, as [`golden_dek`]); stable part and body unchanged.
+/// What any holder of the DEK can do (docs/FORMAT.md section 7).
+pub fn rewrite_records(stream: &[u8], change: impl FnOnce(&mut Vec<RawRecord>)) -> Vec<u8> {
+    let dek = golden_dek(stream);
+    let h = header_len(stream);
+    let header = Header::from_bytes(&stream[..h]).expect("a header");
+    let mut records = RawRecord::all(&header);
+    change(&mut records);
+    let mut out = stream[..stable_len(&header)].to_vec();
+    out.push(u8::try_from(records.len()).expect("at most 255 records"));
+    for record in &records {
+        out.extend_from_slice(&record.to_bytes());
+    }
+    let mac = header_mac(&dek, &out);
+    out.extend_from_slice(&mac);
+    out.extend_from_slice(&stream[h..]);
+    out
 }
 
 /// Header options with `chunk` bytes per chunk.
@@ -184,8 +384,14 @@ pub fn reference_body(header: &Header, plain: &[u8]) -> Vec<u8> {
 /// would make (an empty final piece after others), it builds bodies that
 /// only a key holder can: what a reader must still refuse.
 pub fn reference_chunks(header: &Header, pieces: &[&[u8]]) -> Vec<u8> {
+    seal_chunks(&KNOWN_DEK, header, pieces)
+}
+
+/// [`reference_chunks`] for a header over any DEK whose bytes the test
+/// knows, e.g. one unwrapped from a golden file with [`golden_dek`].
+pub fn seal_chunks(dek: &[u8; 32], header: &Header, pieces: &[&[u8]]) -> Vec<u8> {
     let bytes = header.as_bytes();
-    let hk = Hkdf::<Sha256>::new(Some(&bytes[12..44]), &KNOWN_DEK);
+    let hk = Hkdf::<Sha256>::new(Some(&bytes[12..44]), dek);
     let mut okm = [0u8; 39];
     hk.expand(b"strongroom v1 payload", &mut okm)
         .expect("39 bytes");
