@@ -35,6 +35,7 @@ fn zero() -> V {
     _mm_setzero_si128()
 }
 
+#[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "avx")]
 fn load(bytes: &[u8; BYTES]) -> V {
@@ -43,6 +44,7 @@ fn load(bytes: &[u8; BYTES]) -> V {
     unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
 }
 
+#[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "avx")]
 fn store(bytes: &mut [u8; BYTES], v: V) {

@@ -1,7 +1,9 @@
 //! The fused AES-256-GCM kernels for x86-64 with VAES and VPCLMULQDQ.
 //!
-//! This module is the only place in the crate where `unsafe` is allowed. It
-//! is used for exactly two things, each marked `// SAFETY:`:
+//! This module is the only place in the crate where `unsafe` is allowed, and
+//! only on the items that use it (each says `#[allow(unsafe_code)]`). It is
+//! used for exactly two things, each block marked `// SAFETY:` (clippy's
+//! `undocumented_unsafe_blocks` is denied in the workspace):
 //!
 //! - unaligned vector loads and stores, always through a reference to a
 //!   fixed-size byte array of exactly the vector's size (so the memory is
@@ -50,8 +52,6 @@
 //! Both directions read the input and write the output of an
 //! [`InOutBuf`]: in place (one buffer) or out of place (two disjoint ones)
 //! is the same single pass, each byte read before it is written.
-
-#![allow(unsafe_code)]
 
 use core::arch::x86_64::{
     __m128i, _mm_aesenc_si128, _mm_aesenclast_si128, _mm_aeskeygenassist_si128,
@@ -143,6 +143,7 @@ pub(crate) struct X86 {
 impl X86 {
     /// Expands `key` for `tier`, or `None` when this CPU lacks a feature the
     /// tier needs.
+    #[allow(unsafe_code)]
     pub(crate) fn new(key: &[u8; 32], tier: Tier) -> Option<Self> {
         if !tier.detected() {
             return None;
@@ -161,6 +162,7 @@ impl X86 {
     /// Seals the input of `buffer` into its output (the same memory in
     /// place, or a disjoint slice: one pass either way) and returns the tag.
     /// Lengths are checked by the caller.
+    #[allow(unsafe_code)]
     pub(crate) fn seal(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -190,6 +192,7 @@ impl X86 {
     /// which restores the buffer exactly; out of place the input is copied
     /// over the output. Nobody else can see the output while we hold it, so
     /// the unverified plaintext never leaves this call.
+    #[allow(unsafe_code)]
     pub(crate) fn open(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -224,6 +227,7 @@ impl X86 {
     }
 
     /// The first counter block `inc32(J0)` and the tag mask `E_K(J0)`.
+    #[allow(unsafe_code)]
     fn init(&self, nonce: &[u8; NONCE_LEN]) -> ([u8; 16], [u8; 16]) {
         let mut j0 = [0u8; 16];
         j0[..NONCE_LEN].copy_from_slice(nonce);
@@ -235,6 +239,7 @@ impl X86 {
     }
 
     /// GHASH over `data`, zero-padded to whole blocks.
+    #[allow(unsafe_code)]
     fn ghash(&self, acc: &mut [u8; 16], data: &[u8]) {
         match self.tier {
             // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
@@ -247,6 +252,7 @@ impl X86 {
     }
 
     /// CTR from `counter` over `data`, input to output, no hashing.
+    #[allow(unsafe_code)]
     fn ctr(&self, counter: &[u8; 16], data: InOutBuf<'_, '_, u8>) {
         match self.tier {
             // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
@@ -273,6 +279,7 @@ impl X86 {
     /// GHASH of `data` under a chosen `h` (test only: the kernels' GHASH
     /// against the `ghash` crate for edge-case keys).
     #[cfg(test)]
+    #[allow(unsafe_code)]
     pub(crate) fn ghash_with_h(tier: Tier, h: &[u8; 16], data: &[u8]) -> Option<[u8; 16]> {
         let mut this = Self::new(&[0; 32], tier)?;
         // SAFETY: `this` exists, so the features were detected.
@@ -291,6 +298,7 @@ fn verify(mut expected: [u8; 16], tag: &[u8; TAG_LEN]) -> bool {
 }
 
 /// Loads 16 bytes.
+#[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "sse2")]
 fn load128(bytes: &[u8; 16]) -> __m128i {
@@ -300,6 +308,7 @@ fn load128(bytes: &[u8; 16]) -> __m128i {
 }
 
 /// Stores 16 bytes.
+#[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "sse2")]
 fn store128(bytes: &mut [u8; 16], value: __m128i) {
@@ -470,6 +479,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(unsafe_code)]
     fn key_expansion_matches_aes_crate() {
         for seed in 0..8u8 {
             let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ seed);
