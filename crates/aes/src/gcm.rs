@@ -165,6 +165,67 @@ impl Backend {
             Self::Portable => "portable",
         }
     }
+
+    /// The tier called `name` (as [`name`](Self::name) spells it).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// Whether this CPU (and target) can run the tier.
+    ///
+    /// This is the detection [`Aes256Gcm::with_key`] chooses by and
+    /// [`Aes256Gcm::with_key_and_backend`] refuses by, and the one the tests
+    /// and CI read (`cargo run -p strongroom-aes --example tiers`), so that
+    /// there is one definition of which tiers a CPU runs.
+    #[must_use]
+    pub fn supported(self) -> bool {
+        match self {
+            Self::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            x86 => x86.x86_tier().is_some_and(crate::x86::Tier::detected),
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::Avx512 | Self::Avx2 | Self::Aesni => false,
+        }
+    }
+
+    /// The tiers named in the environment variable
+    /// `STRONGROOM_REQUIRE_BACKENDS` (comma-separated, e.g.
+    /// `avx512,avx2,aesni,portable`; none when it is unset). CI sets it to
+    /// every tier the CPU runs, and the tests fail when a tier named there
+    /// cannot run, instead of quietly testing fewer.
+    ///
+    /// # Panics
+    /// When the variable names an unknown tier or is not Unicode: a typo
+    /// must not turn into a tier left untested.
+    #[must_use]
+    pub fn required() -> Vec<Self> {
+        let Some(list) = std::env::var_os("STRONGROOM_REQUIRE_BACKENDS") else {
+            return Vec::new();
+        };
+        let list = list
+            .into_string()
+            .unwrap_or_else(|v| panic!("STRONGROOM_REQUIRE_BACKENDS is not Unicode: {v:?}"));
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|name| {
+                Self::from_name(name)
+                    .unwrap_or_else(|| panic!("STRONGROOM_REQUIRE_BACKENDS: unknown tier {name:?}"))
+            })
+            .collect()
+    }
+
+    /// The x86-64 kernel tier this backend runs, if it is one.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn x86_tier(self) -> Option<crate::x86::Tier> {
+        match self {
+            Self::Avx512 => Some(crate::x86::Tier::Avx512),
+            Self::Avx2 => Some(crate::x86::Tier::Avx2),
+            Self::Aesni => Some(crate::x86::Tier::Aesni),
+            Self::Portable => None,
+        }
+    }
 }
 
 impl Aes256Gcm {
@@ -186,11 +247,7 @@ impl Aes256Gcm {
         let engine = match backend {
             Backend::Portable => Engine::Portable(Portable::new(key)),
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512 => Engine::X86(crate::x86::X86::new(key, crate::x86::Tier::Avx512)?),
-            #[cfg(target_arch = "x86_64")]
-            Backend::Avx2 => Engine::X86(crate::x86::X86::new(key, crate::x86::Tier::Avx2)?),
-            #[cfg(target_arch = "x86_64")]
-            Backend::Aesni => Engine::X86(crate::x86::X86::new(key, crate::x86::Tier::Aesni)?),
+            x86 => Engine::X86(crate::x86::X86::new(key, x86.x86_tier()?)?),
             #[cfg(not(target_arch = "x86_64"))]
             Backend::Avx512 | Backend::Avx2 | Backend::Aesni => return None,
         };
@@ -218,11 +275,7 @@ impl Aes256Gcm {
 
     fn from_key_bytes(key: &[u8; 32]) -> Self {
         #[cfg(target_arch = "x86_64")]
-        for tier in [
-            crate::x86::Tier::Avx512,
-            crate::x86::Tier::Avx2,
-            crate::x86::Tier::Aesni,
-        ] {
+        for tier in Backend::ALL.into_iter().filter_map(Backend::x86_tier) {
             if let Some(x) = crate::x86::X86::new(key, tier) {
                 return Self {
                     engine: Engine::X86(x),

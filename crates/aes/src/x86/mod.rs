@@ -91,8 +91,9 @@ pub(crate) enum Tier {
 impl Tier {
     /// Whether this CPU has every feature the tier's kernel is compiled for
     /// (`#[target_feature(enable = ...)]` of its functions, and of the key
-    /// setup).
-    fn detected(self) -> bool {
+    /// setup). The one place the crate, its tests and CI learn which tiers
+    /// a CPU runs (through [`Backend::supported`](crate::Backend::supported)).
+    pub(crate) fn detected(self) -> bool {
         let aesni = std::arch::is_x86_feature_detected!("aes")
             && std::arch::is_x86_feature_detected!("pclmulqdq")
             && std::arch::is_x86_feature_detected!("avx");
