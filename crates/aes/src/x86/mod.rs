@@ -466,33 +466,56 @@ fn encrypt_block(rk: &[[u8; 16]; 15], block: &[u8; 16]) -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Backend;
     use aes::cipher::{BlockCipherEncrypt, KeyInit};
     use ghash::universal_hash::UniversalHash;
 
+    /// The x86-64 tiers this CPU runs, as the integration tests see them:
+    /// panics (the test fails, it does not skip) when a tier
+    /// `STRONGROOM_REQUIRE_BACKENDS` requires cannot run here, or when none
+    /// can, since a test over no tier would check nothing.
     fn tiers() -> Vec<Tier> {
+        let required = Backend::required();
         let mut tiers = Vec::new();
-        for tier in [Tier::Avx512, Tier::Avx2, Tier::Aesni] {
+        for backend in Backend::ALL {
+            let Some(tier) = backend.x86_tier() else {
+                continue;
+            };
             if tier.detected() {
                 tiers.push(tier);
+            } else {
+                assert!(
+                    !required.contains(&backend),
+                    "{backend:?} is required (STRONGROOM_REQUIRE_BACKENDS) but this CPU cannot run it"
+                );
+                assert!(
+                    X86::new(&[0; 32], tier).is_none(),
+                    "{tier:?} was built on a CPU that lacks it"
+                );
             }
         }
+        assert!(
+            !tiers.is_empty(),
+            "this CPU runs no x86-64 tier (it lacks AES-NI, PCLMULQDQ or AVX), so the kernel tests would check nothing"
+        );
         tiers
     }
 
     #[test]
     #[allow(unsafe_code)]
     fn key_expansion_matches_aes_crate() {
-        for seed in 0..8u8 {
-            let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ seed);
-            let block: [u8; 16] = core::array::from_fn(|i| (i as u8) ^ seed.wrapping_mul(11));
-            let Some(x) = X86::new(&key, Tier::Aesni) else {
-                return;
-            };
-            // SAFETY: `x` exists, so `aes` was detected.
-            let ours = unsafe { encrypt_block(&x.keys.rk, &block) };
-            let mut theirs = block.into();
-            aes::Aes256::new(&key.into()).encrypt_block(&mut theirs);
-            assert_eq!(ours, theirs.0);
+        for tier in tiers() {
+            for seed in 0..8u8 {
+                let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ seed);
+                let block: [u8; 16] = core::array::from_fn(|i| (i as u8) ^ seed.wrapping_mul(11));
+                let x = X86::new(&key, tier).expect("detected");
+                // SAFETY: `x` exists, so `aes` was detected (every tier
+                // needs it).
+                let ours = unsafe { encrypt_block(&x.keys.rk, &block) };
+                let mut theirs = block.into();
+                aes::Aes256::new(&key.into()).encrypt_block(&mut theirs);
+                assert_eq!(ours, theirs.0, "{tier:?} seed {seed}");
+            }
         }
     }
 
