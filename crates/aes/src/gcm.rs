@@ -412,36 +412,33 @@ impl Portable {
         let len = buffer.len();
         let (mut ctr, mask) = self.init(nonce);
         let mut ghash = self.ghash_with_aad(aad);
-        let (input, output) = buffer.reborrow().into_raw();
-        if core::ptr::eq(input, output) {
+        let in_place = is_in_place(&mut buffer);
+        if in_place {
             // In place: hash each group of blocks, then decrypt it while it
-            // is still in L1. Nobody else can see the buffer while we hold it, and if the
-            // tag fails we apply the same keystream again, which restores the
-            // ciphertext exactly before we return.
-            let buffer = buffer.into_out();
-            let (blocks, tail) = Block::slice_as_chunks_mut(buffer);
+            // is still in L1. Nobody else can see the buffer while we hold
+            // it, and if the tag fails `failed_open` applies the same
+            // keystream again, which restores the ciphertext exactly.
+            let (blocks, tail) = Block::slice_as_chunks_mut(buffer.reborrow().into_out());
             fused(&mut ctr, &mut ghash, blocks, Direction::Open);
             ghash.update_padded(tail);
             apply_tail(&mut ctr, tail.into());
-            if verify(finish(ghash, aad.len(), len, mask), tag) {
-                return Ok(());
-            }
-            let (mut ctr, _) = self.init(nonce);
-            apply_keystream(&mut ctr, buffer.into());
-            Err(Error)
         } else {
             // Out of place the output buffer is the caller's, and its old
             // contents cannot be restored: authenticate first, then decrypt.
             ghash.update_padded(buffer.get_in());
-            if !verify(finish(ghash, aad.len(), len, mask), tag) {
-                // The same contract as the fused tiers, which decrypt while
-                // they hash: on failure the output holds the ciphertext.
-                let _ = buffer.into_out_with_copied_in();
-                return Err(Error);
-            }
-            apply_keystream(&mut ctr, buffer);
-            Ok(())
         }
+        if !verify(finish(ghash, aad.len(), len, mask).0, tag) {
+            // Out of place this copies the ciphertext over the output: the
+            // same contract as the fused tiers, which decrypt while they
+            // hash.
+            return Err(failed_open(buffer, |b| {
+                apply_keystream(&mut self.init(nonce).0, b);
+            }));
+        }
+        if !in_place {
+            apply_keystream(&mut ctr, buffer);
+        }
+        Ok(())
     }
 }
 
@@ -592,13 +589,9 @@ fn apply_keystream(ctr: &mut Ctr<'_>, buffer: InOutBuf<'_, '_, u8>) {
     apply_tail(ctr, tail);
 }
 
-/// Absorbs the length block `[len(A)]_64 || [len(C)]_64` (in bits) and masks
-/// the GHASH output with `E_K(J0)`.
+/// Absorbs the length block and masks the GHASH output with `E_K(J0)`.
 fn finish(mut ghash: GHash, aad_len: usize, len: usize, mask: Block) -> Block {
-    let mut lengths = Block::default();
-    lengths[..8].copy_from_slice(&(aad_len as u64 * 8).to_be_bytes());
-    lengths[8..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
-    ghash.update(&[lengths]);
+    ghash.update(&[length_block(aad_len, len).into()]);
     let mut tag = ghash.finalize();
     for (t, m) in tag.iter_mut().zip(mask.iter()) {
         *t ^= m;
@@ -606,11 +599,46 @@ fn finish(mut ghash: GHash, aad_len: usize, len: usize, mask: Block) -> Block {
     tag
 }
 
-/// Compares the computed tag with the received one in constant time.
-fn verify(mut expected: Block, tag: &[u8; TAG_LEN]) -> bool {
-    let ok: bool = expected.as_slice().ct_eq(tag).into();
+/// The last block GHASH absorbs, `[len(A)]_64 || [len(C)]_64`, in bits
+/// (SP 800-38D section 7.1, step 5). Every tier hashes it.
+pub(crate) fn length_block(aad_len: usize, len: usize) -> [u8; 16] {
+    let mut lengths = [0u8; 16];
+    lengths[..8].copy_from_slice(&(aad_len as u64 * 8).to_be_bytes());
+    lengths[8..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
+    lengths
+}
+
+/// Compares the computed tag with the received one in constant time, then
+/// clears the computed one: for a forged message it is the tag that would
+/// have been accepted.
+pub(crate) fn verify(mut expected: [u8; TAG_LEN], tag: &[u8; TAG_LEN]) -> bool {
+    let ok: bool = expected.ct_eq(tag).into();
     expected.zeroize();
     ok
+}
+
+/// Whether the input and the output of `buffer` are the same memory.
+pub(crate) fn is_in_place(buffer: &mut InOutBuf<'_, '_, u8>) -> bool {
+    let (input, output) = buffer.reborrow().into_raw();
+    core::ptr::eq(input, output)
+}
+
+/// Puts the ciphertext back into the output of `buffer` after its tag
+/// failed, and returns the error, so that no unverified plaintext leaves a
+/// call on any tier: in place by `ctr`, which applies the same keystream
+/// again and so restores the buffer exactly; out of place by copying the
+/// input, which is the ciphertext exactly and cheaper than the keystream,
+/// over the output.
+pub(crate) fn failed_open(
+    mut buffer: InOutBuf<'_, '_, u8>,
+    ctr: impl FnOnce(InOutBuf<'_, '_, u8>),
+) -> Error {
+    if is_in_place(&mut buffer) {
+        ctr(buffer);
+    } else {
+        let _ciphertext = buffer.into_out_with_copied_in();
+    }
+    Error
 }
 
 impl KeySizeUser for Aes256Gcm {

@@ -165,14 +165,7 @@ macro_rules! gcm_kernel {
         #[target_feature(enable = $features)]
         fn keystream(rk: &[V; 15], ctr: &mut V, low: &mut u32) -> [V; NV] {
             let mut s = first_round(rk[0], ctr, low);
-            for k in &rk[1..14] {
-                for v in &mut s {
-                    *v = aesenc(*v, *k);
-                }
-            }
-            for v in &mut s {
-                *v = aesenclast(*v, rk[14]);
-            }
+            final_rounds(&mut s, rk, 1);
             s
         }
 
@@ -183,6 +176,34 @@ macro_rules! gcm_kernel {
             for v in s {
                 *v = aesenc(*v, k);
             }
+        }
+
+        /// Rounds `from .. 14`, then the last round (no MixColumns), over
+        /// all `NV` vectors: what turns their states into keystream.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn final_rounds(s: &mut [V; NV], rk: &[V; 15], from: usize) {
+            for k in &rk[from..14] {
+                round(s, *k);
+            }
+            for v in s {
+                *v = aesenclast(*v, rk[14]);
+            }
+        }
+
+        /// The rest of an iteration whose rounds `1 ..= NV` carried its
+        /// GHASH products (summed in `acc`): rounds `NV + 1 .. 10`, the one
+        /// reduction, then the final rounds, which overlap it. Returns the
+        /// keystream and the new GHASH state.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn rounds_after_products(rk: &[V; 15], mut s: [V; NV], acc: Acc) -> ([V; NV], __m128i) {
+            for k in &rk[NV + 1..10] {
+                round(&mut s, *k);
+            }
+            let x = acc.reduce();
+            final_rounds(&mut s, rk, 10);
+            (s, x)
         }
 
         /// One AES round, then the GHASH multiplications of vectors `j` and
@@ -217,17 +238,7 @@ macro_rules! gcm_kernel {
                 round_and_mul(keys, &mut s, rk[1 + j], &mut acc, g, j);
                 round(&mut s, rk[2 + j]);
             }
-            for k in &rk[NV + 1..10] {
-                round(&mut s, *k);
-            }
-            let x = acc.reduce();
-            for k in &rk[10..14] {
-                round(&mut s, *k);
-            }
-            for v in &mut s {
-                *v = aesenclast(*v, rk[14]);
-            }
-            (s, x)
+            rounds_after_products(rk, s, acc)
         }
 
         /// One AES round, then the GHASH multiplication of vector `j` of
@@ -272,8 +283,6 @@ macro_rules! gcm_kernel {
             x_in: __m128i,
             src: &[u8; CHUNK],
         ) -> ([V; NV], __m128i) {
-            let x;
-            let mut s;
             if OPEN_HASH_FIRST {
                 let (vs, _) = src.as_chunks::<BYTES>();
                 let mut acc = Acc::new();
@@ -286,30 +295,17 @@ macro_rules! gcm_kernel {
                     }
                     acc.mul2(x0, p0, bswap(load(&vs[j + 1])), p1);
                 }
-                x = acc.reduce();
-                s = first_round(rk[0], ctr, low);
-                for k in &rk[1..14] {
-                    round(&mut s, *k);
-                }
+                let x = acc.reduce();
+                (keystream(rk, ctr, low), x)
             } else {
-                s = first_round(rk[0], ctr, low);
+                let mut s = first_round(rk[0], ctr, low);
                 let mut acc = Acc::new();
                 round_and_mul_from(keys, &mut s, rk[1], &mut acc, src, 0, lane0(x_in));
                 for j in 1..NV {
                     round_and_mul_from(keys, &mut s, rk[1 + j], &mut acc, src, j, zero());
                 }
-                for k in &rk[NV + 1..10] {
-                    round(&mut s, *k);
-                }
-                x = acc.reduce();
-                for k in &rk[10..14] {
-                    round(&mut s, *k);
-                }
+                rounds_after_products(rk, s, acc)
             }
-            for v in &mut s {
-                *v = aesenclast(*v, rk[14]);
-            }
-            (s, x)
         }
 
         /// The byte-reversed blocks of one iteration, `x` added to the first.

@@ -60,9 +60,9 @@ use core::arch::x86_64::{
 };
 
 use aead::{Error, inout::InOutBuf};
-use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
+use crate::gcm::{failed_open, length_block, verify};
 use crate::{NONCE_LEN, TAG_LEN};
 
 #[macro_use]
@@ -132,6 +132,23 @@ impl Drop for Keys {
     }
 }
 
+/// Calls the function `$f` of the kernel module of `$tier` (an [`X86`]'s
+/// tier), with `$args`.
+macro_rules! on_tier {
+    ($tier:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $tier {
+            // SAFETY: an `X86` of a tier exists only after `X86::new` found
+            // every feature that tier's kernel is compiled for
+            // (`Tier::detected`), and its fields are private.
+            Tier::Avx512 => unsafe { avx512::$f($($arg),*) },
+            // SAFETY: as for Avx512.
+            Tier::Avx2 => unsafe { avx2::$f($($arg),*) },
+            // SAFETY: as for Avx512.
+            Tier::Aesni => unsafe { aesni::$f($($arg),*) },
+        }
+    };
+}
+
 /// AES-256-GCM on one of the x86-64 vector tiers.
 ///
 /// The fields are private and the only constructor runs feature detection,
@@ -174,14 +191,7 @@ impl X86 {
         let mut acc = [0u8; 16];
         self.ghash(&mut acc, aad);
         let data = buffer.reborrow();
-        match self.tier {
-            // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
-            Tier::Avx512 => unsafe { avx512::seal(&self.keys, &counter, &mut acc, data) },
-            // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
-            Tier::Avx2 => unsafe { avx2::seal(&self.keys, &counter, &mut acc, data) },
-            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
-            Tier::Aesni => unsafe { aesni::seal(&self.keys, &counter, &mut acc, data) },
-        }
+        on_tier!(self.tier, seal(&self.keys, &counter, &mut acc, data));
         self.finish(acc, aad.len(), buffer.len(), mask)
     }
 
@@ -205,26 +215,11 @@ impl X86 {
         let mut acc = [0u8; 16];
         self.ghash(&mut acc, aad);
         let data = buffer.reborrow();
-        match self.tier {
-            // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
-            Tier::Avx512 => unsafe { avx512::open(&self.keys, &counter, &mut acc, data) },
-            // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
-            Tier::Avx2 => unsafe { avx2::open(&self.keys, &counter, &mut acc, data) },
-            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
-            Tier::Aesni => unsafe { aesni::open(&self.keys, &counter, &mut acc, data) },
-        }
+        on_tier!(self.tier, open(&self.keys, &counter, &mut acc, data));
         if verify(self.finish(acc, aad.len(), buffer.len(), mask), tag) {
             return Ok(());
         }
-        let (input, output) = buffer.reborrow().into_raw();
-        if core::ptr::eq(input, output) {
-            self.ctr(&counter, buffer);
-        } else {
-            // A copy is cheaper than the keystream, and the input is the
-            // ciphertext exactly.
-            let _ciphertext = buffer.into_out_with_copied_in();
-        }
-        Err(Error)
+        Err(failed_open(buffer, |b| self.ctr(&counter, b)))
     }
 
     /// The first counter block `inc32(J0)` and the tag mask `E_K(J0)`.
@@ -242,35 +237,18 @@ impl X86 {
     /// GHASH over `data`, zero-padded to whole blocks.
     #[allow(unsafe_code)]
     fn ghash(&self, acc: &mut [u8; 16], data: &[u8]) {
-        match self.tier {
-            // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
-            Tier::Avx512 => unsafe { avx512::ghash(&self.keys, acc, data) },
-            // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
-            Tier::Avx2 => unsafe { avx2::ghash(&self.keys, acc, data) },
-            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
-            Tier::Aesni => unsafe { aesni::ghash(&self.keys, acc, data) },
-        }
+        on_tier!(self.tier, ghash(&self.keys, acc, data));
     }
 
     /// CTR from `counter` over `data`, input to output, no hashing.
     #[allow(unsafe_code)]
     fn ctr(&self, counter: &[u8; 16], data: InOutBuf<'_, '_, u8>) {
-        match self.tier {
-            // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
-            Tier::Avx512 => unsafe { avx512::ctr(&self.keys, counter, data) },
-            // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
-            Tier::Avx2 => unsafe { avx2::ctr(&self.keys, counter, data) },
-            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
-            Tier::Aesni => unsafe { aesni::ctr(&self.keys, counter, data) },
-        }
+        on_tier!(self.tier, ctr(&self.keys, counter, data));
     }
 
     /// Hashes the length block and masks the result with `E_K(J0)`.
     fn finish(&self, mut acc: [u8; 16], aad_len: usize, len: usize, mask: [u8; 16]) -> [u8; 16] {
-        let mut lengths = [0u8; 16];
-        lengths[..8].copy_from_slice(&(aad_len as u64 * 8).to_be_bytes());
-        lengths[8..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
-        self.ghash(&mut acc, &lengths);
+        self.ghash(&mut acc, &length_block(aad_len, len));
         // The accumulator lane is the byte-reversed GHASH value.
         let tag = (u128::from_le_bytes(acc) ^ u128::from_be_bytes(mask)).to_be_bytes();
         acc.zeroize();
@@ -289,13 +267,6 @@ impl X86 {
         this.ghash(&mut acc, data);
         Some(u128::from_le_bytes(acc).to_be_bytes())
     }
-}
-
-/// Compares the computed tag with the received one in constant time.
-fn verify(mut expected: [u8; 16], tag: &[u8; TAG_LEN]) -> bool {
-    let ok: bool = expected.ct_eq(tag).into();
-    expected.zeroize();
-    ok
 }
 
 /// Loads 16 bytes.
