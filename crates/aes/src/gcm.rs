@@ -122,10 +122,10 @@ pub struct Aes256Gcm {
 }
 
 /// The implementation chosen once, when the key is set up.
-// The x86 variant carries its round keys and 32 powers of H inline (about
-// 1.4 KiB): built once per key, never moved in the data path, and boxing it
-// would cost an allocation per key.
-#[allow(clippy::large_enum_variant)]
+///
+/// Both variants keep their key material behind a `Box`, made when the key
+/// is set up: returning or moving an `Aes256Gcm` moves a pointer, never a
+/// copy of round keys that could be left behind on the stack.
 enum Engine {
     /// The fused x86-64 kernel (VAES on AVX-512 or AVX2, or AES-NI on
     /// 128-bit vectors); exists only after runtime detection succeeded.
@@ -133,7 +133,7 @@ enum Engine {
     X86(crate::x86::X86),
     /// The `aes` + `ctr` + `ghash` composition: the reference, and the
     /// default everywhere else.
-    Portable(Portable),
+    Portable(Box<Portable>),
 }
 
 /// An implementation tier of [`Aes256Gcm`], for tests, benchmarks and
@@ -355,20 +355,25 @@ struct Portable {
 }
 
 impl Portable {
-    fn new(key: &[u8; 32]) -> Self {
-        Self::from_cipher(Aes256::new(key.into()))
-    }
-
-    fn from_cipher(cipher: Aes256) -> Self {
+    /// Expands `key` into a `Box`, from which the key schedules are not
+    /// moved again. The `aes` and `ghash` crates build them by value, so
+    /// building them may leave a copy on the stack that this crate cannot
+    /// reach (their `Drop` clears the boxed ones).
+    fn new(key: &[u8; 32]) -> Box<Self> {
+        let cipher = Aes256::new(key.into());
         let mut h = ghash::Key::default();
         cipher.encrypt_block(&mut h);
-        let ghash = GHash::new(&h);
+        let this = Box::new(Self {
+            ghash: GHash::new(&h),
+            cipher,
+        });
         h.zeroize();
-        Self { cipher, ghash }
+        this
     }
 
     /// Starts CTR at `J0 = nonce || 0^31 || 1` and returns the counter, now
-    /// at `inc32(J0)`, and the tag mask `E_K(J0)` (SP 800-38D section 7.1).
+    /// at `inc32(J0)`, and the tag mask `E_K(J0)` (SP 800-38D section 7.1),
+    /// which `finish` clears.
     fn init(&self, nonce: &[u8; NONCE_LEN]) -> (Ctr<'_>, Block) {
         let mut j0 = Block::default();
         j0[..NONCE_LEN].copy_from_slice(nonce);
@@ -432,7 +437,9 @@ impl Portable {
             // same contract as the fused tiers, which decrypt while they
             // hash.
             return Err(failed_open(buffer, |b| {
-                apply_keystream(&mut self.init(nonce).0, b);
+                let (mut ctr, mut mask) = self.init(nonce);
+                mask.zeroize();
+                apply_keystream(&mut ctr, b);
             }));
         }
         if !in_place {
@@ -589,13 +596,15 @@ fn apply_keystream(ctr: &mut Ctr<'_>, buffer: InOutBuf<'_, '_, u8>) {
     apply_tail(ctr, tail);
 }
 
-/// Absorbs the length block and masks the GHASH output with `E_K(J0)`.
-fn finish(mut ghash: GHash, aad_len: usize, len: usize, mask: Block) -> Block {
+/// Absorbs the length block and masks the GHASH output with `E_K(J0)`,
+/// then clears the mask.
+fn finish(mut ghash: GHash, aad_len: usize, len: usize, mut mask: Block) -> Block {
     ghash.update(&[length_block(aad_len, len).into()]);
     let mut tag = ghash.finalize();
     for (t, m) in tag.iter_mut().zip(mask.iter()) {
         *t ^= m;
     }
+    mask.zeroize();
     tag
 }
 

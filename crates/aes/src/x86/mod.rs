@@ -112,7 +112,9 @@ impl Tier {
 }
 
 /// Expanded key material: AES round keys and the powers of H, all zeroized
-/// on drop.
+/// on drop. It lives in a `Box` made before the key is expanded into it, so
+/// it is built in place and never moved (moving an `Aes256Gcm` moves the
+/// pointer).
 pub(crate) struct Keys {
     /// The 15 AES-256 round keys.
     rk: [[u8; 16]; 15],
@@ -122,6 +124,17 @@ pub(crate) struct Keys {
     /// For each slot, `lo ^ hi` of that power in both halves: the second
     /// operand of the Karatsuba middle product.
     karatsuba: [u8; 16 * POWER_SLOTS],
+}
+
+impl Keys {
+    /// All zero, to be filled in place.
+    fn zeroed() -> Self {
+        Self {
+            rk: [[0; 16]; 15],
+            powers: [0; 16 * POWER_SLOTS],
+            karatsuba: [0; 16 * POWER_SLOTS],
+        }
+    }
 }
 
 impl Drop for Keys {
@@ -154,7 +167,7 @@ macro_rules! on_tier {
 /// The fields are private and the only constructor runs feature detection,
 /// so holding an `X86` of a tier proves the CPU can run that tier's kernel.
 pub(crate) struct X86 {
-    keys: Keys,
+    keys: Box<Keys>,
     tier: Tier,
 }
 
@@ -166,9 +179,10 @@ impl X86 {
         if !tier.detected() {
             return None;
         }
+        let mut keys = Box::new(Keys::zeroed());
         // SAFETY: `key_setup` needs `aes` and `pclmulqdq` (and SSE2, part of
         // the x86-64 baseline), which `tier.detected()` just confirmed.
-        let keys = unsafe { key_setup(key) };
+        unsafe { key_setup(key, &mut keys) };
         Some(Self { keys, tier })
     }
 
@@ -187,12 +201,12 @@ impl X86 {
         aad: &[u8],
         mut buffer: InOutBuf<'_, '_, u8>,
     ) -> [u8; 16] {
-        let (counter, mask) = self.init(nonce);
+        let (counter, mut mask) = self.init(nonce);
         let mut acc = [0u8; 16];
         self.ghash(&mut acc, aad);
         let data = buffer.reborrow();
         on_tier!(self.tier, seal(&self.keys, &counter, &mut acc, data));
-        self.finish(acc, aad.len(), buffer.len(), mask)
+        self.finish(&mut acc, aad.len(), buffer.len(), &mut mask)
     }
 
     /// Hashes the ciphertext (the input of `buffer`) and decrypts it into
@@ -211,25 +225,30 @@ impl X86 {
         mut buffer: InOutBuf<'_, '_, u8>,
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Error> {
-        let (counter, mask) = self.init(nonce);
+        let (counter, mut mask) = self.init(nonce);
         let mut acc = [0u8; 16];
         self.ghash(&mut acc, aad);
         let data = buffer.reborrow();
         on_tier!(self.tier, open(&self.keys, &counter, &mut acc, data));
-        if verify(self.finish(acc, aad.len(), buffer.len(), mask), tag) {
+        if verify(
+            self.finish(&mut acc, aad.len(), buffer.len(), &mut mask),
+            tag,
+        ) {
             return Ok(());
         }
         Err(failed_open(buffer, |b| self.ctr(&counter, b)))
     }
 
-    /// The first counter block `inc32(J0)` and the tag mask `E_K(J0)`.
+    /// The first counter block `inc32(J0)` and the tag mask `E_K(J0)`
+    /// (which `finish` clears).
     #[allow(unsafe_code)]
     fn init(&self, nonce: &[u8; NONCE_LEN]) -> ([u8; 16], [u8; 16]) {
         let mut j0 = [0u8; 16];
         j0[..NONCE_LEN].copy_from_slice(nonce);
         j0[15] = 1;
+        let mut mask = [0u8; 16];
         // SAFETY: `aes` was detected in `X86::new` (every tier needs it).
-        let mask = unsafe { encrypt_block(&self.keys.rk, &j0) };
+        unsafe { encrypt_block(&self.keys.rk, &j0, &mut mask) };
         j0[15] = 2;
         (j0, mask)
     }
@@ -246,12 +265,20 @@ impl X86 {
         on_tier!(self.tier, ctr(&self.keys, counter, data));
     }
 
-    /// Hashes the length block and masks the result with `E_K(J0)`.
-    fn finish(&self, mut acc: [u8; 16], aad_len: usize, len: usize, mask: [u8; 16]) -> [u8; 16] {
-        self.ghash(&mut acc, &length_block(aad_len, len));
+    /// Hashes the length block and masks the result with `E_K(J0)`; clears
+    /// the GHASH state and the mask.
+    fn finish(
+        &self,
+        acc: &mut [u8; 16],
+        aad_len: usize,
+        len: usize,
+        mask: &mut [u8; 16],
+    ) -> [u8; 16] {
+        self.ghash(acc, &length_block(aad_len, len));
         // The accumulator lane is the byte-reversed GHASH value.
-        let tag = (u128::from_le_bytes(acc) ^ u128::from_be_bytes(mask)).to_be_bytes();
+        let tag = (u128::from_le_bytes(*acc) ^ u128::from_be_bytes(*mask)).to_be_bytes();
         acc.zeroize();
+        mask.zeroize();
         tag
     }
 
@@ -289,45 +316,45 @@ fn store128(bytes: &mut [u8; 16], value: __m128i) {
     unsafe { _mm_storeu_si128(bytes.as_mut_ptr().cast(), value) }
 }
 
-/// Expands the key, computes `H = E_K(0)` and its powers.
+/// Expands the key into `keys`, computes `H = E_K(0)` and its powers.
 #[target_feature(enable = "aes,pclmulqdq")]
-fn key_setup(key: &[u8; 32]) -> Keys {
-    let mut keys = Keys {
-        rk: expand_key(key),
-        powers: [0; 16 * POWER_SLOTS],
-        karatsuba: [0; 16 * POWER_SLOTS],
-    };
-    let mut h = encrypt_block(&keys.rk, &[0; 16]);
-    set_h(&mut keys, &h);
+fn key_setup(key: &[u8; 32], keys: &mut Keys) {
+    expand_key(key, &mut keys.rk);
+    let mut h = [0u8; 16];
+    encrypt_block(&keys.rk, &[0; 16], &mut h);
+    set_h(keys, &h);
     h.zeroize();
-    keys
 }
 
 /// Fills the power tables from the GHASH key `h` (as SP 800-38D bytes).
 #[target_feature(enable = "pclmulqdq")]
 fn set_h(keys: &mut Keys, h: &[u8; 16]) {
     // Byte-reflect, then multiply by x^-1: shift left one bit and fold the
-    // carried-out bit back with the reduction constant.
-    let raw = u128::from_be_bytes(*h);
+    // carried-out bit back with the reduction constant. The named copies
+    // of H are cleared below; what stays in registers is out of reach.
+    let mut raw = u128::from_be_bytes(*h);
     let carry = raw >> 127;
-    let h1 = (raw << 1) ^ (carry.wrapping_neg() & 0xc200_0000_0000_0000_0000_0000_0000_0001);
-    let mut bytes = h1.to_le_bytes();
+    raw = (raw << 1) ^ (carry.wrapping_neg() & 0xc200_0000_0000_0000_0000_0000_0000_0001);
+    let mut bytes = raw.to_le_bytes();
+    raw.zeroize();
     let h1 = load128(&bytes);
+    bytes.zeroize();
     let mut power = h1;
     for n in 1..=MAX_BLOCKS {
-        // H^n lives in slot MAX_BLOCKS - n.
+        // H^n lives in slot MAX_BLOCKS - n; its Karatsuba companion is
+        // `lo ^ hi` in both halves, `power ^ swap_halves(power)`.
         let slot = MAX_BLOCKS - n;
-        let out: &mut [u8; 16] = (&mut keys.powers[16 * slot..16 * slot + 16])
-            .try_into()
-            .expect("a 16-byte slot"); // safe: constant-size range
-        store128(out, power);
-        let p = u128::from_le_bytes(*out);
-        let folded = (p as u64) ^ ((p >> 64) as u64);
-        let k = (u128::from(folded) << 64) | u128::from(folded);
-        keys.karatsuba[16 * slot..16 * slot + 16].copy_from_slice(&k.to_le_bytes());
+        store128(slot_mut(&mut keys.powers, slot), power);
+        let folded = _mm_xor_si128(power, _mm_shuffle_epi32::<0x4e>(power));
+        store128(slot_mut(&mut keys.karatsuba, slot), folded);
         power = gf_mul(power, h1);
     }
-    bytes.zeroize();
+}
+
+/// The 16 bytes of power slot `slot` of a table.
+fn slot_mut(table: &mut [u8; 16 * POWER_SLOTS], slot: usize) -> &mut [u8; 16] {
+    let (slots, _) = table.as_chunks_mut::<16>();
+    &mut slots[slot]
 }
 
 /// One multiplication in the kernel's representation (schoolbook, reduced),
@@ -365,13 +392,12 @@ const GFPOLY: [u8; 16] = 0xc200_0000_0000_0000_0000_0000_0000_0001u128.to_le_byt
 /// Byte-reversal shuffle for one 128-bit lane.
 const BSWAP: [u8; 16] = [15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
 
-/// AES-256 key expansion with AES-NI (FIPS 197 section 5.2).
+/// AES-256 key expansion with AES-NI (FIPS 197 section 5.2), into `out`.
 #[target_feature(enable = "aes")]
-fn expand_key(key: &[u8; 32]) -> [[u8; 16]; 15] {
-    let (k0, k1) = key.split_at(16);
-    let mut a = load128(k0.try_into().expect("16 bytes")); // safe: split at 16 of 32
-    let mut b = load128(k1.try_into().expect("16 bytes")); // safe: split at 16 of 32
-    let mut out = [[0u8; 16]; 15];
+fn expand_key(key: &[u8; 32], out: &mut [[u8; 16]; 15]) {
+    let (halves, _) = key.as_chunks::<16>();
+    let mut a = load128(&halves[0]);
+    let mut b = load128(&halves[1]);
     store128(&mut out[0], a);
     store128(&mut out[1], b);
     macro_rules! pair {
@@ -390,7 +416,6 @@ fn expand_key(key: &[u8; 32]) -> [[u8; 16]; 15] {
     pair!(0x20, 12);
     a = expand_a(a, _mm_aeskeygenassist_si128::<0x40>(b));
     store128(&mut out[14], a);
-    out
 }
 
 /// `w[i] = w[i-8] ^ SubWord(RotWord(w[i-1])) ^ rcon`, four words at once.
@@ -421,17 +446,15 @@ fn prefix_xor(mut x: __m128i) -> __m128i {
     _mm_xor_si128(x, t)
 }
 
-/// One AES-256 block encryption with AES-NI.
+/// One AES-256 block encryption with AES-NI, into `out`.
 #[target_feature(enable = "aes")]
-fn encrypt_block(rk: &[[u8; 16]; 15], block: &[u8; 16]) -> [u8; 16] {
+fn encrypt_block(rk: &[[u8; 16]; 15], block: &[u8; 16], out: &mut [u8; 16]) {
     let mut s = _mm_xor_si128(load128(block), load128(&rk[0]));
     for k in &rk[1..14] {
         s = _mm_aesenc_si128(s, load128(k));
     }
     s = _mm_aesenclast_si128(s, load128(&rk[14]));
-    let mut out = [0u8; 16];
-    store128(&mut out, s);
-    out
+    store128(out, s);
 }
 
 #[cfg(test)]
@@ -480,9 +503,10 @@ mod tests {
                 let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ seed);
                 let block: [u8; 16] = core::array::from_fn(|i| (i as u8) ^ seed.wrapping_mul(11));
                 let x = X86::new(&key, tier).expect("detected");
+                let mut ours = [0u8; 16];
                 // SAFETY: `x` exists, so `aes` was detected (every tier
                 // needs it).
-                let ours = unsafe { encrypt_block(&x.keys.rk, &block) };
+                unsafe { encrypt_block(&x.keys.rk, &block, &mut ours) };
                 let mut theirs = block.into();
                 aes::Aes256::new(&key.into()).encrypt_block(&mut theirs);
                 assert_eq!(ours, theirs.0, "{tier:?} seed {seed}");
