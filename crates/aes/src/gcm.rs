@@ -12,8 +12,7 @@
 //!   cores): the same kernel on 256-bit vectors, 16 blocks per iteration;
 //! - **AES-NI** (x86-64 with AES-NI, PCLMULQDQ and AVX but no VAES: Zen 1
 //!   and 2, Intel up to Cascade Lake): the same kernel on 128-bit vectors,
-//!   8 blocks per iteration; on a Zen 1 EPYC about 2.3 GB/s, 1.5x the
-//!   portable tier and 0.85-0.95x aws-lc-rs's assembly;
+//!   8 blocks per iteration;
 //! - **portable** (every other CPU and target): the composition of the
 //!   RustCrypto `aes`, `ctr` (Ctr32BE) and `ghash` crates below, which is
 //!   also the reference the fast tiers are tested against.
@@ -42,13 +41,12 @@
 //! The data passes through the registers once, and AES is the limit: per
 //! 512 bytes, 112 512-bit `vaesenc`/`vaesenclast` (8 vectors × 14 rounds)
 //! against 34 carry-less multiplications, and the byte swaps and XORs
-//! compete with AES for the same vector ports. On the Sapphire Rapids the
-//! benches run on, at 64 KiB in L1/L2 (best of many runs): the kernel's CTR
-//! alone runs at 18.6 GB/s, its GHASH alone at 44.7 GB/s, and the fused
-//! seal and open at about 17 GB/s, 92% of the AES bound, in place or out
-//! of place. The AVX2 tier (16 blocks per iteration, 256-bit vectors, 16
-//! registers) has nearly the same AES bound (17.7 GB/s) but needs twice the
-//! GHASH instructions per byte; it reaches about 12.5 GB/s.
+//! compete with AES for the same vector ports, so the fused seal and open
+//! come close to what the kernel's CTR alone reaches. The AVX2 tier (16
+//! blocks per iteration, 256-bit vectors, 16 registers) has nearly the same
+//! AES bound but needs twice the GHASH instructions per byte, so it stays
+//! further below it. What was measured, on which CPU, is in the crate's
+//! `CHANGELOG.md`; `benches/` measures it again.
 //!
 //! Small messages are limited by fixed costs, not by the loop. Per call:
 //! the tag mask `E_K(J0)` is one block through 14 dependent AES rounds; the
@@ -57,7 +55,7 @@
 //! the round keys are broadcast into registers; and a message shorter than
 //! one iteration (512 bytes on AVX-512) never reaches the interleaved loop:
 //! its blocks go through the one-vector tail (CTR, then GHASH) instead. At
-//! 1 KiB these are about half of the time.
+//! a few KiB these are a large share of the time.
 //!
 //! The portable tier runs CTR and GHASH over the same group of blocks in
 //! turn (see [`fused`]), so a large message streams through the cache once;
