@@ -35,6 +35,11 @@ pub const COMMITMENT_LEN: usize = 32;
 /// Domain-separation label hashed before the key.
 const LABEL: &[u8] = b"strongroom key commitment v1\0";
 
+// `key_commitment` relies on the hasher clearing itself on drop (sha2's
+// `zeroize` feature): this does not compile without it.
+const _: fn() = zeroize_on_drop::<Sha256>;
+const fn zeroize_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+
 /// Computes the commitment to `key`: `SHA-256("strongroom key commitment v1"
 /// || 0x00 || key)`: binding because a second key with the same commitment
 /// would be a SHA-256 collision (docs/FORMAT.md section 3.1 says why a hash
@@ -53,10 +58,14 @@ const LABEL: &[u8] = b"strongroom key commitment v1\0";
 /// ```
 #[must_use]
 pub fn key_commitment(key: &Aes256Key) -> [u8; COMMITMENT_LEN] {
+    // The 61 bytes hashed fit one block, so the key stays in the hasher's
+    // buffer until the end. It is finalized in place rather than consumed
+    // (moved), and dropped where it is: sha2's `zeroize` feature clears the
+    // buffer and state on drop.
     let mut hasher = Sha256::new();
     hasher.update(LABEL);
     hasher.update(key.expose_secret());
-    hasher.finalize().into()
+    hasher.finalize_reset().into()
 }
 
 /// Checks in constant time that `commitment` is the commitment to `key`.

@@ -12,8 +12,7 @@
 //!   cores): the same kernel on 256-bit vectors, 16 blocks per iteration;
 //! - **AES-NI** (x86-64 with AES-NI, PCLMULQDQ and AVX but no VAES: Zen 1
 //!   and 2, Intel up to Cascade Lake): the same kernel on 128-bit vectors,
-//!   8 blocks per iteration; on a Zen 1 EPYC about 2.3 GB/s, 1.5x the
-//!   portable tier and 0.85-0.95x aws-lc-rs's assembly;
+//!   8 blocks per iteration;
 //! - **portable** (every other CPU and target): the composition of the
 //!   RustCrypto `aes`, `ctr` (Ctr32BE) and `ghash` crates below, which is
 //!   also the reference the fast tiers are tested against.
@@ -42,13 +41,12 @@
 //! The data passes through the registers once, and AES is the limit: per
 //! 512 bytes, 112 512-bit `vaesenc`/`vaesenclast` (8 vectors × 14 rounds)
 //! against 34 carry-less multiplications, and the byte swaps and XORs
-//! compete with AES for the same vector ports. On the Sapphire Rapids the
-//! benches run on, at 64 KiB in L1/L2 (best of many runs): the kernel's CTR
-//! alone runs at 18.6 GB/s, its GHASH alone at 44.7 GB/s, and the fused
-//! seal and open at about 17 GB/s, 92% of the AES bound, in place or out
-//! of place. The AVX2 tier (16 blocks per iteration, 256-bit vectors, 16
-//! registers) has nearly the same AES bound (17.7 GB/s) but needs twice the
-//! GHASH instructions per byte; it reaches about 12.5 GB/s.
+//! compete with AES for the same vector ports, so the fused seal and open
+//! come close to what the kernel's CTR alone reaches. The AVX2 tier (16
+//! blocks per iteration, 256-bit vectors, 16 registers) has nearly the same
+//! AES bound but needs twice the GHASH instructions per byte, so it stays
+//! further below it. What was measured, on which CPU, is in the crate's
+//! `CHANGELOG.md`; `benches/` measures it again.
 //!
 //! Small messages are limited by fixed costs, not by the loop. Per call:
 //! the tag mask `E_K(J0)` is one block through 14 dependent AES rounds; the
@@ -57,7 +55,7 @@
 //! the round keys are broadcast into registers; and a message shorter than
 //! one iteration (512 bytes on AVX-512) never reaches the interleaved loop:
 //! its blocks go through the one-vector tail (CTR, then GHASH) instead. At
-//! 1 KiB these are about half of the time.
+//! a few KiB these are a large share of the time.
 //!
 //! The portable tier runs CTR and GHASH over the same group of blocks in
 //! turn (see [`fused`]), so a large message streams through the cache once;
@@ -122,10 +120,10 @@ pub struct Aes256Gcm {
 }
 
 /// The implementation chosen once, when the key is set up.
-// The x86 variant carries its round keys and 32 powers of H inline (about
-// 1.4 KiB): built once per key, never moved in the data path, and boxing it
-// would cost an allocation per key.
-#[allow(clippy::large_enum_variant)]
+///
+/// Both variants keep their key material behind a `Box`, made when the key
+/// is set up: returning or moving an `Aes256Gcm` moves a pointer, never a
+/// copy of round keys that could be left behind on the stack.
 enum Engine {
     /// The fused x86-64 kernel (VAES on AVX-512 or AVX2, or AES-NI on
     /// 128-bit vectors); exists only after runtime detection succeeded.
@@ -133,7 +131,7 @@ enum Engine {
     X86(crate::x86::X86),
     /// The `aes` + `ctr` + `ghash` composition: the reference, and the
     /// default everywhere else.
-    Portable(Portable),
+    Portable(Box<Portable>),
 }
 
 /// An implementation tier of [`Aes256Gcm`], for tests, benchmarks and
@@ -165,6 +163,67 @@ impl Backend {
             Self::Portable => "portable",
         }
     }
+
+    /// The tier called `name` (as [`name`](Self::name) spells it).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// Whether this CPU (and target) can run the tier.
+    ///
+    /// This is the detection [`Aes256Gcm::with_key`] chooses by and
+    /// [`Aes256Gcm::with_key_and_backend`] refuses by, and the one the tests
+    /// and CI read (`cargo run -p strongroom-aes --example tiers`), so that
+    /// there is one definition of which tiers a CPU runs.
+    #[must_use]
+    pub fn supported(self) -> bool {
+        match self {
+            Self::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            x86 => x86.x86_tier().is_some_and(crate::x86::Tier::detected),
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::Avx512 | Self::Avx2 | Self::Aesni => false,
+        }
+    }
+
+    /// The tiers named in the environment variable
+    /// `STRONGROOM_REQUIRE_BACKENDS` (comma-separated, e.g.
+    /// `avx512,avx2,aesni,portable`; none when it is unset). CI sets it to
+    /// every tier the CPU runs, and the tests fail when a tier named there
+    /// cannot run, instead of quietly testing fewer.
+    ///
+    /// # Panics
+    /// When the variable names an unknown tier or is not Unicode: a typo
+    /// must not turn into a tier left untested.
+    #[must_use]
+    pub fn required() -> Vec<Self> {
+        let Some(list) = std::env::var_os("STRONGROOM_REQUIRE_BACKENDS") else {
+            return Vec::new();
+        };
+        let list = list
+            .into_string()
+            .unwrap_or_else(|v| panic!("STRONGROOM_REQUIRE_BACKENDS is not Unicode: {v:?}"));
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|name| {
+                Self::from_name(name)
+                    .unwrap_or_else(|| panic!("STRONGROOM_REQUIRE_BACKENDS: unknown tier {name:?}"))
+            })
+            .collect()
+    }
+
+    /// The x86-64 kernel tier this backend runs, if it is one.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn x86_tier(self) -> Option<crate::x86::Tier> {
+        match self {
+            Self::Avx512 => Some(crate::x86::Tier::Avx512),
+            Self::Avx2 => Some(crate::x86::Tier::Avx2),
+            Self::Aesni => Some(crate::x86::Tier::Aesni),
+            Self::Portable => None,
+        }
+    }
 }
 
 impl Aes256Gcm {
@@ -186,11 +245,7 @@ impl Aes256Gcm {
         let engine = match backend {
             Backend::Portable => Engine::Portable(Portable::new(key)),
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512 => Engine::X86(crate::x86::X86::new(key, crate::x86::Tier::Avx512)?),
-            #[cfg(target_arch = "x86_64")]
-            Backend::Avx2 => Engine::X86(crate::x86::X86::new(key, crate::x86::Tier::Avx2)?),
-            #[cfg(target_arch = "x86_64")]
-            Backend::Aesni => Engine::X86(crate::x86::X86::new(key, crate::x86::Tier::Aesni)?),
+            x86 => Engine::X86(crate::x86::X86::new(key, x86.x86_tier()?)?),
             #[cfg(not(target_arch = "x86_64"))]
             Backend::Avx512 | Backend::Avx2 | Backend::Aesni => return None,
         };
@@ -218,11 +273,7 @@ impl Aes256Gcm {
 
     fn from_key_bytes(key: &[u8; 32]) -> Self {
         #[cfg(target_arch = "x86_64")]
-        for tier in [
-            crate::x86::Tier::Avx512,
-            crate::x86::Tier::Avx2,
-            crate::x86::Tier::Aesni,
-        ] {
+        for tier in Backend::ALL.into_iter().filter_map(Backend::x86_tier) {
             if let Some(x) = crate::x86::X86::new(key, tier) {
                 return Self {
                     engine: Engine::X86(x),
@@ -302,20 +353,25 @@ struct Portable {
 }
 
 impl Portable {
-    fn new(key: &[u8; 32]) -> Self {
-        Self::from_cipher(Aes256::new(key.into()))
-    }
-
-    fn from_cipher(cipher: Aes256) -> Self {
+    /// Expands `key` into a `Box`, from which the key schedules are not
+    /// moved again. The `aes` and `ghash` crates build them by value, so
+    /// building them may leave a copy on the stack that this crate cannot
+    /// reach (their `Drop` clears the boxed ones).
+    fn new(key: &[u8; 32]) -> Box<Self> {
+        let cipher = Aes256::new(key.into());
         let mut h = ghash::Key::default();
         cipher.encrypt_block(&mut h);
-        let ghash = GHash::new(&h);
+        let this = Box::new(Self {
+            ghash: GHash::new(&h),
+            cipher,
+        });
         h.zeroize();
-        Self { cipher, ghash }
+        this
     }
 
     /// Starts CTR at `J0 = nonce || 0^31 || 1` and returns the counter, now
-    /// at `inc32(J0)`, and the tag mask `E_K(J0)` (SP 800-38D section 7.1).
+    /// at `inc32(J0)`, and the tag mask `E_K(J0)` (SP 800-38D section 7.1),
+    /// which `finish` clears.
     fn init(&self, nonce: &[u8; NONCE_LEN]) -> (Ctr<'_>, Block) {
         let mut j0 = Block::default();
         j0[..NONCE_LEN].copy_from_slice(nonce);
@@ -359,36 +415,35 @@ impl Portable {
         let len = buffer.len();
         let (mut ctr, mask) = self.init(nonce);
         let mut ghash = self.ghash_with_aad(aad);
-        let (input, output) = buffer.reborrow().into_raw();
-        if core::ptr::eq(input, output) {
+        let in_place = is_in_place(&mut buffer);
+        if in_place {
             // In place: hash each group of blocks, then decrypt it while it
-            // is still in L1. Nobody else can see the buffer while we hold it, and if the
-            // tag fails we apply the same keystream again, which restores the
-            // ciphertext exactly before we return.
-            let buffer = buffer.into_out();
-            let (blocks, tail) = Block::slice_as_chunks_mut(buffer);
+            // is still in L1. Nobody else can see the buffer while we hold
+            // it, and if the tag fails `failed_open` applies the same
+            // keystream again, which restores the ciphertext exactly.
+            let (blocks, tail) = Block::slice_as_chunks_mut(buffer.reborrow().into_out());
             fused(&mut ctr, &mut ghash, blocks, Direction::Open);
             ghash.update_padded(tail);
             apply_tail(&mut ctr, tail.into());
-            if verify(finish(ghash, aad.len(), len, mask), tag) {
-                return Ok(());
-            }
-            let (mut ctr, _) = self.init(nonce);
-            apply_keystream(&mut ctr, buffer.into());
-            Err(Error)
         } else {
             // Out of place the output buffer is the caller's, and its old
             // contents cannot be restored: authenticate first, then decrypt.
             ghash.update_padded(buffer.get_in());
-            if !verify(finish(ghash, aad.len(), len, mask), tag) {
-                // The same contract as the fused tiers, which decrypt while
-                // they hash: on failure the output holds the ciphertext.
-                let _ = buffer.into_out_with_copied_in();
-                return Err(Error);
-            }
-            apply_keystream(&mut ctr, buffer);
-            Ok(())
         }
+        if !verify(finish(ghash, aad.len(), len, mask).0, tag) {
+            // Out of place this copies the ciphertext over the output: the
+            // same contract as the fused tiers, which decrypt while they
+            // hash.
+            return Err(failed_open(buffer, |b| {
+                let (mut ctr, mut mask) = self.init(nonce);
+                mask.zeroize();
+                apply_keystream(&mut ctr, b);
+            }));
+        }
+        if !in_place {
+            apply_keystream(&mut ctr, buffer);
+        }
+        Ok(())
     }
 }
 
@@ -539,25 +594,58 @@ fn apply_keystream(ctr: &mut Ctr<'_>, buffer: InOutBuf<'_, '_, u8>) {
     apply_tail(ctr, tail);
 }
 
-/// Absorbs the length block `[len(A)]_64 || [len(C)]_64` (in bits) and masks
-/// the GHASH output with `E_K(J0)`.
-fn finish(mut ghash: GHash, aad_len: usize, len: usize, mask: Block) -> Block {
-    let mut lengths = Block::default();
-    lengths[..8].copy_from_slice(&(aad_len as u64 * 8).to_be_bytes());
-    lengths[8..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
-    ghash.update(&[lengths]);
+/// Absorbs the length block and masks the GHASH output with `E_K(J0)`,
+/// then clears the mask.
+fn finish(mut ghash: GHash, aad_len: usize, len: usize, mut mask: Block) -> Block {
+    ghash.update(&[length_block(aad_len, len).into()]);
     let mut tag = ghash.finalize();
     for (t, m) in tag.iter_mut().zip(mask.iter()) {
         *t ^= m;
     }
+    mask.zeroize();
     tag
 }
 
-/// Compares the computed tag with the received one in constant time.
-fn verify(mut expected: Block, tag: &[u8; TAG_LEN]) -> bool {
-    let ok: bool = expected.as_slice().ct_eq(tag).into();
+/// The last block GHASH absorbs, `[len(A)]_64 || [len(C)]_64`, in bits
+/// (SP 800-38D section 7.1, step 5). Every tier hashes it.
+pub(crate) fn length_block(aad_len: usize, len: usize) -> [u8; 16] {
+    let mut lengths = [0u8; 16];
+    lengths[..8].copy_from_slice(&(aad_len as u64 * 8).to_be_bytes());
+    lengths[8..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
+    lengths
+}
+
+/// Compares the computed tag with the received one in constant time, then
+/// clears the computed one: for a forged message it is the tag that would
+/// have been accepted.
+pub(crate) fn verify(mut expected: [u8; TAG_LEN], tag: &[u8; TAG_LEN]) -> bool {
+    let ok: bool = expected.ct_eq(tag).into();
     expected.zeroize();
     ok
+}
+
+/// Whether the input and the output of `buffer` are the same memory.
+pub(crate) fn is_in_place(buffer: &mut InOutBuf<'_, '_, u8>) -> bool {
+    let (input, output) = buffer.reborrow().into_raw();
+    core::ptr::eq(input, output)
+}
+
+/// Puts the ciphertext back into the output of `buffer` after its tag
+/// failed, and returns the error, so that no unverified plaintext leaves a
+/// call on any tier: in place by `ctr`, which applies the same keystream
+/// again and so restores the buffer exactly; out of place by copying the
+/// input, which is the ciphertext exactly and cheaper than the keystream,
+/// over the output.
+pub(crate) fn failed_open(
+    mut buffer: InOutBuf<'_, '_, u8>,
+    ctr: impl FnOnce(InOutBuf<'_, '_, u8>),
+) -> Error {
+    if is_in_place(&mut buffer) {
+        ctr(buffer);
+    } else {
+        let _ciphertext = buffer.into_out_with_copied_in();
+    }
+    Error
 }
 
 impl KeySizeUser for Aes256Gcm {

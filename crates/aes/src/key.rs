@@ -13,33 +13,61 @@ use crate::KEY_LEN;
 /// no `Clone`, `Copy` or byte-printing `Debug`: a key lives in one place, and
 /// moving it is the only way to hand it on.
 ///
+/// That place is on the heap: every constructor writes the key bytes
+/// straight into an allocation made first, so returning or moving a key
+/// moves a pointer and leaves no copy of the bytes on the stack.
+///
 /// ```
 /// use strongroom_aes::Aes256Key;
 ///
 /// let key = Aes256Key::generate().expect("the OS random generator is available");
 /// assert_eq!(format!("{key:?}"), "Aes256Key(..)");
 /// ```
-pub struct Aes256Key([u8; KEY_LEN]);
+pub struct Aes256Key(Box<[u8; KEY_LEN]>);
 
 impl Aes256Key {
-    /// Wraps existing key bytes.
-    ///
-    /// The caller's array is moved in; if the caller kept a copy, zeroizing
-    /// that copy is the caller's job.
-    #[must_use]
-    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
-        Self(bytes)
+    /// An all-zero key, to be filled in place.
+    fn zeroed() -> Self {
+        Self(Box::new([0; KEY_LEN]))
     }
 
-    /// Copies a key out of a slice, which must be exactly 32 bytes long.
+    /// Wraps existing key bytes.
+    ///
+    /// The bytes are copied into the key and this function's copy of them
+    /// is zeroized. An array passed by value is a copy, though: if the
+    /// caller keeps one, zeroizing it is the caller's job, and a key held
+    /// in a buffer (a `Zeroizing<Vec<u8>>`, say) is better passed to
+    /// [`try_from_slice`](Self::try_from_slice), which makes no copy.
+    #[must_use]
+    pub fn from_bytes(mut bytes: [u8; KEY_LEN]) -> Self {
+        let mut key = Self::zeroed();
+        key.0.copy_from_slice(&bytes);
+        bytes.zeroize();
+        key
+    }
+
+    /// Copies a key out of a slice, which must be exactly 32 bytes long,
+    /// straight into the key's zeroizing storage: no intermediate array.
+    ///
+    /// ```
+    /// use strongroom_aes::{Aes256Key, kw::Aes256Kw};
+    ///
+    /// let kek = Aes256Kw::new(&Aes256Key::generate()?);
+    /// let wrapped = kek.wrap(&[9; 32])?;
+    /// // The unwrapped bytes are in a `Zeroizing<Vec<u8>>`; no copy of
+    /// // them lands on the stack on the way into the key.
+    /// let key = Aes256Key::try_from_slice(&kek.unwrap(&wrapped)?)?;
+    /// assert_eq!(key.expose_secret(), &[9; 32]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`InvalidKeyLength`] when `bytes` is not 32 bytes long.
     pub fn try_from_slice(bytes: &[u8]) -> Result<Self, InvalidKeyLength> {
-        let mut key = Self([0; KEY_LEN]);
         if bytes.len() != KEY_LEN {
             return Err(InvalidKeyLength { len: bytes.len() });
         }
+        let mut key = Self::zeroed();
         key.0.copy_from_slice(bytes);
         Ok(key)
     }
@@ -51,17 +79,17 @@ impl Aes256Key {
     /// (for example, a sandbox that forbids `getrandom(2)`).
     pub fn generate() -> Result<Self, RandomnessUnavailable> {
         use rand_core::TryRng;
-        let mut key = Self([0; KEY_LEN]);
+        let mut key = Self::zeroed();
         getrandom::SysRng
-            .try_fill_bytes(&mut key.0)
+            .try_fill_bytes(&mut key.0[..])
             .map_err(|_| RandomnessUnavailable)?;
         Ok(key)
     }
 
     /// Draws a fresh key from the given cryptographic random generator.
     pub fn generate_with<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        let mut key = Self([0; KEY_LEN]);
-        rng.fill_bytes(&mut key.0);
+        let mut key = Self::zeroed();
+        rng.fill_bytes(&mut key.0[..]);
         key
     }
 
@@ -76,7 +104,8 @@ impl Aes256Key {
 
 impl Drop for Aes256Key {
     fn drop(&mut self) {
-        self.0.zeroize();
+        let bytes: &mut [u8; KEY_LEN] = &mut self.0;
+        bytes.zeroize();
     }
 }
 

@@ -87,17 +87,21 @@ impl std::error::Error for KeyWrapError {}
 
 /// An AES-256 key-encryption key for RFC 3394 and RFC 5649 key wrapping.
 ///
-/// Holds the expanded AES key schedule, which is zeroized on drop.
+/// Holds the expanded AES key schedule, which is zeroized on drop. It is
+/// boxed when it is made, so that moving an `Aes256Kw` moves a pointer, not
+/// a copy of the schedule.
 pub struct Aes256Kw {
-    cipher: Aes256,
+    cipher: Box<Aes256>,
 }
 
 impl Aes256Kw {
-    /// Expands the key-encryption key.
+    /// Expands the key-encryption key. The `aes` crate builds the schedule
+    /// by value, which may leave a copy on the stack that this crate cannot
+    /// reach; once boxed it is not moved again.
     #[must_use]
     pub fn new(key: &Aes256Key) -> Self {
         Self {
-            cipher: Aes256::new(key.expose_secret().into()),
+            cipher: Box::new(Aes256::new(key.expose_secret().into())),
         }
     }
 

@@ -14,9 +14,10 @@
 //!   made to open under exactly one key.
 //! - [`Aes256Key`]: the secret key type: zeroized on drop, never printed.
 //!
-//! No I/O. `unsafe` is denied everywhere but in the private x86-64 kernel
-//! module (vector loads/stores and calls into `#[target_feature]` functions
-//! after CPU detection). On any authentication failure the error is the opaque
+//! No I/O. `unsafe` is denied everywhere but on the items of the private
+//! x86-64 kernel module that need it (vector loads/stores and calls into
+//! `#[target_feature]` functions after CPU detection), each block with a
+//! `// SAFETY:` comment. On any authentication failure the error is the opaque
 //! [`Error`], and the caller's buffer is left exactly as it was.
 //!
 //! # Example

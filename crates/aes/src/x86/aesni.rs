@@ -20,13 +20,13 @@ const LANES: usize = 1;
 const BYTES: usize = 16;
 
 /// Karatsuba middle products: three multiplications a block instead of
-/// four, and PCLMULQDQ is the scarcer unit on these cores (Zen 1, 64 KiB:
-/// seal 2.20 GiB/s against 2.11 schoolbook).
+/// four, and PCLMULQDQ is the scarcer unit on these cores (sealing measured
+/// faster than schoolbook on Zen 1: see `CHANGELOG.md`).
 const KARATSUBA: bool = true;
 /// Opening gives the compiler all products before the rounds, as on AVX2
 /// (16 registers either way); the interleaved order measured the same on
 /// Zen 1. Six blocks an iteration (as OpenSSL's `aesni-gcm` does, to spill
-/// less) measured slower there: 2.05 against 2.17 GiB/s opening.
+/// less) measured slower there than eight (`CHANGELOG.md`).
 const OPEN_HASH_FIRST: bool = true;
 
 #[inline]
@@ -35,6 +35,7 @@ fn zero() -> V {
     _mm_setzero_si128()
 }
 
+#[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "avx")]
 fn load(bytes: &[u8; BYTES]) -> V {
@@ -43,6 +44,7 @@ fn load(bytes: &[u8; BYTES]) -> V {
     unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
 }
 
+#[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "avx")]
 fn store(bytes: &mut [u8; BYTES], v: V) {

@@ -28,6 +28,7 @@ fn zero() -> V {
     _mm256_setzero_si256()
 }
 
+#[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "avx2")]
 fn load(bytes: &[u8; BYTES]) -> V {
@@ -36,6 +37,7 @@ fn load(bytes: &[u8; BYTES]) -> V {
     unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
 }
 
+#[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "avx2")]
 fn store(bytes: &mut [u8; BYTES], v: V) {

@@ -29,6 +29,7 @@ fn zero() -> V {
     _mm512_setzero_si512()
 }
 
+#[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn load(bytes: &[u8; BYTES]) -> V {
@@ -37,6 +38,7 @@ fn load(bytes: &[u8; BYTES]) -> V {
     unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }
 }
 
+#[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn store(bytes: &mut [u8; BYTES], v: V) {

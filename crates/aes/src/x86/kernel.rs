@@ -32,15 +32,48 @@ macro_rules! gcm_kernel {
         /// First power slot of a full iteration: `H^(NV·LANES)`.
         const FULL_SLOT: usize = MAX_BLOCKS - NV * LANES;
 
-        /// The 15 round keys, each broadcast to every lane.
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn round_keys(keys: &Keys) -> [V; 15] {
-            let mut rk = [zero(); 15];
-            for (v, k) in rk.iter_mut().zip(&keys.rk) {
-                *v = broadcast(load128(k));
+        /// What CTR carries through one call. Its round keys are cleared
+        /// when it is dropped, so that this copy of them does not outlive
+        /// the call on the stack (what the compiler keeps in registers, or
+        /// spills, is out of reach).
+        struct Ctr {
+            /// The 15 round keys, each broadcast to every lane.
+            rk: [V; 15],
+            /// The byte-reversed counter block, one counter per lane.
+            ctr: V,
+            /// The 32-bit counter of lane 0.
+            low: u32,
+        }
+
+        impl Ctr {
+            /// CTR from `counter`, with zero round keys until
+            /// [`set_keys`](Self::set_keys) sets them in place: a `Ctr`
+            /// holding keys is never returned or moved.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn at(counter: &[u8; 16]) -> Self {
+                Self {
+                    rk: [zero(); 15],
+                    ctr: counters(counter),
+                    low: u32::from_be_bytes([counter[12], counter[13], counter[14], counter[15]]),
+                }
             }
-            rk
+
+            /// Broadcasts the round keys of `keys` into place.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn set_keys(&mut self, keys: &Keys) {
+                for (v, k) in self.rk.iter_mut().zip(&keys.rk) {
+                    *v = broadcast(load128(k));
+                }
+            }
+        }
+
+        impl Drop for Ctr {
+            #[inline]
+            fn drop(&mut self) {
+                self.rk.zeroize();
+            }
         }
 
         /// The power vector and its Karatsuba companion starting at `slot`.
@@ -165,14 +198,7 @@ macro_rules! gcm_kernel {
         #[target_feature(enable = $features)]
         fn keystream(rk: &[V; 15], ctr: &mut V, low: &mut u32) -> [V; NV] {
             let mut s = first_round(rk[0], ctr, low);
-            for k in &rk[1..14] {
-                for v in &mut s {
-                    *v = aesenc(*v, *k);
-                }
-            }
-            for v in &mut s {
-                *v = aesenclast(*v, rk[14]);
-            }
+            final_rounds(&mut s, rk, 1);
             s
         }
 
@@ -183,6 +209,34 @@ macro_rules! gcm_kernel {
             for v in s {
                 *v = aesenc(*v, k);
             }
+        }
+
+        /// Rounds `from .. 14`, then the last round (no MixColumns), over
+        /// all `NV` vectors: what turns their states into keystream.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn final_rounds(s: &mut [V; NV], rk: &[V; 15], from: usize) {
+            for k in &rk[from..14] {
+                round(s, *k);
+            }
+            for v in s {
+                *v = aesenclast(*v, rk[14]);
+            }
+        }
+
+        /// The rest of an iteration whose rounds `1 ..= NV` carried its
+        /// GHASH products (summed in `acc`): rounds `NV + 1 .. 10`, the one
+        /// reduction, then the final rounds, which overlap it. Returns the
+        /// keystream and the new GHASH state.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn rounds_after_products(rk: &[V; 15], mut s: [V; NV], acc: Acc) -> ([V; NV], __m128i) {
+            for k in &rk[NV + 1..10] {
+                round(&mut s, *k);
+            }
+            let x = acc.reduce();
+            final_rounds(&mut s, rk, 10);
+            (s, x)
         }
 
         /// One AES round, then the GHASH multiplications of vectors `j` and
@@ -217,17 +271,7 @@ macro_rules! gcm_kernel {
                 round_and_mul(keys, &mut s, rk[1 + j], &mut acc, g, j);
                 round(&mut s, rk[2 + j]);
             }
-            for k in &rk[NV + 1..10] {
-                round(&mut s, *k);
-            }
-            let x = acc.reduce();
-            for k in &rk[10..14] {
-                round(&mut s, *k);
-            }
-            for v in &mut s {
-                *v = aesenclast(*v, rk[14]);
-            }
-            (s, x)
+            rounds_after_products(rk, s, acc)
         }
 
         /// One AES round, then the GHASH multiplication of vector `j` of
@@ -272,8 +316,6 @@ macro_rules! gcm_kernel {
             x_in: __m128i,
             src: &[u8; CHUNK],
         ) -> ([V; NV], __m128i) {
-            let x;
-            let mut s;
             if OPEN_HASH_FIRST {
                 let (vs, _) = src.as_chunks::<BYTES>();
                 let mut acc = Acc::new();
@@ -286,30 +328,17 @@ macro_rules! gcm_kernel {
                     }
                     acc.mul2(x0, p0, bswap(load(&vs[j + 1])), p1);
                 }
-                x = acc.reduce();
-                s = first_round(rk[0], ctr, low);
-                for k in &rk[1..14] {
-                    round(&mut s, *k);
-                }
+                let x = acc.reduce();
+                (keystream(rk, ctr, low), x)
             } else {
-                s = first_round(rk[0], ctr, low);
+                let mut s = first_round(rk[0], ctr, low);
                 let mut acc = Acc::new();
                 round_and_mul_from(keys, &mut s, rk[1], &mut acc, src, 0, lane0(x_in));
                 for j in 1..NV {
                     round_and_mul_from(keys, &mut s, rk[1 + j], &mut acc, src, j, zero());
                 }
-                for k in &rk[NV + 1..10] {
-                    round(&mut s, *k);
-                }
-                x = acc.reduce();
-                for k in &rk[10..14] {
-                    round(&mut s, *k);
-                }
+                rounds_after_products(rk, s, acc)
             }
-            for v in &mut s {
-                *v = aesenclast(*v, rk[14]);
-            }
-            (s, x)
         }
 
         /// The byte-reversed blocks of one iteration, `x` added to the first.
@@ -454,15 +483,14 @@ macro_rules! gcm_kernel {
         /// CTR from `counter` over `data`, input to output, no hashing.
         #[target_feature(enable = $features)]
         pub(super) fn ctr(keys: &Keys, counter: &[u8; 16], data: InOutBuf<'_, '_, u8>) {
-            let rk = round_keys(keys);
-            let mut ctr = counters(counter);
-            let mut low = u32::from_be_bytes([counter[12], counter[13], counter[14], counter[15]]);
+            let mut c = Ctr::at(counter);
+            c.set_keys(keys);
             let (chunks, rest) = data.into_chunks::<$chunk>();
             for chunk in chunks {
-                let ks = keystream(&rk, &mut ctr, &mut low);
+                let ks = keystream(&c.rk, &mut c.ctr, &mut c.low);
                 xor_into(chunk, &ks);
             }
-            ctr_tail(&rk, ctr, rest);
+            ctr_tail(&c.rk, c.ctr, rest);
         }
 
         /// Encrypts the input of `data` into its output from `counter` and
@@ -474,27 +502,26 @@ macro_rules! gcm_kernel {
             acc: &mut [u8; 16],
             data: InOutBuf<'_, '_, u8>,
         ) {
-            let rk = round_keys(keys);
-            let mut ctr = counters(counter);
-            let mut low = u32::from_be_bytes([counter[12], counter[13], counter[14], counter[15]]);
+            let mut c = Ctr::at(counter);
+            c.set_keys(keys);
             let mut x = load128(acc);
             let (chunks, mut rest) = data.into_chunks::<$chunk>();
             let mut chunks = chunks.into_iter();
             if let Some(first) = chunks.next() {
                 // Peeled: the first iteration has no ciphertext to hash yet.
-                let ks = keystream(&rk, &mut ctr, &mut low);
-                let mut c = xor_into(first, &ks);
+                let ks = keystream(&c.rk, &mut c.ctr, &mut c.low);
+                let mut ct = xor_into(first, &ks);
                 // Each later iteration hashes the ciphertext of the one
                 // before, still in registers, while it encrypts its own.
                 for chunk in chunks {
-                    let g = for_ghash(&c, x);
-                    let (ks, next) = keystream_and_ghash(keys, &rk, &mut ctr, &mut low, &g);
+                    let g = for_ghash(&ct, x);
+                    let (ks, next) = keystream_and_ghash(keys, &c.rk, &mut c.ctr, &mut c.low, &g);
                     x = next;
-                    c = xor_into(chunk, &ks);
+                    ct = xor_into(chunk, &ks);
                 }
-                x = ghash_vectors(keys, &for_ghash(&c, x));
+                x = ghash_vectors(keys, &for_ghash(&ct, x));
             }
-            ctr_tail(&rk, ctr, rest.reborrow());
+            ctr_tail(&c.rk, c.ctr, rest.reborrow());
             x = ghash_tail(keys, x, rest.get_out());
             store128(acc, x);
         }
@@ -510,9 +537,8 @@ macro_rules! gcm_kernel {
             acc: &mut [u8; 16],
             data: InOutBuf<'_, '_, u8>,
         ) {
-            let rk = round_keys(keys);
-            let mut ctr = counters(counter);
-            let mut low = u32::from_be_bytes([counter[12], counter[13], counter[14], counter[15]]);
+            let mut c = Ctr::at(counter);
+            c.set_keys(keys);
             let mut x = load128(acc);
             let (chunks, rest) = data.into_chunks::<$chunk>();
             for mut chunk in chunks {
@@ -525,13 +551,14 @@ macro_rules! gcm_kernel {
                 // comes before its first store, which is what lets input
                 // and output be the same bytes.
                 let src = &chunk.get_in().0;
-                let (ks, next) = keystream_and_ghash_from(keys, &rk, &mut ctr, &mut low, x, src);
+                let (ks, next) =
+                    keystream_and_ghash_from(keys, &c.rk, &mut c.ctr, &mut c.low, x, src);
                 x = next;
                 let c = load_chunk(core::hint::black_box(src));
                 xor_store(&mut chunk.get_out().0, &c, &ks);
             }
             x = ghash_tail(keys, x, rest.get_in());
-            ctr_tail(&rk, ctr, rest);
+            ctr_tail(&c.rk, c.ctr, rest);
             store128(acc, x);
         }
     };

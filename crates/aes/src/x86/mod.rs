@@ -1,7 +1,9 @@
 //! The fused AES-256-GCM kernels for x86-64 with VAES and VPCLMULQDQ.
 //!
-//! This module is the only place in the crate where `unsafe` is allowed. It
-//! is used for exactly two things, each marked `// SAFETY:`:
+//! This module is the only place in the crate where `unsafe` is allowed, and
+//! only on the items that use it (each says `#[allow(unsafe_code)]`). It is
+//! used for exactly two things, each block marked `// SAFETY:` (clippy's
+//! `undocumented_unsafe_blocks` is denied in the workspace):
 //!
 //! - unaligned vector loads and stores, always through a reference to a
 //!   fixed-size byte array of exactly the vector's size (so the memory is
@@ -51,8 +53,6 @@
 //! [`InOutBuf`]: in place (one buffer) or out of place (two disjoint ones)
 //! is the same single pass, each byte read before it is written.
 
-#![allow(unsafe_code)]
-
 use core::arch::x86_64::{
     __m128i, _mm_aesenc_si128, _mm_aesenclast_si128, _mm_aeskeygenassist_si128,
     _mm_clmulepi64_si128, _mm_loadu_si128, _mm_shuffle_epi32, _mm_slli_si128, _mm_storeu_si128,
@@ -60,9 +60,9 @@ use core::arch::x86_64::{
 };
 
 use aead::{Error, inout::InOutBuf};
-use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
+use crate::gcm::{failed_open, length_block, verify};
 use crate::{NONCE_LEN, TAG_LEN};
 
 #[macro_use]
@@ -91,8 +91,9 @@ pub(crate) enum Tier {
 impl Tier {
     /// Whether this CPU has every feature the tier's kernel is compiled for
     /// (`#[target_feature(enable = ...)]` of its functions, and of the key
-    /// setup).
-    fn detected(self) -> bool {
+    /// setup). The one place the crate, its tests and CI learn which tiers
+    /// a CPU runs (through [`Backend::supported`](crate::Backend::supported)).
+    pub(crate) fn detected(self) -> bool {
         let aesni = std::arch::is_x86_feature_detected!("aes")
             && std::arch::is_x86_feature_detected!("pclmulqdq")
             && std::arch::is_x86_feature_detected!("avx");
@@ -111,7 +112,9 @@ impl Tier {
 }
 
 /// Expanded key material: AES round keys and the powers of H, all zeroized
-/// on drop.
+/// on drop. It lives in a `Box` made before the key is expanded into it, so
+/// it is built in place and never moved (moving an `Aes256Gcm` moves the
+/// pointer).
 pub(crate) struct Keys {
     /// The 15 AES-256 round keys.
     rk: [[u8; 16]; 15],
@@ -123,6 +126,17 @@ pub(crate) struct Keys {
     karatsuba: [u8; 16 * POWER_SLOTS],
 }
 
+impl Keys {
+    /// All zero, to be filled in place.
+    fn zeroed() -> Self {
+        Self {
+            rk: [[0; 16]; 15],
+            powers: [0; 16 * POWER_SLOTS],
+            karatsuba: [0; 16 * POWER_SLOTS],
+        }
+    }
+}
+
 impl Drop for Keys {
     fn drop(&mut self) {
         self.rk.zeroize();
@@ -131,25 +145,44 @@ impl Drop for Keys {
     }
 }
 
+/// Calls the function `$f` of the kernel module of `$tier` (an [`X86`]'s
+/// tier), with `$args`.
+macro_rules! on_tier {
+    ($tier:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $tier {
+            // SAFETY: an `X86` of a tier exists only after `X86::new` found
+            // every feature that tier's kernel is compiled for
+            // (`Tier::detected`), and its fields are private.
+            Tier::Avx512 => unsafe { avx512::$f($($arg),*) },
+            // SAFETY: as for Avx512.
+            Tier::Avx2 => unsafe { avx2::$f($($arg),*) },
+            // SAFETY: as for Avx512.
+            Tier::Aesni => unsafe { aesni::$f($($arg),*) },
+        }
+    };
+}
+
 /// AES-256-GCM on one of the x86-64 vector tiers.
 ///
 /// The fields are private and the only constructor runs feature detection,
 /// so holding an `X86` of a tier proves the CPU can run that tier's kernel.
 pub(crate) struct X86 {
-    keys: Keys,
+    keys: Box<Keys>,
     tier: Tier,
 }
 
 impl X86 {
     /// Expands `key` for `tier`, or `None` when this CPU lacks a feature the
     /// tier needs.
+    #[allow(unsafe_code)]
     pub(crate) fn new(key: &[u8; 32], tier: Tier) -> Option<Self> {
         if !tier.detected() {
             return None;
         }
+        let mut keys = Box::new(Keys::zeroed());
         // SAFETY: `key_setup` needs `aes` and `pclmulqdq` (and SSE2, part of
         // the x86-64 baseline), which `tier.detected()` just confirmed.
-        let keys = unsafe { key_setup(key) };
+        unsafe { key_setup(key, &mut keys) };
         Some(Self { keys, tier })
     }
 
@@ -161,25 +194,19 @@ impl X86 {
     /// Seals the input of `buffer` into its output (the same memory in
     /// place, or a disjoint slice: one pass either way) and returns the tag.
     /// Lengths are checked by the caller.
+    #[allow(unsafe_code)]
     pub(crate) fn seal(
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         mut buffer: InOutBuf<'_, '_, u8>,
     ) -> [u8; 16] {
-        let (counter, mask) = self.init(nonce);
+        let (counter, mut mask) = self.init(nonce);
         let mut acc = [0u8; 16];
         self.ghash(&mut acc, aad);
         let data = buffer.reborrow();
-        match self.tier {
-            // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
-            Tier::Avx512 => unsafe { avx512::seal(&self.keys, &counter, &mut acc, data) },
-            // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
-            Tier::Avx2 => unsafe { avx2::seal(&self.keys, &counter, &mut acc, data) },
-            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
-            Tier::Aesni => unsafe { aesni::seal(&self.keys, &counter, &mut acc, data) },
-        }
-        self.finish(acc, aad.len(), buffer.len(), mask)
+        on_tier!(self.tier, seal(&self.keys, &counter, &mut acc, data));
+        self.finish(&mut acc, aad.len(), buffer.len(), &mut mask)
     }
 
     /// Hashes the ciphertext (the input of `buffer`) and decrypts it into
@@ -190,6 +217,7 @@ impl X86 {
     /// which restores the buffer exactly; out of place the input is copied
     /// over the output. Nobody else can see the output while we hold it, so
     /// the unverified plaintext never leaves this call.
+    #[allow(unsafe_code)]
     pub(crate) fn open(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -197,82 +225,67 @@ impl X86 {
         mut buffer: InOutBuf<'_, '_, u8>,
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Error> {
-        let (counter, mask) = self.init(nonce);
+        let (counter, mut mask) = self.init(nonce);
         let mut acc = [0u8; 16];
         self.ghash(&mut acc, aad);
         let data = buffer.reborrow();
-        match self.tier {
-            // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
-            Tier::Avx512 => unsafe { avx512::open(&self.keys, &counter, &mut acc, data) },
-            // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
-            Tier::Avx2 => unsafe { avx2::open(&self.keys, &counter, &mut acc, data) },
-            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
-            Tier::Aesni => unsafe { aesni::open(&self.keys, &counter, &mut acc, data) },
-        }
-        if verify(self.finish(acc, aad.len(), buffer.len(), mask), tag) {
+        on_tier!(self.tier, open(&self.keys, &counter, &mut acc, data));
+        if verify(
+            self.finish(&mut acc, aad.len(), buffer.len(), &mut mask),
+            tag,
+        ) {
             return Ok(());
         }
-        let (input, output) = buffer.reborrow().into_raw();
-        if core::ptr::eq(input, output) {
-            self.ctr(&counter, buffer);
-        } else {
-            // A copy is cheaper than the keystream, and the input is the
-            // ciphertext exactly.
-            let _ciphertext = buffer.into_out_with_copied_in();
-        }
-        Err(Error)
+        Err(failed_open(buffer, |b| self.ctr(&counter, b)))
     }
 
-    /// The first counter block `inc32(J0)` and the tag mask `E_K(J0)`.
+    /// The first counter block `inc32(J0)` and the tag mask `E_K(J0)`
+    /// (which `finish` clears).
+    #[allow(unsafe_code)]
     fn init(&self, nonce: &[u8; NONCE_LEN]) -> ([u8; 16], [u8; 16]) {
         let mut j0 = [0u8; 16];
         j0[..NONCE_LEN].copy_from_slice(nonce);
         j0[15] = 1;
+        let mut mask = [0u8; 16];
         // SAFETY: `aes` was detected in `X86::new` (every tier needs it).
-        let mask = unsafe { encrypt_block(&self.keys.rk, &j0) };
+        unsafe { encrypt_block(&self.keys.rk, &j0, &mut mask) };
         j0[15] = 2;
         (j0, mask)
     }
 
     /// GHASH over `data`, zero-padded to whole blocks.
+    #[allow(unsafe_code)]
     fn ghash(&self, acc: &mut [u8; 16], data: &[u8]) {
-        match self.tier {
-            // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
-            Tier::Avx512 => unsafe { avx512::ghash(&self.keys, acc, data) },
-            // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
-            Tier::Avx2 => unsafe { avx2::ghash(&self.keys, acc, data) },
-            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
-            Tier::Aesni => unsafe { aesni::ghash(&self.keys, acc, data) },
-        }
+        on_tier!(self.tier, ghash(&self.keys, acc, data));
     }
 
     /// CTR from `counter` over `data`, input to output, no hashing.
+    #[allow(unsafe_code)]
     fn ctr(&self, counter: &[u8; 16], data: InOutBuf<'_, '_, u8>) {
-        match self.tier {
-            // SAFETY: `self.tier` is Avx512 only if `X86::new` detected it.
-            Tier::Avx512 => unsafe { avx512::ctr(&self.keys, counter, data) },
-            // SAFETY: `self.tier` is Avx2 only if `X86::new` detected it.
-            Tier::Avx2 => unsafe { avx2::ctr(&self.keys, counter, data) },
-            // SAFETY: `self.tier` is Aesni only if `X86::new` detected it.
-            Tier::Aesni => unsafe { aesni::ctr(&self.keys, counter, data) },
-        }
+        on_tier!(self.tier, ctr(&self.keys, counter, data));
     }
 
-    /// Hashes the length block and masks the result with `E_K(J0)`.
-    fn finish(&self, mut acc: [u8; 16], aad_len: usize, len: usize, mask: [u8; 16]) -> [u8; 16] {
-        let mut lengths = [0u8; 16];
-        lengths[..8].copy_from_slice(&(aad_len as u64 * 8).to_be_bytes());
-        lengths[8..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
-        self.ghash(&mut acc, &lengths);
+    /// Hashes the length block and masks the result with `E_K(J0)`; clears
+    /// the GHASH state and the mask.
+    fn finish(
+        &self,
+        acc: &mut [u8; 16],
+        aad_len: usize,
+        len: usize,
+        mask: &mut [u8; 16],
+    ) -> [u8; 16] {
+        self.ghash(acc, &length_block(aad_len, len));
         // The accumulator lane is the byte-reversed GHASH value.
-        let tag = (u128::from_le_bytes(acc) ^ u128::from_be_bytes(mask)).to_be_bytes();
+        let tag = (u128::from_le_bytes(*acc) ^ u128::from_be_bytes(*mask)).to_be_bytes();
         acc.zeroize();
+        mask.zeroize();
         tag
     }
 
     /// GHASH of `data` under a chosen `h` (test only: the kernels' GHASH
     /// against the `ghash` crate for edge-case keys).
     #[cfg(test)]
+    #[allow(unsafe_code)]
     pub(crate) fn ghash_with_h(tier: Tier, h: &[u8; 16], data: &[u8]) -> Option<[u8; 16]> {
         let mut this = Self::new(&[0; 32], tier)?;
         // SAFETY: `this` exists, so the features were detected.
@@ -283,14 +296,8 @@ impl X86 {
     }
 }
 
-/// Compares the computed tag with the received one in constant time.
-fn verify(mut expected: [u8; 16], tag: &[u8; TAG_LEN]) -> bool {
-    let ok: bool = expected.ct_eq(tag).into();
-    expected.zeroize();
-    ok
-}
-
 /// Loads 16 bytes.
+#[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "sse2")]
 fn load128(bytes: &[u8; 16]) -> __m128i {
@@ -300,6 +307,7 @@ fn load128(bytes: &[u8; 16]) -> __m128i {
 }
 
 /// Stores 16 bytes.
+#[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "sse2")]
 fn store128(bytes: &mut [u8; 16], value: __m128i) {
@@ -308,45 +316,45 @@ fn store128(bytes: &mut [u8; 16], value: __m128i) {
     unsafe { _mm_storeu_si128(bytes.as_mut_ptr().cast(), value) }
 }
 
-/// Expands the key, computes `H = E_K(0)` and its powers.
+/// Expands the key into `keys`, computes `H = E_K(0)` and its powers.
 #[target_feature(enable = "aes,pclmulqdq")]
-fn key_setup(key: &[u8; 32]) -> Keys {
-    let mut keys = Keys {
-        rk: expand_key(key),
-        powers: [0; 16 * POWER_SLOTS],
-        karatsuba: [0; 16 * POWER_SLOTS],
-    };
-    let mut h = encrypt_block(&keys.rk, &[0; 16]);
-    set_h(&mut keys, &h);
+fn key_setup(key: &[u8; 32], keys: &mut Keys) {
+    expand_key(key, &mut keys.rk);
+    let mut h = [0u8; 16];
+    encrypt_block(&keys.rk, &[0; 16], &mut h);
+    set_h(keys, &h);
     h.zeroize();
-    keys
 }
 
 /// Fills the power tables from the GHASH key `h` (as SP 800-38D bytes).
 #[target_feature(enable = "pclmulqdq")]
 fn set_h(keys: &mut Keys, h: &[u8; 16]) {
     // Byte-reflect, then multiply by x^-1: shift left one bit and fold the
-    // carried-out bit back with the reduction constant.
-    let raw = u128::from_be_bytes(*h);
+    // carried-out bit back with the reduction constant. The named copies
+    // of H are cleared below; what stays in registers is out of reach.
+    let mut raw = u128::from_be_bytes(*h);
     let carry = raw >> 127;
-    let h1 = (raw << 1) ^ (carry.wrapping_neg() & 0xc200_0000_0000_0000_0000_0000_0000_0001);
-    let mut bytes = h1.to_le_bytes();
+    raw = (raw << 1) ^ (carry.wrapping_neg() & 0xc200_0000_0000_0000_0000_0000_0000_0001);
+    let mut bytes = raw.to_le_bytes();
+    raw.zeroize();
     let h1 = load128(&bytes);
+    bytes.zeroize();
     let mut power = h1;
     for n in 1..=MAX_BLOCKS {
-        // H^n lives in slot MAX_BLOCKS - n.
+        // H^n lives in slot MAX_BLOCKS - n; its Karatsuba companion is
+        // `lo ^ hi` in both halves, `power ^ swap_halves(power)`.
         let slot = MAX_BLOCKS - n;
-        let out: &mut [u8; 16] = (&mut keys.powers[16 * slot..16 * slot + 16])
-            .try_into()
-            .expect("a 16-byte slot"); // safe: constant-size range
-        store128(out, power);
-        let p = u128::from_le_bytes(*out);
-        let folded = (p as u64) ^ ((p >> 64) as u64);
-        let k = (u128::from(folded) << 64) | u128::from(folded);
-        keys.karatsuba[16 * slot..16 * slot + 16].copy_from_slice(&k.to_le_bytes());
+        store128(slot_mut(&mut keys.powers, slot), power);
+        let folded = _mm_xor_si128(power, _mm_shuffle_epi32::<0x4e>(power));
+        store128(slot_mut(&mut keys.karatsuba, slot), folded);
         power = gf_mul(power, h1);
     }
-    bytes.zeroize();
+}
+
+/// The 16 bytes of power slot `slot` of a table.
+fn slot_mut(table: &mut [u8; 16 * POWER_SLOTS], slot: usize) -> &mut [u8; 16] {
+    let (slots, _) = table.as_chunks_mut::<16>();
+    &mut slots[slot]
 }
 
 /// One multiplication in the kernel's representation (schoolbook, reduced),
@@ -384,13 +392,12 @@ const GFPOLY: [u8; 16] = 0xc200_0000_0000_0000_0000_0000_0000_0001u128.to_le_byt
 /// Byte-reversal shuffle for one 128-bit lane.
 const BSWAP: [u8; 16] = [15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
 
-/// AES-256 key expansion with AES-NI (FIPS 197 section 5.2).
+/// AES-256 key expansion with AES-NI (FIPS 197 section 5.2), into `out`.
 #[target_feature(enable = "aes")]
-fn expand_key(key: &[u8; 32]) -> [[u8; 16]; 15] {
-    let (k0, k1) = key.split_at(16);
-    let mut a = load128(k0.try_into().expect("16 bytes")); // safe: split at 16 of 32
-    let mut b = load128(k1.try_into().expect("16 bytes")); // safe: split at 16 of 32
-    let mut out = [[0u8; 16]; 15];
+fn expand_key(key: &[u8; 32], out: &mut [[u8; 16]; 15]) {
+    let (halves, _) = key.as_chunks::<16>();
+    let mut a = load128(&halves[0]);
+    let mut b = load128(&halves[1]);
     store128(&mut out[0], a);
     store128(&mut out[1], b);
     macro_rules! pair {
@@ -409,7 +416,6 @@ fn expand_key(key: &[u8; 32]) -> [[u8; 16]; 15] {
     pair!(0x20, 12);
     a = expand_a(a, _mm_aeskeygenassist_si128::<0x40>(b));
     store128(&mut out[14], a);
-    out
 }
 
 /// `w[i] = w[i-8] ^ SubWord(RotWord(w[i-1])) ^ rcon`, four words at once.
@@ -440,48 +446,71 @@ fn prefix_xor(mut x: __m128i) -> __m128i {
     _mm_xor_si128(x, t)
 }
 
-/// One AES-256 block encryption with AES-NI.
+/// One AES-256 block encryption with AES-NI, into `out`.
 #[target_feature(enable = "aes")]
-fn encrypt_block(rk: &[[u8; 16]; 15], block: &[u8; 16]) -> [u8; 16] {
+fn encrypt_block(rk: &[[u8; 16]; 15], block: &[u8; 16], out: &mut [u8; 16]) {
     let mut s = _mm_xor_si128(load128(block), load128(&rk[0]));
     for k in &rk[1..14] {
         s = _mm_aesenc_si128(s, load128(k));
     }
     s = _mm_aesenclast_si128(s, load128(&rk[14]));
-    let mut out = [0u8; 16];
-    store128(&mut out, s);
-    out
+    store128(out, s);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Backend;
     use aes::cipher::{BlockCipherEncrypt, KeyInit};
     use ghash::universal_hash::UniversalHash;
 
+    /// The x86-64 tiers this CPU runs, as the integration tests see them:
+    /// panics (the test fails, it does not skip) when a tier
+    /// `STRONGROOM_REQUIRE_BACKENDS` requires cannot run here, or when none
+    /// can, since a test over no tier would check nothing.
     fn tiers() -> Vec<Tier> {
+        let required = Backend::required();
         let mut tiers = Vec::new();
-        for tier in [Tier::Avx512, Tier::Avx2, Tier::Aesni] {
+        for backend in Backend::ALL {
+            let Some(tier) = backend.x86_tier() else {
+                continue;
+            };
             if tier.detected() {
                 tiers.push(tier);
+            } else {
+                assert!(
+                    !required.contains(&backend),
+                    "{backend:?} is required (STRONGROOM_REQUIRE_BACKENDS) but this CPU cannot run it"
+                );
+                assert!(
+                    X86::new(&[0; 32], tier).is_none(),
+                    "{tier:?} was built on a CPU that lacks it"
+                );
             }
         }
+        assert!(
+            !tiers.is_empty(),
+            "this CPU runs no x86-64 tier (it lacks AES-NI, PCLMULQDQ or AVX), so the kernel tests would check nothing"
+        );
         tiers
     }
 
     #[test]
+    #[allow(unsafe_code)]
     fn key_expansion_matches_aes_crate() {
-        for seed in 0..8u8 {
-            let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ seed);
-            let block: [u8; 16] = core::array::from_fn(|i| (i as u8) ^ seed.wrapping_mul(11));
-            let Some(x) = X86::new(&key, Tier::Aesni) else {
-                return;
-            };
-            // SAFETY: `x` exists, so `aes` was detected.
-            let ours = unsafe { encrypt_block(&x.keys.rk, &block) };
-            let mut theirs = block.into();
-            aes::Aes256::new(&key.into()).encrypt_block(&mut theirs);
-            assert_eq!(ours, theirs.0);
+        for tier in tiers() {
+            for seed in 0..8u8 {
+                let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ seed);
+                let block: [u8; 16] = core::array::from_fn(|i| (i as u8) ^ seed.wrapping_mul(11));
+                let x = X86::new(&key, tier).expect("detected");
+                let mut ours = [0u8; 16];
+                // SAFETY: `x` exists, so `aes` was detected (every tier
+                // needs it).
+                unsafe { encrypt_block(&x.keys.rk, &block, &mut ours) };
+                let mut theirs = block.into();
+                aes::Aes256::new(&key.into()).encrypt_block(&mut theirs);
+                assert_eq!(ours, theirs.0, "{tier:?} seed {seed}");
+            }
         }
     }
 

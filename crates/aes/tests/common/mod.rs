@@ -170,68 +170,21 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
-/// Whether this CPU has every feature the `backend` tier runs on, detected
-/// here independently of the crate, so a tier the CPU supports but the crate
-/// refuses fails the test instead of being skipped.
-pub fn cpu_has(backend: strongroom_aes::Backend) -> bool {
-    use strongroom_aes::Backend;
-    #[cfg(target_arch = "x86_64")]
-    {
-        let aesni = std::arch::is_x86_feature_detected!("aes")
-            && std::arch::is_x86_feature_detected!("pclmulqdq")
-            && std::arch::is_x86_feature_detected!("avx");
-        let base = aesni
-            && std::arch::is_x86_feature_detected!("vaes")
-            && std::arch::is_x86_feature_detected!("vpclmulqdq");
-        match backend {
-            Backend::Avx512 => {
-                base && std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512bw")
-            }
-            Backend::Avx2 => base && std::arch::is_x86_feature_detected!("avx2"),
-            Backend::Aesni => aesni,
-            Backend::Portable => true,
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        backend == Backend::Portable
-    }
-}
-
-/// The tiers named in `STRONGROOM_REQUIRE_BACKENDS` (comma-separated, e.g.
-/// `avx512,avx2,portable`): CI sets it so that a runner without them fails
-/// loudly instead of quietly testing fewer tiers.
-pub fn required_backends() -> Vec<strongroom_aes::Backend> {
-    let Ok(list) = std::env::var("STRONGROOM_REQUIRE_BACKENDS") else {
-        return Vec::new();
-    };
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|name| {
-            *strongroom_aes::Backend::ALL
-                .iter()
-                .find(|b| b.name() == name)
-                .unwrap_or_else(|| panic!("STRONGROOM_REQUIRE_BACKENDS: unknown tier {name:?}"))
-        })
-        .collect()
-}
-
 /// `key` expanded on every tier this CPU can run, each forced. Panics (the
-/// test fails, it does not skip) when the crate refuses a tier the CPU has,
-/// accepts one it lacks, or a required tier is missing.
+/// test fails, it does not skip) when the crate refuses a tier the CPU has
+/// (per `Backend::supported`, the detection CI reads too), accepts one it
+/// lacks, or a tier `STRONGROOM_REQUIRE_BACKENDS` requires is missing.
 pub fn backends(key: [u8; 32]) -> Vec<(strongroom_aes::Backend, strongroom_aes::Aes256Gcm)> {
     use strongroom_aes::{Aes256Gcm, Aes256Key, Backend};
-    let required = required_backends();
+    let required = Backend::required();
     Backend::ALL
         .iter()
         .filter_map(|&b| {
             let gcm = Aes256Gcm::with_key_and_backend(&Aes256Key::from_bytes(key), b);
             assert_eq!(
                 gcm.is_some(),
-                cpu_has(b),
-                "{b:?}: available per the crate vs per CPU detection"
+                b.supported(),
+                "{b:?}: constructed vs supported by CPU detection"
             );
             assert!(
                 gcm.is_some() || !required.contains(&b),
