@@ -1,33 +1,53 @@
 //! Throw-away PKCS#11 tokens for the `strongroom-keyvault` tests and benches.
 //!
 //! [`softhsm2`] and [`kryoptic`] each start one fresh token per process, in
-//! a new temporary directory, the first time they are called:
+//! a new temporary directory (`$TMPDIR/strongroom-test-tokens/<pid>-<kind>`),
+//! the first time they are called:
 //!
 //! - SoftHSM2 (Debian package `softhsm2`): a `softhsm2.conf` whose token
-//!   directory is in the temporary directory, named by `SOFTHSM2_CONF`, and
-//!   a token made by `softhsm2-util --init-token --free`.
+//!   directory is in the temporary directory, and a token made by
+//!   `softhsm2-util --init-token --free`.
 //! - Kryoptic (the `strongroom-kryoptic-pkcs11` module of this workspace,
 //!   built by `cargo build -p strongroom-kryoptic-pkcs11`): a `token.conf`
-//!   with one sqlite slot in the temporary directory, named by
-//!   `KRYOPTIC_CONF`, and the token initialised with `C_InitToken` through
+//!   with one sqlite slot in the temporary directory, and the token
+//!   initialised with `C_InitToken` through
 //!   [`Pkcs11KeyVault::initialize_token`].
 //!
 //! One token per process, because a PKCS#11 module is initialised once per
-//! process and both tokens read their configuration from the environment at
-//! `C_Initialize`. Under `cargo nextest` every test is its own process and
-//! so gets its own token; under `cargo test` the tests of one binary share
-//! it (each vault's keys have their own random `CKA_ID`s, so they do not
-//! meet).
+//! process and reads its configuration at that first `C_Initialize`. Under
+//! `cargo nextest` every test is its own process and so gets its own token;
+//! under `cargo test` the tests of one binary share it (each vault's keys
+//! have their own random `CKA_ID`s, so they do not meet).
 //!
-//! A missing module or tool panics with what to install or build: a test
-//! that needs a token fails, it is never skipped.
+//! # Configuration without `set_var`
+//!
+//! Nothing here sets an environment variable: in a test process other
+//! threads may read the environment at any moment (C code calls `getenv`
+//! without Rust's lock), which is why `std::env::set_var` is `unsafe`.
+//!
+//! - Kryoptic takes its configuration in the `C_Initialize` arguments:
+//!   [`kryoptic`] initialises the module first, with `pReserved` set to
+//!   `kryoptic_conf=<its token.conf>`; the vaults' later `C_Initialize`
+//!   calls get `CKR_CRYPTOKI_ALREADY_INITIALIZED`, which they accept.
+//! - SoftHSM2 reads its configuration path only from the variable
+//!   `SOFTHSM2_CONF`, so the variable is set before the process starts:
+//!   the workspace's target runner (`.cargo/config.toml`, running
+//!   `runner.sh` beside this crate's manifest), which cargo and
+//!   cargo-nextest start test and bench binaries through, sets it to
+//!   `$TMPDIR/strongroom-test-tokens/<pid>-softhsm2/softhsm2.conf`, the
+//!   process's own path. [`softhsm2`] writes the file there, and fails,
+//!   saying why, when the variable names any other path (a test binary run
+//!   without cargo, say).
+//!
+//! A missing module, tool or runner panics with what to install, build or
+//! run: a test that needs a token fails, it is never skipped.
 
-// `std::env::set_var` is `unsafe` in edition 2024 (another thread may read
-// the environment at the same moment). The one use is explained where it is.
-#![allow(unsafe_code)]
+#![deny(unsafe_code)]
 
+use std::ffi::{CStr, CString, c_void};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::ptr::NonNull;
 use std::sync::{Mutex, OnceLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -35,7 +55,6 @@ use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use strongroom_keyvault::{Pkcs11Config, Pkcs11KeyVault, Pkcs11Pin, VaultError};
-use tempfile::TempDir;
 
 /// The `cryptoki` this crate uses, for tests that look into the token.
 pub use cryptoki;
@@ -75,7 +94,7 @@ pub struct TestToken {
     label: String,
     user_pin: String,
     so_pin: String,
-    dir: TempDir,
+    dir: PathBuf,
 }
 
 impl TestToken {
@@ -112,7 +131,7 @@ impl TestToken {
     /// The temporary directory holding the token's files.
     #[must_use]
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// A new session on the token, logged in as the user, for a test to
@@ -126,23 +145,7 @@ impl TestToken {
     /// When the token cannot be reached.
     #[must_use]
     pub fn session(&self) -> Session {
-        static CONTEXTS: Mutex<Vec<(PathBuf, Pkcs11)>> = Mutex::new(Vec::new());
-        let ctx = {
-            let mut contexts = CONTEXTS
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((_, ctx)) = contexts.iter().find(|(m, _)| *m == self.module) {
-                ctx.clone()
-            } else {
-                let ctx = Pkcs11::new(&self.module).expect("load the PKCS#11 module");
-                match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-                    Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-                    Err(err) => panic!("C_Initialize: {err}"),
-                }
-                contexts.push((self.module.clone(), ctx.clone()));
-                ctx
-            }
-        };
+        let ctx = context(&self.module, None).unwrap_or_else(|err| panic!("{err}"));
         let slot = ctx
             .get_slots_with_initialized_token()
             .expect("C_GetSlotList")
@@ -213,9 +216,10 @@ fn start_softhsm2() -> Result<TestToken, String> {
         ));
     }
     let dir = token_dir("softhsm2")?;
-    let tokens = dir.path().join("tokens");
+    let conf = dir.join("softhsm2.conf");
+    check_softhsm2_conf(&conf)?;
+    let tokens = dir.join("tokens");
     std::fs::create_dir(&tokens).map_err(|e| format!("{}: {e}", tokens.display()))?;
-    let conf = dir.path().join("softhsm2.conf");
     std::fs::write(
         &conf,
         format!(
@@ -225,6 +229,8 @@ fn start_softhsm2() -> Result<TestToken, String> {
     )
     .map_err(|e| format!("{}: {e}", conf.display()))?;
     let label = "strongroom-test".to_owned();
+    // The child gets the variable explicitly (it has it already, from this
+    // process's environment, which names the same file).
     let output = Command::new("softhsm2-util")
         .env("SOFTHSM2_CONF", &conf)
         .args(["--init-token", "--free", "--label", &label])
@@ -240,7 +246,6 @@ fn start_softhsm2() -> Result<TestToken, String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    set_env("SOFTHSM2_CONF", &conf);
     Ok(TestToken {
         kind: TokenKind::SoftHsm2,
         module,
@@ -254,8 +259,8 @@ fn start_softhsm2() -> Result<TestToken, String> {
 fn start_kryoptic() -> Result<TestToken, String> {
     let module = kryoptic_module()?;
     let dir = token_dir("kryoptic")?;
-    let db = dir.path().join("token.sql");
-    let conf = dir.path().join("token.conf");
+    let db = dir.join("token.sql");
+    let conf = dir.join("token.conf");
     std::fs::write(
         &conf,
         format!(
@@ -264,7 +269,9 @@ fn start_kryoptic() -> Result<TestToken, String> {
         ),
     )
     .map_err(|e| format!("{}: {e}", conf.display()))?;
-    set_env("KRYOPTIC_CONF", &conf);
+    // The first `C_Initialize` of the module in this process, so the one
+    // whose configuration counts; the vault's comes second.
+    context(&module, Some(&conf))?;
     let label = "strongroom-test".to_owned();
     Pkcs11KeyVault::initialize_token(
         &module,
@@ -322,18 +329,92 @@ fn kryoptic_module() -> Result<PathBuf, String> {
         })
 }
 
-/// A new temporary directory for a token, under
-/// `$TMPDIR/strongroom-test-tokens/`. Directories left by earlier processes
-/// that have ended are removed first: a process-wide token is never
-/// dropped, so its directory outlives the process.
-fn token_dir(kind: &str) -> Result<TempDir, String> {
+/// This process's directory for a token of `kind`:
+/// `$TMPDIR/strongroom-test-tokens/<pid>-<kind>`, made empty. Directories
+/// left by earlier processes that have ended are removed first: a
+/// process-wide token is never dropped, so its directory outlives the
+/// process. One of this process's own name can only be left by an earlier
+/// process with the same id, since each kind starts once per process.
+fn token_dir(kind: &str) -> Result<PathBuf, String> {
     let parent = std::env::temp_dir().join("strongroom-test-tokens");
     std::fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     remove_stale(&parent);
-    tempfile::Builder::new()
-        .prefix(&format!("{}-{kind}-", std::process::id()))
-        .tempdir_in(&parent)
-        .map_err(|e| format!("temporary directory in {}: {e}", parent.display()))
+    let dir = parent.join(format!("{}-{kind}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Checks that `SOFTHSM2_CONF`, as this process started with it, names
+/// `conf`, the configuration file of this process's SoftHSM2 token.
+fn check_softhsm2_conf(conf: &Path) -> Result<(), String> {
+    let runner = "the workspace's target runner (.cargo/config.toml, \
+                  crates/test-support/tokens/runner.sh) sets it when cargo or cargo-nextest \
+                  starts a test binary: run the tests through cargo";
+    match std::env::var_os("SOFTHSM2_CONF") {
+        Some(set) if Path::new(&set) == conf => Ok(()),
+        Some(set) => Err(format!(
+            "SOFTHSM2_CONF is {}, not this process's own {}; {runner}",
+            Path::new(&set).display(),
+            conf.display()
+        )),
+        None => Err(format!(
+            "SOFTHSM2_CONF is not set; SoftHSM2 reads its configuration from it alone, and it \
+             must name {} before this process starts; {runner}",
+            conf.display()
+        )),
+    }
+}
+
+/// The process's context for the PKCS#11 `module`, loaded and initialised
+/// on first use. With `kryoptic_conf`, that first `C_Initialize` hands the
+/// Kryoptic module its configuration file (see [`initialize_kryoptic`]).
+/// Whoever initialises second gets `CKR_CRYPTOKI_ALREADY_INITIALIZED`,
+/// which is accepted.
+fn context(module: &Path, kryoptic_conf: Option<&Path>) -> Result<Pkcs11, String> {
+    static CONTEXTS: Mutex<Vec<(PathBuf, Pkcs11)>> = Mutex::new(Vec::new());
+    let mut contexts = CONTEXTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, ctx)) = contexts.iter().find(|(m, _)| m == module) {
+        return Ok(ctx.clone());
+    }
+    let ctx = Pkcs11::new(module).map_err(|e| format!("load {}: {e}", module.display()))?;
+    let initialized = match kryoptic_conf {
+        Some(conf) => initialize_kryoptic(&ctx, conf),
+        None => ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)),
+    };
+    match initialized {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(err) => return Err(format!("C_Initialize of {}: {err}", module.display())),
+    }
+    contexts.push((module.to_path_buf(), ctx.clone()));
+    Ok(ctx)
+}
+
+/// `C_Initialize` of a Kryoptic module with the configuration file `conf`,
+/// passed as `pReserved = "kryoptic_conf=<conf>"` (kryoptic-lib's
+/// `Config::from_init_args`), so that Kryoptic does not look for it in the
+/// environment.
+#[allow(unsafe_code)]
+fn initialize_kryoptic(ctx: &Pkcs11, conf: &Path) -> cryptoki::error::Result<()> {
+    let arg = CString::new(format!("kryoptic_conf={}", conf.display()))
+        .expect("a temporary path has no NUL byte"); // safe: built from a path we made
+    let reserved: &CStr = &arg;
+    // SAFETY: `pReserved` points to `arg`, a NUL-terminated string that
+    // lives until the end of this function, past the one `C_Initialize`
+    // call that uses `args`. Kryoptic reads it there as a C string and keeps
+    // no pointer to it; a module that does not know `pReserved` must refuse
+    // it without reading it (PKCS#11 requires it to be NULL otherwise).
+    let args = unsafe {
+        CInitializeArgs::new_with_reserved(
+            CInitializeFlags::OS_LOCKING_OK,
+            NonNull::from(reserved).cast::<c_void>(),
+        )
+    };
+    ctx.initialize(args)
 }
 
 /// Removes token directories whose process (the number before the first
@@ -358,21 +439,4 @@ fn remove_stale(parent: &Path) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-}
-
-/// Sets a variable the token module reads at `C_Initialize`.
-fn set_env(name: &str, value: &Path) {
-    // Serialises our own writers; Rust's readers (`std::env::var`) take
-    // std's environment lock.
-    static ENV: Mutex<()> = Mutex::new(());
-    let _guard = ENV
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // SAFETY: the race `set_var` is unsafe for is a C `getenv` in another
-    // thread at the same moment. This runs once per token per process,
-    // inside the token's `OnceLock` initialiser, before the module is
-    // loaded: the only C code that reads this variable is the module, and
-    // every caller that reaches the module waits on that `OnceLock`.
-    // Rust's own readers are serialised with writers by std.
-    unsafe { std::env::set_var(name, value) };
 }
