@@ -216,7 +216,7 @@ impl Default for KdfParams {
 /// let vault = FileKeyVault::open(&dir, RootKeySource::KeyFile(key_file))?;
 /// let dek = vault.unwrap_key(&admin, "cmk", &wrapped.version, WrapAlgorithm::A256Kw, &wrapped.wrapped)?;
 /// assert_eq!(dek.as_slice(), [7; 32]);
-/// assert_eq!(vault.verify_audit_log()?, Ok(()));
+/// vault.verify_audit_log()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -462,21 +462,21 @@ impl FileKeyVault {
         &self.vault_id
     }
 
-    /// Every crash point of the crash-safety tests, in the order a
-    /// transaction meets them. Not part of the API.
-    #[doc(hidden)]
+    /// Test hook (feature `testing`): every crash point of the
+    /// crash-safety tests, in the order a transaction meets them.
+    #[cfg(feature = "testing")]
     #[must_use]
     pub fn crash_points_for_tests() -> &'static [&'static str] {
         fsio::CRASH_POINTS
     }
 
-    /// Test hook: makes this process abort when it reaches `point`
-    /// (`None` disarms). Not part of the API; for the crash-safety tests,
-    /// which run it in a child process.
+    /// Test hook (feature `testing`): makes this process abort when it
+    /// reaches `point` (`None` disarms); for the crash-safety tests, which
+    /// run it in a child process.
     ///
     /// # Errors
     /// [`VaultError::InvalidArgument`] for an unknown point.
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn set_crash_point_for_tests(point: Option<&str>) -> Result<(), VaultError> {
         fsio::set_crash_point(point)
     }

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use strongroom_envelope::WrapAlgorithm;
 use zeroize::Zeroizing;
 
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
 use crate::audit::{AuditEntry, AuditHead};
 use crate::{
     KeyAttributes, KeyType, Permissions, RsaPublicParts, UnixTime, VaultError, VaultProperties,
@@ -134,15 +137,59 @@ pub(crate) trait StateStore: Send + Sync {
         f: &mut dyn FnMut(&mut State) -> Result<(), VaultError>,
     ) -> Result<(), VaultError>;
 
-    /// Every audit entry, oldest first, and the head the state records.
+    /// Every audit entry, oldest first, where the log starts and the head
+    /// the state records.
     ///
     /// # Errors
     /// The store's own (I/O, corrupt files).
-    fn audit_log(&self) -> Result<(Vec<AuditEntry>, AuditHead), VaultError>;
+    fn audit_log(&self) -> Result<AuditLog, VaultError>;
+
+    /// The key the audit entries are MACed under.
+    fn audit_key(&self) -> &dyn StateMacKey;
 }
 
-/// What a transaction leaves behind: the state to keep, the audit entries to
-/// append, and `f`'s result.
+/// An audit log as a store holds it.
+pub(crate) struct AuditLog {
+    /// The entries, oldest first.
+    pub entries: Vec<AuditEntry>,
+    /// What the first entry follows: the genesis head, or the checkpoint
+    /// an archived prefix left.
+    pub start: AuditHead,
+    /// The newest entry the state records.
+    pub head: AuditHead,
+}
+
+/// The key that authenticates a vault's records (its state, op log,
+/// witness and audit entries): HMAC-SHA256 over messages that each begin
+/// with their own length-prefixed label, so that one key serves them all
+/// without one kind of message passing for another.
+/// [`FileKeyVault`](crate::FileKeyVault) holds it in memory
+/// ([`LocalMacKey`], derived from its root key), the memory vault makes a
+/// random one, and the PKCS#11 vault keeps it in its token and has the
+/// token compute the MAC, so the key never leaves the token.
+pub(crate) trait StateMacKey: Send + Sync {
+    /// HMAC-SHA256 of `message` under the key.
+    ///
+    /// # Errors
+    /// When the key cannot be used (a token error, a missing key object).
+    fn hmac_sha256(&self, message: &[u8]) -> Result<[u8; 32], VaultError>;
+}
+
+/// A MAC key in memory.
+pub(crate) struct LocalMacKey(pub(crate) Zeroizing<[u8; 32]>);
+
+impl StateMacKey for LocalMacKey {
+    fn hmac_sha256(&self, message: &[u8]) -> Result<[u8; 32], VaultError> {
+        // safe: HMAC takes keys of any length.
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_slice()).expect("HMAC key");
+        mac.update(message);
+        Ok(mac.finalize().into_bytes().into())
+    }
+}
+
+/// What a transaction leaves behind: the state to keep, whether it differs
+/// from the one read, the sealed audit entries to append, and `f`'s result.
 pub(crate) struct Outcome {
     pub state: State,
     pub changed: bool,
@@ -151,30 +198,44 @@ pub(crate) struct Outcome {
 }
 
 /// The transaction semantics every store shares. `f` works on a copy; on
-/// error only its audit entries and the audit head survive.
+/// error only its audit entries and the audit head survive. The audit
+/// entries are sealed under `key`, chained from `current.audit_head`, and
+/// carry the generation the state has once the transaction committed
+/// (`generation`, the one read, plus one if the state changed).
+///
+/// # Errors
+/// The key's (a token error); `f`'s error is in [`Outcome::result`].
 pub(crate) fn run_transaction(
     current: &State,
+    generation: u64,
+    key: &dyn StateMacKey,
     f: &mut dyn FnMut(&mut State) -> Result<(), VaultError>,
-) -> Outcome {
+) -> Result<Outcome, VaultError> {
     let mut work = current.clone();
     work.pending_audit.clear();
     let result = f(&mut work);
-    let audit = core::mem::take(&mut work.pending_audit);
-    let state = if result.is_ok() {
+    let mut audit = core::mem::take(&mut work.pending_audit);
+    let mut state = if result.is_ok() {
         work
     } else {
         let mut kept = current.clone();
         kept.pending_audit.clear();
-        kept.audit_head = work.audit_head;
         kept
     };
+    state.audit_head = current.audit_head.clone();
     let changed = &state != current;
-    Outcome {
+    state.audit_head = crate::audit::seal(
+        &mut audit,
+        &current.audit_head,
+        generation + u64::from(changed),
+        key,
+    )?;
+    Ok(Outcome {
         state,
         changed,
         audit,
         result,
-    }
+    })
 }
 
 /// Where key material lives and is used. Implementations: software (keys

@@ -28,6 +28,7 @@ pub(super) fn corrupt(path: &Path, reason: impl Into<String>) -> VaultError {
 
 /// Every crash point, in the order a transaction meets them. The tests run
 /// each operation once per point and check the vault afterwards.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(super) const CRASH_POINTS: &[&str] = &[
     // FileKeyVault::create
     "create:locked",
@@ -55,6 +56,7 @@ static ARMED: AtomicBool = AtomicBool::new(false);
 static CRASH_AT: Mutex<Option<&'static str>> = Mutex::new(None);
 
 /// Arms (or disarms) a crash point for this process.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(super) fn set_crash_point(point: Option<&str>) -> Result<(), VaultError> {
     let point = match point {
         None => None,

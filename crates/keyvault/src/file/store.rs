@@ -5,16 +5,14 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::sync::{Mutex, MutexGuard};
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
 
 use super::fsio::{self, Paths, corrupt, crash_point, io_err};
 use crate::VaultError;
-use crate::audit::{AuditEntry, AuditHead, AuditRecord};
-use crate::state::{STATE_FORMAT, State, StateStore, hex_bytes, run_transaction};
+use crate::audit::{AuditEntry, AuditHead};
+use crate::state::{AuditLog, STATE_FORMAT, State, StateStore, hex_bytes, run_transaction};
+pub(crate) use crate::state::{LocalMacKey, StateMacKey};
 
 /// The version of `state.json`'s envelope.
 const STATE_FILE_FORMAT: u32 = 1;
@@ -51,32 +49,6 @@ struct StateFile {
     /// HMAC-SHA256 over everything above, under the vault's MAC key.
     #[serde(with = "hex_bytes")]
     mac: Vec<u8>,
-}
-
-/// The key that authenticates `state.json`: HMAC-SHA256 over the state
-/// file's length-prefixed fields. [`FileKeyVault`](crate::FileKeyVault)
-/// holds it in memory ([`LocalMacKey`], derived from its root key);
-/// the PKCS#11 vault keeps it in its token and has the token compute the
-/// MAC, so the key never leaves the token.
-pub(crate) trait StateMacKey: Send + Sync {
-    /// HMAC-SHA256 of `message` under the key.
-    ///
-    /// # Errors
-    /// When the key cannot be used (a token error, a missing key object).
-    fn hmac_sha256(&self, message: &[u8]) -> Result<[u8; 32], VaultError>;
-}
-
-/// A state MAC key in memory.
-pub(crate) struct LocalMacKey(pub(crate) Zeroizing<[u8; 32]>);
-
-impl StateMacKey for LocalMacKey {
-    fn hmac_sha256(&self, message: &[u8]) -> Result<[u8; 32], VaultError> {
-        // safe: HMAC takes keys of any length.
-        let mut mac =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_slice()).expect("HMAC key");
-        mac.update(message);
-        Ok(mac.finalize().into_bytes().into())
-    }
 }
 
 /// The one member of a JSON file looked at before parsing it whole.
@@ -310,24 +282,15 @@ impl DirStore {
             let Ok(entry) = serde_json::from_slice::<AuditEntry>(line) else {
                 break;
             };
-            let (rechained, next) = AuditEntry::chain(&head, record_of(&entry));
-            if rechained != entry {
+            // Only what the vault itself wrote: the MAC proves it. A line
+            // someone appended without the key stays out of the chain, and
+            // verification reports it.
+            if !entry.follows(&head, self.mac_key.as_ref())? {
                 break;
             }
-            head = next;
+            head = entry.head();
         }
         Ok((log, end, head))
-    }
-}
-
-fn record_of(entry: &AuditEntry) -> AuditRecord {
-    AuditRecord {
-        time: entry.time,
-        principal: entry.principal.clone(),
-        operation: entry.operation.clone(),
-        key: entry.key.clone(),
-        version: entry.version.clone(),
-        outcome: entry.outcome.clone(),
     }
 }
 
@@ -418,14 +381,22 @@ impl StateStore for DirStore {
         result?
     }
 
-    fn audit_log(&self) -> Result<(Vec<AuditEntry>, AuditHead), VaultError> {
+    fn audit_log(&self) -> Result<AuditLog, VaultError> {
         let mut cache = self.guard();
         let _lock = DirLock::acquire(&self.lock_file, &self.paths)?;
         let loaded = self.load(&mut cache)?;
         let (log, end, _) = self.recover_audit(loaded)?;
         let head = loaded.state.audit_head.clone();
         let entries = self.read_log(log, end)?;
-        Ok((entries, head))
+        Ok(AuditLog {
+            entries,
+            start: AuditHead::genesis(),
+            head,
+        })
+    }
+
+    fn audit_key(&self) -> &dyn StateMacKey {
+        self.mac_key.as_ref()
     }
 }
 
@@ -443,7 +414,12 @@ impl DirStore {
         if adopted {
             loaded.state.audit_head = head;
         }
-        let outcome = run_transaction(&loaded.state, f);
+        let outcome = run_transaction(
+            &loaded.state,
+            loaded.generation + u64::from(adopted),
+            self.mac_key.as_ref(),
+            f,
+        )?;
         let mut audit_len = log_end;
         if !outcome.audit.is_empty() {
             let mut bytes = Vec::new();
