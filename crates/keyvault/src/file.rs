@@ -178,6 +178,62 @@ impl Default for KdfParams {
     }
 }
 
+/// How [`FileKeyVault::open_with_options`] and
+/// [`FileKeyVault::create_with_options`] run beyond the directory and root
+/// key: the clock, and the witness that makes rollbacks detectable.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct FileVaultOptions {
+    clock: Arc<dyn Clock>,
+    witness: Option<PathBuf>,
+}
+
+impl FileVaultOptions {
+    /// The system clock, no witness.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            witness: None,
+        }
+    }
+
+    /// Reads time from `clock`.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Keeps the newest state generation and audit head the vault reached
+    /// in the file at `path`, which must be outside the vault directory
+    /// (another disk, a place its attacker cannot write). Written after
+    /// every call that appended to the audit log; checked at open and by
+    /// every call. A vault whose state or audit log is older than its
+    /// witness fails with [`VaultError::RolledBack`] or
+    /// [`VaultError::AuditRolledBack`]. Every process using the vault should
+    /// name the same witness. A missing witness file is made at open.
+    #[must_use]
+    pub fn witness(mut self, path: impl Into<PathBuf>) -> Self {
+        self.witness = Some(path.into());
+        self
+    }
+}
+
+impl Default for FileVaultOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for FileVaultOptions {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FileVaultOptions")
+            .field("witness", &self.witness)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A key vault in a directory: the embedded default backend (DESIGN.md
 /// R10). Implements [`KeyVault`](crate::KeyVault).
 ///
@@ -324,6 +380,21 @@ impl FileKeyVault {
         root: RootKeySource,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, VaultError> {
+        Self::create_with_options(dir, properties, root, FileVaultOptions::new().clock(clock))
+    }
+
+    /// Creates a vault in `dir` with `options` (clock, witness). The
+    /// directory must be empty, or hold only what an unfinished creation
+    /// left.
+    ///
+    /// # Errors
+    /// As [`create_with_clock`](Self::create_with_clock).
+    pub fn create_with_options(
+        dir: impl AsRef<Path>,
+        properties: VaultProperties,
+        root: RootKeySource,
+        options: FileVaultOptions,
+    ) -> Result<Self, VaultError> {
         let dir = dir.as_ref();
         validate_properties(&properties)?;
         let mut vault_id = vec![0u8; header::VAULT_ID_LEN];
@@ -382,7 +453,7 @@ impl FileKeyVault {
             )?;
             // Dropping the file releases the lock.
         }
-        Self::assemble(paths, vault_id, keys, clock)
+        Self::assemble(paths, vault_id, keys, options)
     }
 
     /// Opens the vault in `dir` on the system clock.
@@ -405,6 +476,22 @@ impl FileKeyVault {
         dir: impl AsRef<Path>,
         root: RootKeySource,
         clock: Arc<dyn Clock>,
+    ) -> Result<Self, VaultError> {
+        Self::open_with_options(dir, root, FileVaultOptions::new().clock(clock))
+    }
+
+    /// Opens the vault in `dir` with `options` (clock, witness).
+    ///
+    /// # Errors
+    /// As [`open_with_clock`](Self::open_with_clock);
+    /// [`VaultError::RolledBack`] / [`VaultError::AuditRolledBack`] when the
+    /// state or audit log is older than the witness (or than the audit
+    /// log) records; [`VaultError::Corrupt`] for a witness that is not this
+    /// vault's.
+    pub fn open_with_options(
+        dir: impl AsRef<Path>,
+        root: RootKeySource,
+        options: FileVaultOptions,
     ) -> Result<Self, VaultError> {
         let paths = Paths::new(dir.as_ref());
         let bytes = fsio::read_bounded(&paths.vault, header::MAX_VAULT_FILE)?.ok_or_else(|| {
@@ -429,20 +516,29 @@ impl FileKeyVault {
         if !vault_file.check_matches(&keys) {
             return Err(VaultError::WrongRootKey);
         }
-        Self::assemble(paths, vault_file.vault_id, keys, clock)
+        Self::assemble(paths, vault_file.vault_id, keys, options)
     }
 
     fn assemble(
         paths: Paths,
         vault_id: Vec<u8>,
         keys: header::RootKeys,
-        clock: Arc<dyn Clock>,
+        options: FileVaultOptions,
     ) -> Result<Self, VaultError> {
         let dir = paths.dir.clone();
         let id = hex(&vault_id);
         let header::RootKeys { seal, mac, .. } = keys;
-        let store = DirStore::open(paths, vault_id, Box::new(LocalMacKey(mac)))?;
-        let inner = Vault::new(Box::new(store), Box::new(SoftwareCrypto::new(seal)), clock)?;
+        let store = DirStore::open_with_witness(
+            paths,
+            vault_id,
+            Box::new(LocalMacKey(mac)),
+            options.witness,
+        )?;
+        let inner = Vault::new(
+            Box::new(store),
+            Box::new(SoftwareCrypto::new(seal)),
+            options.clock,
+        )?;
         Ok(Self {
             inner,
             dir,

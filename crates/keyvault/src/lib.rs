@@ -130,7 +130,7 @@ pub use software::rsa_oaep_decrypt_for_tests;
 pub use vault::{KeyImport, KeyVault, Wrapped};
 pub use wrapper::VaultKeyWrapper;
 
-pub use file::{FileKeyVault, KdfParams, Passphrase, RootKeySource};
+pub use file::{FileKeyVault, FileVaultOptions, KdfParams, Passphrase, RootKeySource};
 #[cfg(feature = "pkcs11")]
 pub use pkcs11::{Pkcs11Config, Pkcs11KeyVault, Pkcs11Pin};
 

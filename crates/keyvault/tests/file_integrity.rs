@@ -164,3 +164,177 @@ fn an_inserted_or_rewritten_forged_entry_is_found() {
     let vault = fx.open().unwrap();
     assert_eq!(common::tampered_at(vault.verify_audit_log(), "inserted"), 2);
 }
+
+/// The bytes of every state file of the directory (not the audit log).
+fn state_files(dir: &Path) -> Vec<u8> {
+    fs::read(dir.join("state.json")).unwrap()
+}
+
+#[test]
+fn an_older_state_under_a_newer_audit_log_is_refused_without_a_witness() {
+    let fx = Fixture::new();
+    let reader = Principal::new("reader");
+    let vault = fx.open().unwrap();
+    vault
+        .set_access_policy(&reader, Permissions::key_user())
+        .unwrap();
+    let wrapped = vault
+        .wrap_key(&reader, "k", None, WrapAlgorithm::A256Kw, &[3; 32])
+        .unwrap();
+    let old_state = state_files(&fx.dir);
+    // Revoke, protect, and make a key: three commits.
+    vault.set_access_policy(&reader, Permissions::NONE).unwrap();
+    vault.enable_purge_protection().unwrap();
+    vault
+        .create_key(&admin(), "later", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    drop(vault);
+
+    // Put back the older state.json, keep the newer audit log.
+    fs::write(fx.dir.join("state.json"), &old_state).unwrap();
+    match fx.open() {
+        Err(VaultError::RolledBack { found, last_seen }) => {
+            assert!(found < last_seen, "{found} < {last_seen}");
+            assert_eq!(last_seen - found, 3, "three commits undone");
+        }
+        other => panic!("expected RolledBack, got {other:?}"),
+    }
+    let err = fx.open().unwrap_err().to_string();
+    assert!(err.contains("rolled back"), "{err}");
+    // Nothing the older state would allow happens: the revoked principal
+    // cannot unwrap, since the vault does not open.
+    let _ = wrapped;
+}
+
+#[test]
+fn a_rollback_of_every_file_is_refused_with_a_witness() {
+    let fx = Fixture::new();
+    let witness = fx._tmp.path().join("elsewhere").join("kv.witness");
+    fs::create_dir_all(witness.parent().unwrap()).unwrap();
+    let options = || {
+        strongroom_keyvault::FileVaultOptions::new()
+            .clock(fx.clock.clone())
+            .witness(&witness)
+    };
+    let open = || {
+        FileKeyVault::open_with_options(
+            &fx.dir,
+            RootKeySource::KeyFile(fx.key_file.clone()),
+            options(),
+        )
+    };
+    let reader = Principal::new("reader");
+    let vault = open().unwrap();
+    assert!(witness.exists(), "made at open");
+    vault
+        .set_access_policy(&reader, Permissions::key_user())
+        .unwrap();
+    let wrapped = vault
+        .wrap_key(&reader, "k", None, WrapAlgorithm::A256Kw, &[3; 32])
+        .unwrap();
+    drop(vault);
+    let old_state = fs::read(fx.dir.join("state.json")).unwrap();
+    let old_log = fs::read(fx.dir.join("audit.log")).unwrap();
+
+    let vault = open().unwrap();
+    vault.set_access_policy(&reader, Permissions::NONE).unwrap();
+    vault.enable_purge_protection().unwrap();
+    drop(vault);
+
+    // State and audit log put back together: consistent with each other,
+    // so only the witness can tell.
+    fs::write(fx.dir.join("state.json"), &old_state).unwrap();
+    fs::write(fx.dir.join("audit.log"), &old_log).unwrap();
+    let plain = fx.open().unwrap();
+    assert!(
+        plain
+            .unwrap_key(
+                &reader,
+                "k",
+                &wrapped.version,
+                WrapAlgorithm::A256Kw,
+                &wrapped.wrapped
+            )
+            .is_ok(),
+        "without a witness, a consistent rollback of every file is not seen"
+    );
+    drop(plain);
+    fs::write(fx.dir.join("state.json"), &old_state).unwrap();
+    fs::write(fx.dir.join("audit.log"), &old_log).unwrap();
+    match open() {
+        Err(VaultError::RolledBack { found, last_seen }) => {
+            assert_eq!(last_seen - found, 2, "{found} < {last_seen}");
+        }
+        other => panic!("expected RolledBack, got {other:?}"),
+    }
+
+    // The audit log alone cut back (reads since the last commit): the
+    // witness counts entries too.
+    let fx = Fixture::new();
+    let witness = fx._tmp.path().join("w2");
+    let open = || {
+        FileKeyVault::open_with_options(
+            &fx.dir,
+            RootKeySource::KeyFile(fx.key_file.clone()),
+            strongroom_keyvault::FileVaultOptions::new()
+                .clock(fx.clock.clone())
+                .witness(&witness),
+        )
+    };
+    let vault = open().unwrap();
+    let log = fs::read(fx.dir.join("audit.log")).unwrap();
+    vault.get_key(&admin(), "k", None).unwrap();
+    vault.get_key(&admin(), "k", None).unwrap();
+    drop(vault);
+    fs::write(fx.dir.join("audit.log"), &log).unwrap();
+    match open() {
+        Err(VaultError::AuditRolledBack { found, last_seen }) => {
+            assert_eq!(last_seen - found, 2, "{found} < {last_seen}");
+        }
+        other => panic!("expected AuditRolledBack, got {other:?}"),
+    }
+}
+
+#[test]
+fn reads_leave_the_state_file_alone() {
+    let fx = Fixture::new();
+    let vault = fx.open().unwrap();
+    let wrapped = vault
+        .wrap_key(&admin(), "k", None, WrapAlgorithm::A256Kw, &[5; 32])
+        .unwrap();
+    let path = fx.dir.join("state.json");
+    let before = fs::read(&path).unwrap();
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let log_len = vault.audit_log().unwrap().len();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    for _ in 0..3 {
+        vault.get_key(&admin(), "k", None).unwrap();
+        vault
+            .wrap_key(&admin(), "k", None, WrapAlgorithm::A256Kw, &[5; 32])
+            .unwrap();
+        vault
+            .unwrap_key(
+                &admin(),
+                "k",
+                &wrapped.version,
+                WrapAlgorithm::A256Kw,
+                &wrapped.wrapped,
+            )
+            .unwrap();
+        assert!(vault.get_key(&Principal::new("nobody"), "k", None).is_err());
+    }
+    assert_eq!(fs::read(&path).unwrap(), before, "byte for byte");
+    assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+    assert_eq!(
+        vault.audit_log().unwrap().len(),
+        log_len + 12,
+        "each audited"
+    );
+    vault.verify_audit_log().unwrap();
+    drop(vault);
+    // Another process (a fresh open) picks the chain up after the reads.
+    let vault = fx.open().unwrap();
+    vault.list_keys(&admin()).unwrap();
+    vault.verify_audit_log().unwrap();
+    assert_eq!(vault.audit_log().unwrap().len(), log_len + 13);
+}

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -21,9 +22,6 @@ const STATE_FILE_FORMAT: u32 = 1;
 pub(super) const MAX_STATE_FILE: u64 = 64 * 1024 * 1024;
 /// Longest audit log line (an entry is a few hundred bytes).
 const MAX_AUDIT_LINE: u64 = 1024 * 1024;
-/// Most bytes read past the committed end of the audit log when repairing:
-/// a crash leaves at most one transaction's entries there.
-const MAX_AUDIT_SUFFIX: u64 = 16 * 1024 * 1024;
 /// How many leading bytes of `state.json` identify a commit (they hold its
 /// random commit id).
 const COMMIT_PREFIX: usize = 64;
@@ -66,7 +64,12 @@ struct Loaded {
     prefix: Vec<u8>,
     generation: u64,
     audit_len: u64,
+    /// The audit head the state file records (at `audit_len`).
+    committed_head: AuditHead,
     state: State,
+    /// The audit log's end and head as this process last saw them (past
+    /// `audit_len` when reads appended entries since the commit).
+    tail: Option<(u64, AuditHead)>,
 }
 
 /// The vault state in a directory.
@@ -74,6 +77,9 @@ pub(crate) struct DirStore {
     paths: Paths,
     vault_id: Vec<u8>,
     mac_key: Box<dyn StateMacKey>,
+    /// Where the newest generation and audit head seen are kept, outside
+    /// the directory (rollback detection), if the user gave a place.
+    witness: Option<PathBuf>,
     /// Held open for the store's life; locked (flock) for each transaction.
     lock_file: File,
     /// Serializes this process's threads (a file lock is per open file, so
@@ -107,20 +113,36 @@ impl DirStore {
         vault_id: Vec<u8>,
         mac_key: Box<dyn StateMacKey>,
     ) -> Result<Self, VaultError> {
+        Self::open_with_witness(paths, vault_id, mac_key, None)
+    }
+
+    /// Opens the lock file of an existing vault directory, keeping the
+    /// newest generation seen in `witness` (a file outside the directory)
+    /// if given.
+    pub(super) fn open_with_witness(
+        paths: Paths,
+        vault_id: Vec<u8>,
+        mac_key: Box<dyn StateMacKey>,
+        witness: Option<PathBuf>,
+    ) -> Result<Self, VaultError> {
         let lock_file = fsio::create_private(&paths.lock, false).map_err(io_err(&paths.lock))?;
         let store = Self {
             paths,
             vault_id,
             mac_key,
+            witness,
             lock_file,
             cache: Mutex::new(None),
         };
-        // Read the state now so that a corrupt or foreign state.json is
-        // reported by open(), not by the first call.
+        // Read the state now so that a corrupt, foreign or rolled-back
+        // state.json is reported by open(), not by the first call.
         {
             let mut cache = store.guard();
             let _lock = DirLock::acquire(&store.lock_file, &store.paths)?;
-            store.load(&mut cache)?;
+            let loaded = store.load(&mut cache)?;
+            let (_, _, head, _) = store.recover_audit(loaded)?;
+            store.check_witness(loaded.generation, &head)?;
+            store.write_witness(loaded.generation, &head)?;
         }
         Ok(store)
     }
@@ -237,61 +259,137 @@ impl DirStore {
             prefix: bytes[..bytes.len().min(COMMIT_PREFIX)].to_vec(),
             generation: file.generation,
             audit_len: file.audit_len,
+            committed_head: file.state.audit_head.clone(),
             state: file.state,
+            tail: None,
         })
     }
 
-    /// Brings `audit.log` in line with the committed state after a crash:
-    /// cuts off a torn last line (never acknowledged), and takes over
-    /// complete entries written after the committed end if they continue
-    /// the chain from the state's head (their transaction appended them
-    /// but crashed before recording the new head). Returns the log's end
-    /// and the head to chain new entries from.
-    fn recover_audit(&self, loaded: &Loaded) -> Result<(File, u64, AuditHead), VaultError> {
+    /// Finds the audit log's end and head, from where this process last
+    /// saw them (or the committed end the state records), and repairs what
+    /// a crash left: cuts off a torn last line (never acknowledged), and
+    /// takes over the complete entries past that point that continue the
+    /// chain, MAC included: reads (which append an entry but commit no
+    /// state), and the entries of a transaction that crashed before its
+    /// commit. Entries that do not continue the chain (someone else's)
+    /// are skipped, never adopted; verification reports them. Returns the
+    /// log, its end, the head to chain new entries from, and whether an
+    /// entry is one commit ahead of the state (a crashed commit, which the
+    /// caller then makes).
+    ///
+    /// Reads only what was appended since this process last looked, so a
+    /// call's cost does not grow with the log; a process's first call reads
+    /// the entries since the last commit.
+    fn recover_audit(&self, loaded: &Loaded) -> Result<(File, u64, AuditHead, bool), VaultError> {
         let path = &self.paths.audit;
         let mut log = fsio::create_private(path, false).map_err(io_err(path))?;
         let len = log.metadata().map_err(io_err(path))?.len();
-        let mut head = loaded.state.audit_head.clone();
-        if len <= loaded.audit_len || len - loaded.audit_len > MAX_AUDIT_SUFFIX {
-            // Nothing past the committed end; or the log was cut (or is
-            // far past it): leave it as it is for verify to report, and
-            // chain on.
-            return Ok((log, len, head));
+        let (start, mut head) = match &loaded.tail {
+            Some((end, head)) if *end <= len => (*end, head.clone()),
+            _ => (loaded.audit_len, loaded.committed_head.clone()),
+        };
+        if len <= start {
+            // Nothing past it; or the log was cut: leave it as it is for
+            // verify to report, and chain on.
+            return Ok((log, len, head, false));
         }
-        log.seek(SeekFrom::Start(loaded.audit_len))
-            .map_err(io_err(path))?;
-        let mut suffix = Vec::new();
-        (&mut log)
-            .take(len - loaded.audit_len)
-            .read_to_end(&mut suffix)
-            .map_err(io_err(path))?;
-        let complete = suffix
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        let end = loaded.audit_len + complete as u64;
-        if complete < suffix.len() {
-            log.set_len(end).map_err(io_err(path))?;
-            log.sync_all().map_err(io_err(path))?;
-            crash_point("recover:after-truncate");
-        }
-        for line in suffix[..complete].split(|&b| b == b'\n') {
-            if line.is_empty() {
-                continue;
-            }
-            let Ok(entry) = serde_json::from_slice::<AuditEntry>(line) else {
+        let mut newest = 0;
+        log.seek(SeekFrom::Start(start)).map_err(io_err(path))?;
+        let mut reader = BufReader::new((&mut log).take(len - start));
+        let mut end = start;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = (&mut reader)
+                .take(MAX_AUDIT_LINE + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(io_err(path))?;
+            if n == 0 {
                 break;
+            }
+            if line.last() != Some(&b'\n') {
+                if n as u64 > MAX_AUDIT_LINE {
+                    // Not ours (we write short lines): leave it for
+                    // verify to report.
+                    return Err(corrupt(
+                        path,
+                        format!("a line is longer than {MAX_AUDIT_LINE} bytes"),
+                    ));
+                }
+                break;
+            }
+            end += n as u64;
+            let Ok(entry) = serde_json::from_slice::<AuditEntry>(&line) else {
+                continue;
             };
             // Only what the vault itself wrote: the MAC proves it. A line
             // someone appended without the key stays out of the chain, and
             // verification reports it.
             if !entry.follows(&head, self.mac_key.as_ref())? {
-                break;
+                continue;
             }
+            // The vault wrote it, at a generation the state has not
+            // reached: one commit ahead is what a crash between the audit
+            // append and the commit leaves (taken over, and the commit
+            // made); more is an older state put back under a newer log.
+            newest = newest.max(entry.generation);
             head = entry.head();
         }
-        Ok((log, end, head))
+        drop(reader);
+        if newest > loaded.generation + 1 {
+            return Err(VaultError::RolledBack {
+                found: loaded.generation,
+                last_seen: newest,
+            });
+        }
+        let crashed_commit = newest > loaded.generation;
+        if end < len {
+            log.set_len(end).map_err(io_err(path))?;
+            log.sync_all().map_err(io_err(path))?;
+            crash_point("recover:after-truncate");
+        }
+        Ok((log, end, head, crashed_commit))
     }
+}
+
+/// The version of the witness file.
+const WITNESS_FORMAT: u32 = 1;
+/// Longest witness file read (it is a few hundred bytes).
+const MAX_WITNESS_FILE: u64 = 64 * 1024;
+
+/// The contents of the witness file: the newest generation and audit head
+/// this vault reached, MACed under its key.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WitnessFile {
+    format: u32,
+    #[serde(with = "hex_bytes")]
+    vault_id: Vec<u8>,
+    generation: u64,
+    audit_head: AuditHead,
+    #[serde(with = "hex_bytes")]
+    mac: Vec<u8>,
+}
+
+/// HMAC-SHA256 of a witness's contents.
+fn witness_mac(
+    key: &dyn StateMacKey,
+    vault_id: &[u8],
+    generation: u64,
+    head: &AuditHead,
+) -> Result<[u8; 32], VaultError> {
+    let mut message = Vec::with_capacity(160);
+    for field in [
+        b"strongroom-keyvault witness v1".as_slice(),
+        vault_id,
+        &generation.to_be_bytes(),
+        &head.seq.to_be_bytes(),
+        &head.mac,
+    ] {
+        message.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        message.extend_from_slice(field);
+    }
+    key.hmac_sha256(&message)
 }
 
 /// HMAC-SHA256 of a state file's contents, each field length-prefixed.
@@ -385,8 +483,14 @@ impl StateStore for DirStore {
         let mut cache = self.guard();
         let _lock = DirLock::acquire(&self.lock_file, &self.paths)?;
         let loaded = self.load(&mut cache)?;
-        let (log, end, _) = self.recover_audit(loaded)?;
-        let head = loaded.state.audit_head.clone();
+        // The newest entry this process knows was written: the state's, or
+        // a later one it appended or read since.
+        let head = match &loaded.tail {
+            Some((_, tail)) if tail.seq > loaded.committed_head.seq => tail.clone(),
+            _ => loaded.committed_head.clone(),
+        };
+        let (log, end, log_head, _) = self.recover_audit(loaded)?;
+        self.check_witness(loaded.generation, &log_head)?;
         let entries = self.read_log(log, end)?;
         Ok(AuditLog {
             entries,
@@ -409,18 +513,15 @@ impl DirStore {
         f: &mut dyn FnMut(&mut State) -> Result<(), VaultError>,
     ) -> Result<Result<(), VaultError>, VaultError> {
         let loaded = self.load(cache)?;
-        let (mut log, log_end, head) = self.recover_audit(loaded)?;
-        let adopted = head != loaded.state.audit_head;
-        if adopted {
-            loaded.state.audit_head = head;
-        }
-        let outcome = run_transaction(
-            &loaded.state,
-            loaded.generation + u64::from(adopted),
-            self.mac_key.as_ref(),
-            f,
-        )?;
-        let mut audit_len = log_end;
+        let (mut log, log_end, head, crashed_commit) = self.recover_audit(loaded)?;
+        self.check_witness(loaded.generation, &head)?;
+        loaded.state.audit_head = head;
+        // A crashed commit's entries claim the next generation: it is
+        // taken (the state as it is) so the state reaches them again.
+        let base = loaded.generation + u64::from(crashed_commit);
+        let outcome = run_transaction(&loaded.state, base, self.mac_key.as_ref(), f)?;
+        let generation = base + u64::from(outcome.changed);
+        let mut audit_end = log_end;
         if !outcome.audit.is_empty() {
             let mut bytes = Vec::new();
             for entry in &outcome.audit {
@@ -432,29 +533,122 @@ impl DirStore {
                 bytes.push(b'\n');
             }
             fsio::append_durable(&mut log, &bytes, &self.paths.audit)?;
-            audit_len += bytes.len() as u64;
+            audit_end += bytes.len() as u64;
         }
-        if outcome.changed || adopted || audit_len != loaded.audit_len {
-            let generation = loaded.generation + 1;
-            let (bytes, prefix) = seal_state(
-                &self.vault_id,
-                self.mac_key.as_ref(),
-                generation,
-                audit_len,
-                &outcome.state,
-            )?;
-            // Drop the cache first: if the write fails half-way, the next
-            // transaction reads whichever state the disk holds.
-            *cache = None;
-            fsio::replace_durable(&self.paths.dir, super::STATE_FILE, &bytes)?;
-            *cache = Some(Loaded {
-                prefix,
-                generation,
-                audit_len,
-                state: outcome.state,
+        let new_head = outcome.state.audit_head.clone();
+        if generation == loaded.generation {
+            // A read, or a call that failed: its audit entry is all it
+            // writes. The state files stay as they are.
+            loaded.state.audit_head = new_head.clone();
+            loaded.tail = Some((audit_end, new_head.clone()));
+            if !outcome.audit.is_empty() {
+                self.write_witness(generation, &new_head)?;
+            }
+            return Ok(outcome.result);
+        }
+        let (bytes, prefix) = seal_state(
+            &self.vault_id,
+            self.mac_key.as_ref(),
+            generation,
+            audit_end,
+            &outcome.state,
+        )?;
+        // Drop the cache first: if the write fails half-way, the next
+        // transaction reads whichever state the disk holds.
+        *cache = None;
+        fsio::replace_durable(&self.paths.dir, super::STATE_FILE, &bytes)?;
+        self.write_witness(generation, &new_head)?;
+        *cache = Some(Loaded {
+            prefix,
+            generation,
+            audit_len: audit_end,
+            committed_head: new_head.clone(),
+            state: outcome.state,
+            tail: Some((audit_end, new_head)),
+        });
+        Ok(outcome.result)
+    }
+
+    /// Refuses a state older than the witness has seen, and an audit log
+    /// shorter than it has seen. A missing witness is made at open.
+    fn check_witness(&self, generation: u64, head: &AuditHead) -> Result<(), VaultError> {
+        let Some(path) = &self.witness else {
+            return Ok(());
+        };
+        let Some(bytes) = fsio::read_bounded(path, MAX_WITNESS_FILE)? else {
+            return Ok(());
+        };
+        let witness: WitnessFile = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(path, format!("not a vault witness file ({e})")))?;
+        if witness.format != WITNESS_FORMAT {
+            return Err(corrupt(
+                path,
+                format!(
+                    "witness format version {}; this build reads version {WITNESS_FORMAT}",
+                    witness.format
+                ),
+            ));
+        }
+        if witness.vault_id != self.vault_id {
+            return Err(corrupt(path, "witnesses another vault (vault id differs)"));
+        }
+        let expected = witness_mac(
+            self.mac_key.as_ref(),
+            &self.vault_id,
+            witness.generation,
+            &witness.audit_head,
+        )?;
+        if !bool::from(expected.as_slice().ct_eq(&witness.mac)) {
+            return Err(corrupt(
+                path,
+                "its contents do not match their MAC: the file was altered",
+            ));
+        }
+        if generation < witness.generation {
+            return Err(VaultError::RolledBack {
+                found: generation,
+                last_seen: witness.generation,
             });
         }
-        Ok(outcome.result)
+        if head.seq < witness.audit_head.seq {
+            return Err(VaultError::AuditRolledBack {
+                found: head.seq,
+                last_seen: witness.audit_head.seq,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records `generation` and `head` in the witness: a temporary file,
+    /// fsynced, renamed over it. Made after the commit, so a crash leaves
+    /// the witness behind (one commit undetected), never ahead (a false
+    /// alarm).
+    fn write_witness(&self, generation: u64, head: &AuditHead) -> Result<(), VaultError> {
+        let Some(path) = &self.witness else {
+            return Ok(());
+        };
+        let mac = witness_mac(self.mac_key.as_ref(), &self.vault_id, generation, head)?;
+        let file = WitnessFile {
+            format: WITNESS_FORMAT,
+            vault_id: self.vault_id.clone(),
+            generation,
+            audit_head: head.clone(),
+            mac: mac.to_vec(),
+        };
+        let bytes = serde_json::to_vec(&file).map_err(|e| VaultError::InvalidArgument {
+            reason: format!("the witness cannot be serialized: {e}"),
+        })?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let name = path
+            .file_name()
+            .ok_or_else(|| VaultError::InvalidArgument {
+                reason: format!("witness path {} names no file", path.display()),
+            })?;
+        fsio::replace_durable(
+            dir.unwrap_or(Path::new(".")),
+            &name.to_string_lossy(),
+            &bytes,
+        )
     }
 
     /// Every entry of the log up to `end`, each line bounded.
