@@ -281,8 +281,8 @@ impl core::fmt::Debug for FileVaultOptions {
 /// | file | written | contents |
 /// | --- | --- | --- |
 /// | `vault.json` | once, at creation | `magic` (`"strongroom-keyvault file vault"`), `format` (1), `vault_id` (16 random bytes, hex), `root_key` (`{"kind":"key-file"}` or `{"kind":"passphrase","algorithm":"argon2id","version":19,"memory_kib","iterations","parallelism","salt"}`), `check` (32 bytes, hex) |
-/// | `state.json` | replaced whole by every change | `commit` (16 random bytes, hex), `format` (1), `vault_id`, `generation` (one more per commit), `audit_len` (bytes of `audit.log` the state vouches for), `state` (keys, versions, attributes, sealed key material, deleted and purged keys, access policies, audit head), `mac` (HMAC-SHA256 of all of it) |
-/// | `audit.log` | appended by every call | one JSON [`AuditEntry`](crate::AuditEntry) per line, a SHA-256 hash chain |
+/// | `state.json` | replaced whole by every change of the state (reads leave it alone) | `commit` (16 random bytes, hex), `format` (1), `vault_id`, `generation` (one more per commit), `audit_len` (bytes of `audit.log` up to the committed head), `state` (keys, versions, attributes, sealed key material, deleted and purged keys, access policies, audit head at the commit), `mac` (HMAC-SHA256 of all of it) |
+/// | `audit.log` | appended by every call | one JSON [`AuditEntry`](crate::AuditEntry) per line: `seq`, `generation` (the state's generation once the call was done), time, principal, operation, key, version, outcome, `prev` (the previous entry's MAC), `mac` (HMAC-SHA256 of all of it under the vault's key, label `strongroom-keyvault audit entry v2`) |
 /// | `lock` | created at creation | empty; locked exclusively (`File::lock`: `flock` on Unix) for each transaction |
 /// | `*.tmp` | during a change | the next `vault.json` / `state.json` before its rename; a leftover is ignored and overwritten |
 ///
@@ -306,21 +306,36 @@ impl core::fmt::Debug for FileVaultOptions {
 /// fsyncs the directory. The rename is the commit point: a crash before it
 /// leaves the old state, after it the new one.
 ///
+/// A call that changes nothing (get, list, wrap, unwrap, a refused call)
+/// stops after (1): its audit entry is all it writes.
+///
+/// **Witness.** With [`FileVaultOptions::witness`], a file outside the
+/// directory holds `{format, vault_id, generation, audit_head, mac}`,
+/// replaced (temporary file, fsync, rename) after every call that wrote,
+/// and checked at open and by every call: an older state or shorter log is
+/// [`VaultError::RolledBack`] / [`VaultError::AuditRolledBack`].
+///
 /// **Recovery.** A crash between (1) and (2) leaves entries past
 /// `audit_len`. The next transaction cuts off a torn last line (it was never
 /// acknowledged), and takes over complete entries that continue the hash
-/// chain from the state's audit head; the log stays verifiable at every
-/// step, since a log ahead of the recorded head still verifies. Such an
+/// chain from the state's audit head *and whose MAC verifies* (a line
+/// someone else wrote is skipped, and verification reports it); the log
+/// stays verifiable at every step, since a log ahead of the recorded head
+/// still verifies. An entry one generation ahead of the state is a crashed
+/// commit: the next transaction commits the state as it is, so the state's
+/// generation reaches it again. Entries more than one generation ahead mean
+/// an older `state.json` was put back: [`VaultError::RolledBack`]. Such an
 /// entry records a call whose caller never saw it return, and whose change
 /// never landed: the log errs on the side of recording an attempt.
 ///
 /// **Limits.** `vault.json` is read up to 64 KiB, `state.json` up to 64
 /// MiB, audit lines up to 1 MiB each; Argon2id parameters in `vault.json`
 /// are bounded by [`KdfParams::new`]'s limits before any memory is taken.
-/// Someone who can write the directory cannot read keys or forge a state,
-/// but can delete files or put back an older, genuine `state.json`
-/// (rollback); the audit log's verification shows the former. Keep the
-/// directory writable only by the vault's user.
+/// Someone who can write the directory cannot read keys, forge a state or
+/// add to the audit log, but can delete files or put back older, genuine
+/// ones (rollback): `SECURITY.md` lists which rollbacks are detected with
+/// and without a witness. Keep the directory writable only by the vault's
+/// user.
 pub struct FileKeyVault {
     inner: Vault,
     dir: PathBuf,
