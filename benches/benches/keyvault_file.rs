@@ -12,10 +12,11 @@
 //!   parameters: 64 MiB, 3 passes, 4 lanes).
 //!
 //! Every file-backend call is a transaction: take the directory lock, check
-//! `state.json` is unchanged (its first 64 bytes), append one audit entry
-//! and fsync it, write `state.json.tmp`, fsync, rename, fsync the
-//! directory. So the difference between `file` and `memory` is mostly
-//! three fsyncs of the disk the temp dir is on.
+//! `state.json` is unchanged (its first 64 bytes), append one MACed audit
+//! entry and fsync it. Wrap and unwrap change no state, so that is all they
+//! write; a change also writes `state.json.tmp`, fsyncs, renames and fsyncs
+//! the directory. So the difference between `file` and `memory` here is
+//! mostly one fsync of the disk the temp dir is on.
 //!
 //! Run: `cargo bench -p strongroom-benches --bench keyvault_file`.
 
