@@ -27,6 +27,7 @@ pub(crate) use store::{DirStore, StateMacKey};
 const VAULT_FILE: &str = "vault.json";
 const STATE_FILE: &str = "state.json";
 const AUDIT_FILE: &str = "audit.log";
+const OPS_FILE: &str = "ops.log";
 const LOCK_FILE: &str = "lock";
 /// Length of a key file.
 const KEY_FILE_LEN: u64 = 32;
@@ -573,6 +574,18 @@ impl FileKeyVault {
         &self.vault_id
     }
 
+    /// Writes the state as a new snapshot (`state.json`) and empties the op
+    /// log. Calls do this by themselves once the op log outgrows the
+    /// snapshot; this is for a moment of your choosing (before a backup of
+    /// the directory, say).
+    ///
+    /// # Errors
+    /// [`VaultError::Io`], [`VaultError::Corrupt`], rollback errors as any
+    /// call.
+    pub fn compact(&self) -> Result<(), VaultError> {
+        self.inner.store.compact()
+    }
+
     /// Test hook (feature `testing`): every crash point of the
     /// crash-safety tests, in the order a transaction meets them.
     #[cfg(feature = "testing")]
@@ -730,6 +743,7 @@ fn check_dir_is_free(dir: &Path) -> Result<(), VaultError> {
     let ours = [
         VAULT_FILE,
         AUDIT_FILE,
+        OPS_FILE,
         LOCK_FILE,
         "vault.json.tmp",
         "state.json.tmp",

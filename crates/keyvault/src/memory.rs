@@ -52,11 +52,13 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic in another thread mid-transaction cannot leave a mix:
-        // the state is replaced whole, after `f` returned.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        // A panic in another thread mid-transaction leaves its changes
+        // half made (the state is changed in place): undone here.
+        self.inner.lock().unwrap_or_else(|poisoned| {
+            let mut inner = poisoned.into_inner();
+            inner.state.abort();
+            inner
+        })
     }
 
     /// Lets a test edit the raw audit log, to show verification catches it.
@@ -72,10 +74,10 @@ impl StateStore for MemoryStore {
         f: &mut dyn FnMut(&mut State) -> Result<(), VaultError>,
     ) -> Result<(), VaultError> {
         let mut inner = self.lock();
-        let outcome = run_transaction(&inner.state, inner.generation, &self.audit_key, f)?;
+        let inner = &mut *inner;
+        let outcome = run_transaction(&mut inner.state, inner.generation, &self.audit_key, f)?;
+        inner.generation += u64::from(outcome.changed());
         inner.log.extend(outcome.audit);
-        inner.generation += u64::from(outcome.changed);
-        inner.state = outcome.state;
         outcome.result
     }
 

@@ -675,6 +675,9 @@ fn closed_vault() -> (Fixture, Vec<(String, Vec<u8>)>) {
     vault
         .create_key(&admin(), "k", KeyType::Aes256, KeyOptions::default())
         .unwrap();
+    // The whole state in state.json (not in ops.log records), for the
+    // tests that edit it.
+    vault.compact().unwrap();
     drop(vault);
     let files = dir_files(&fx.dir);
     (fx, files)

@@ -165,9 +165,17 @@ fn an_inserted_or_rewritten_forged_entry_is_found() {
     assert_eq!(common::tampered_at(vault.verify_audit_log(), "inserted"), 2);
 }
 
-/// The bytes of every state file of the directory (not the audit log).
-fn state_files(dir: &Path) -> Vec<u8> {
-    fs::read(dir.join("state.json")).unwrap()
+/// The bytes of the state's files (snapshot and op log; not the audit log).
+fn state_files(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    (
+        fs::read(dir.join("state.json")).unwrap(),
+        fs::read(dir.join("ops.log")).unwrap_or_default(),
+    )
+}
+
+fn put_back(dir: &Path, (state, ops): &(Vec<u8>, Vec<u8>)) {
+    fs::write(dir.join("state.json"), state).unwrap();
+    fs::write(dir.join("ops.log"), ops).unwrap();
 }
 
 #[test]
@@ -190,8 +198,8 @@ fn an_older_state_under_a_newer_audit_log_is_refused_without_a_witness() {
         .unwrap();
     drop(vault);
 
-    // Put back the older state.json, keep the newer audit log.
-    fs::write(fx.dir.join("state.json"), &old_state).unwrap();
+    // Put back the older state files, keep the newer audit log.
+    put_back(&fx.dir, &old_state);
     match fx.open() {
         Err(VaultError::RolledBack { found, last_seen }) => {
             assert!(found < last_seen, "{found} < {last_seen}");
@@ -233,7 +241,7 @@ fn a_rollback_of_every_file_is_refused_with_a_witness() {
         .wrap_key(&reader, "k", None, WrapAlgorithm::A256Kw, &[3; 32])
         .unwrap();
     drop(vault);
-    let old_state = fs::read(fx.dir.join("state.json")).unwrap();
+    let old_state = state_files(&fx.dir);
     let old_log = fs::read(fx.dir.join("audit.log")).unwrap();
 
     let vault = open().unwrap();
@@ -243,7 +251,7 @@ fn a_rollback_of_every_file_is_refused_with_a_witness() {
 
     // State and audit log put back together: consistent with each other,
     // so only the witness can tell.
-    fs::write(fx.dir.join("state.json"), &old_state).unwrap();
+    put_back(&fx.dir, &old_state);
     fs::write(fx.dir.join("audit.log"), &old_log).unwrap();
     let plain = fx.open().unwrap();
     assert!(
@@ -259,7 +267,7 @@ fn a_rollback_of_every_file_is_refused_with_a_witness() {
         "without a witness, a consistent rollback of every file is not seen"
     );
     drop(plain);
-    fs::write(fx.dir.join("state.json"), &old_state).unwrap();
+    put_back(&fx.dir, &old_state);
     fs::write(fx.dir.join("audit.log"), &old_log).unwrap();
     match open() {
         Err(VaultError::RolledBack { found, last_seen }) => {
@@ -303,8 +311,10 @@ fn reads_leave_the_state_file_alone() {
         .wrap_key(&admin(), "k", None, WrapAlgorithm::A256Kw, &[5; 32])
         .unwrap();
     let path = fx.dir.join("state.json");
-    let before = fs::read(&path).unwrap();
+    let ops = fx.dir.join("ops.log");
+    let before = state_files(&fx.dir);
     let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let ops_mtime = fs::metadata(&ops).unwrap().modified().unwrap();
     let log_len = vault.audit_log().unwrap().len();
     std::thread::sleep(std::time::Duration::from_millis(20));
     for _ in 0..3 {
@@ -323,8 +333,9 @@ fn reads_leave_the_state_file_alone() {
             .unwrap();
         assert!(vault.get_key(&Principal::new("nobody"), "k", None).is_err());
     }
-    assert_eq!(fs::read(&path).unwrap(), before, "byte for byte");
+    assert_eq!(state_files(&fx.dir), before, "byte for byte");
     assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+    assert_eq!(fs::metadata(&ops).unwrap().modified().unwrap(), ops_mtime);
     assert_eq!(
         vault.audit_log().unwrap().len(),
         log_len + 12,
@@ -337,4 +348,90 @@ fn reads_leave_the_state_file_alone() {
     vault.list_keys(&admin()).unwrap();
     vault.verify_audit_log().unwrap();
     assert_eq!(vault.audit_log().unwrap().len(), log_len + 13);
+}
+
+/// Bytes a create and a policy change add to the state's files.
+fn bytes_per_change(keys: usize) -> u64 {
+    let fx = Fixture::new();
+    let vault = fx.open().unwrap();
+    for i in 0..keys {
+        vault
+            .create_key(
+                &admin(),
+                &format!("k{i}"),
+                KeyType::Aes256,
+                KeyOptions::default(),
+            )
+            .unwrap();
+    }
+    // Start from an empty op log, so no compaction falls in the middle.
+    vault.compact().unwrap();
+    let size = |dir: &Path| {
+        let (state, ops) = state_files(dir);
+        (state.len() as u64, ops.len() as u64)
+    };
+    let (state_before, ops_before) = size(&fx.dir);
+    vault
+        .create_key(&admin(), "probe", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    vault
+        .set_access_policy(&Principal::new("probe"), Permissions::key_user())
+        .unwrap();
+    let (state_after, ops_after) = size(&fx.dir);
+    assert_eq!(state_after, state_before, "the snapshot is not rewritten");
+    ops_after - ops_before
+}
+
+#[test]
+fn a_change_writes_what_changed_not_the_whole_vault() {
+    let small = bytes_per_change(2);
+    let large = bytes_per_change(60);
+    // The records differ only in numbers (generation, audit offset).
+    assert!(small.abs_diff(large) <= 16, "{small} vs {large} bytes");
+    assert!(small < 2048, "{small} bytes for two small changes");
+}
+
+#[test]
+fn the_op_log_is_folded_into_a_snapshot_as_it_grows_and_survives_reopening() {
+    let fx = Fixture::new();
+    let vault = fx.open().unwrap();
+    let mut max_ops = 0;
+    let mut folded = false;
+    for i in 0..60 {
+        vault
+            .create_key(
+                &admin(),
+                &format!("k{i}"),
+                KeyType::Aes256,
+                KeyOptions::default(),
+            )
+            .unwrap();
+        let (state, ops) = state_files(&fx.dir);
+        // Never larger than the snapshot (and the 16 KiB floor) plus one
+        // record.
+        assert!(ops.len() <= state.len().max(16 * 1024) + 2048, "{i}");
+        folded |= ops.len() < max_ops;
+        max_ops = max_ops.max(ops.len());
+    }
+    assert!(folded, "a compaction happened");
+    drop(vault);
+    let vault = fx.open().unwrap();
+    assert_eq!(vault.list_keys(&admin()).unwrap().len(), 61);
+    vault.verify_audit_log().unwrap();
+}
+
+#[test]
+fn an_altered_op_record_is_caught() {
+    let fx = Fixture::new();
+    let path = fx.dir.join("ops.log");
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"admin\""), "{text}");
+    fs::write(&path, text.replacen("\"admin\"", "\"mallory\"", 1)).unwrap();
+    match fx.open() {
+        Err(VaultError::Corrupt { path, reason }) => {
+            assert!(path.ends_with("ops.log"), "{path:?}");
+            assert!(reason.contains("MAC"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
 }

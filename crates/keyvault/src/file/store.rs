@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use super::fsio::{self, Paths, corrupt, crash_point, io_err};
 use crate::VaultError;
 use crate::audit::{AuditEntry, AuditHead};
-use crate::state::{AuditLog, STATE_FORMAT, State, StateStore, hex_bytes, run_transaction};
+use crate::state::{AuditLog, Delta, STATE_FORMAT, State, StateStore, hex_bytes, run_transaction};
 pub(crate) use crate::state::{LocalMacKey, StateMacKey};
 
 /// The version of `state.json`'s envelope.
@@ -22,6 +22,9 @@ const STATE_FILE_FORMAT: u32 = 1;
 pub(super) const MAX_STATE_FILE: u64 = 64 * 1024 * 1024;
 /// Longest audit log line (an entry is a few hundred bytes).
 const MAX_AUDIT_LINE: u64 = 1024 * 1024;
+/// The op log is folded into a new snapshot once it is larger than the
+/// snapshot and than this.
+const MIN_COMPACT: u64 = 16 * 1024;
 /// How many leading bytes of `state.json` identify a commit (they hold its
 /// random commit id).
 const COMMIT_PREFIX: usize = 64;
@@ -60,8 +63,23 @@ pub(super) struct Probe {
 
 /// A state read from (or written to) disk.
 struct Loaded {
-    /// The file's first [`COMMIT_PREFIX`] bytes.
+    /// The snapshot file's first [`COMMIT_PREFIX`] bytes.
     prefix: Vec<u8>,
+    /// The snapshot's commit id, MAC and size in bytes.
+    snapshot_commit: Vec<u8>,
+    snapshot_mac: Vec<u8>,
+    snapshot_len: u64,
+    /// Bytes of `ops.log` replayed (complete, verified records of this
+    /// snapshot); 0 when the log is stale (left by a compaction that
+    /// crashed before emptying it).
+    ops_len: u64,
+    /// The MAC the next op record links to: the last record's, or the
+    /// snapshot's.
+    ops_mac: Vec<u8>,
+    /// `ops.log` holds records of an older snapshot: emptied before the
+    /// next append.
+    ops_stale: bool,
+    /// The generation after the last op record (the snapshot's if none).
     generation: u64,
     audit_len: u64,
     /// The audit head the state file records (at `audit_len`).
@@ -154,8 +172,8 @@ impl DirStore {
         mac_key: &dyn StateMacKey,
         state: &State,
     ) -> Result<(), VaultError> {
-        let (bytes, _) = seal_state(vault_id, mac_key, 0, 0, state)?;
-        fsio::replace_durable(&paths.dir, super::STATE_FILE, &bytes)
+        let sealed = seal_state(vault_id, mac_key, 0, 0, state)?;
+        fsio::replace_durable(&paths.dir, super::STATE_FILE, &sealed.bytes)
     }
 
     fn guard(&self) -> MutexGuard<'_, Option<Loaded>> {
@@ -183,22 +201,191 @@ impl DirStore {
             }
             Err(e) => return Err(io_err(path)(e)),
         };
-        if let Some(cached) = cache.as_ref() {
+        // Unchanged since this process last looked: the same snapshot
+        // (its first bytes hold its random commit id) and no more op
+        // records than were replayed. Checking costs two small reads,
+        // whatever the vault's size; new records are replayed one by one.
+        let mut current = false;
+        if let Some(cached) = cache.as_mut() {
             let mut prefix = Vec::with_capacity(COMMIT_PREFIX);
             (&mut file)
                 .take(COMMIT_PREFIX as u64)
                 .read_to_end(&mut prefix)
                 .map_err(io_err(path))?;
-            if prefix == cached.prefix {
-                // safe: checked just above that it is Some.
-                return Ok(cache.as_mut().expect("cached state"));
-            }
+            current = prefix == cached.prefix && self.replay_ops(cached)?;
             file.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
         }
-        *cache = None;
-        let bytes = fsio::read_open_bounded(file, path, MAX_STATE_FILE)?;
-        let loaded = self.parse_state(&bytes)?;
-        Ok(cache.insert(loaded))
+        if !current {
+            *cache = None;
+            let bytes = fsio::read_open_bounded(file, path, MAX_STATE_FILE)?;
+            let mut loaded = self.parse_state(&bytes)?;
+            self.replay_ops(&mut loaded)?;
+            *cache = Some(loaded);
+        }
+        // safe: set just above, or current (which needs a cached state).
+        Ok(cache.as_mut().expect("loaded state"))
+    }
+
+    /// Replays the op records past `loaded.ops_len`, checking each one's
+    /// MAC and link. Returns false if the op log is shorter than what was
+    /// replayed (not written by a vault: the caller reads everything
+    /// again, and the audit log's generations show what was lost).
+    fn replay_ops(&self, loaded: &mut Loaded) -> Result<bool, VaultError> {
+        let path = &self.paths.ops;
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(loaded.ops_len == 0);
+            }
+            Err(e) => return Err(io_err(path)(e)),
+        };
+        let len = file.metadata().map_err(io_err(path))?.len();
+        if len < loaded.ops_len {
+            return Ok(false);
+        }
+        if len == loaded.ops_len || loaded.ops_stale {
+            return Ok(true);
+        }
+        let mut reader = BufReader::new(file);
+        reader
+            .seek(SeekFrom::Start(loaded.ops_len))
+            .map_err(io_err(path))?;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = (&mut reader)
+                .take(MAX_STATE_FILE + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(io_err(path))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                // The end, or a torn last record (never acknowledged): cut
+                // off by the next append.
+                return Ok(true);
+            }
+            let record: OpRecord = serde_json::from_slice(&line).map_err(|e| {
+                corrupt(
+                    path,
+                    format!("byte {}: not an op record ({e})", loaded.ops_len),
+                )
+            })?;
+            if record.snapshot != loaded.snapshot_commit {
+                if loaded.ops_len == 0 {
+                    // Records of the snapshot before this one: a
+                    // compaction crashed before emptying the log.
+                    loaded.ops_stale = true;
+                    return Ok(true);
+                }
+                return Err(corrupt(
+                    path,
+                    "records of two snapshots: the file was altered",
+                ));
+            }
+            let expected = op_mac(
+                self.mac_key.as_ref(),
+                &self.vault_id,
+                &record,
+                &loaded.ops_mac,
+            )?;
+            if !bool::from(expected.as_slice().ct_eq(&record.mac))
+                || record.generation != loaded.generation + 1
+            {
+                return Err(corrupt(
+                    path,
+                    format!(
+                        "the record at byte {} does not match its MAC or does not follow the one before: the file was altered",
+                        loaded.ops_len
+                    ),
+                ));
+            }
+            loaded.state.apply(record.delta);
+            loaded.generation = record.generation;
+            loaded.audit_len = record.audit_len;
+            loaded.committed_head = record.audit_head;
+            loaded.ops_mac = record.mac;
+            loaded.ops_len += n as u64;
+        }
+    }
+
+    /// Appends the op record of a commit and fsyncs it: the commit point.
+    fn append_op(
+        &self,
+        loaded: &mut Loaded,
+        generation: u64,
+        audit_len: u64,
+        audit_head: &AuditHead,
+        delta: Delta,
+    ) -> Result<(), VaultError> {
+        let path = &self.paths.ops;
+        let mut file = fsio::create_private(path, false).map_err(io_err(path))?;
+        if loaded.ops_stale {
+            loaded.ops_len = 0;
+        }
+        let len = file.metadata().map_err(io_err(path))?.len();
+        if len != loaded.ops_len {
+            // A torn record, or the records of an older snapshot.
+            file.set_len(loaded.ops_len).map_err(io_err(path))?;
+            file.sync_all().map_err(io_err(path))?;
+        }
+        loaded.ops_stale = false;
+        let mut record = OpRecord {
+            snapshot: loaded.snapshot_commit.clone(),
+            generation,
+            audit_len,
+            audit_head: audit_head.clone(),
+            delta,
+            mac: Vec::new(),
+        };
+        record.mac = op_mac(
+            self.mac_key.as_ref(),
+            &self.vault_id,
+            &record,
+            &loaded.ops_mac,
+        )?
+        .to_vec();
+        let mut bytes = serde_json::to_vec(&record).map_err(|e| VaultError::InvalidArgument {
+            reason: format!("an op record cannot be serialized: {e}"),
+        })?;
+        bytes.push(b'\n');
+        fsio::append_durable(&mut file, &bytes, path, "ops")?;
+        loaded.generation = generation;
+        loaded.audit_len = audit_len;
+        loaded.committed_head = record.audit_head;
+        loaded.ops_mac = record.mac;
+        loaded.ops_len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the state as a new snapshot, then empties the op log. A
+    /// crash between the two leaves records of the old snapshot, which the
+    /// new one's commit id marks stale.
+    fn compact_loaded(&self, loaded: &mut Loaded) -> Result<(), VaultError> {
+        // The state in memory carries the live audit head (reads since the
+        // commit); the snapshot records the committed one, at `audit_len`.
+        let live = core::mem::replace(&mut loaded.state.audit_head, loaded.committed_head.clone());
+        let sealed = seal_state(
+            &self.vault_id,
+            self.mac_key.as_ref(),
+            loaded.generation,
+            loaded.audit_len,
+            &loaded.state,
+        );
+        loaded.state.audit_head = live;
+        let sealed = sealed?;
+        fsio::replace_durable(&self.paths.dir, super::STATE_FILE, &sealed.bytes)?;
+        crash_point("compact:before-truncate");
+        let path = &self.paths.ops;
+        let file = fsio::create_private(path, false).map_err(io_err(path))?;
+        file.set_len(0).map_err(io_err(path))?;
+        file.sync_all().map_err(io_err(path))?;
+        crash_point("compact:done");
+        loaded.prefix = sealed.prefix;
+        loaded.snapshot_commit = sealed.commit;
+        loaded.snapshot_mac = sealed.mac.clone();
+        loaded.snapshot_len = sealed.bytes.len() as u64;
+        loaded.ops_len = 0;
+        loaded.ops_mac = sealed.mac;
+        loaded.ops_stale = false;
+        Ok(())
     }
 
     fn parse_state(&self, bytes: &[u8]) -> Result<Loaded, VaultError> {
@@ -257,6 +444,12 @@ impl DirStore {
         }
         Ok(Loaded {
             prefix: bytes[..bytes.len().min(COMMIT_PREFIX)].to_vec(),
+            snapshot_commit: file.commit,
+            snapshot_mac: file.mac.clone(),
+            snapshot_len: bytes.len() as u64,
+            ops_len: 0,
+            ops_mac: file.mac,
+            ops_stale: false,
             generation: file.generation,
             audit_len: file.audit_len,
             committed_head: file.state.audit_head.clone(),
@@ -421,14 +614,23 @@ fn state_mac(
     key.hmac_sha256(&message)
 }
 
-/// The bytes of `state.json` for `state`, and their commit prefix.
+/// A state file made by [`seal_state`].
+struct Sealed {
+    bytes: Vec<u8>,
+    prefix: Vec<u8>,
+    commit: Vec<u8>,
+    mac: Vec<u8>,
+}
+
+/// The bytes of `state.json` for `state`, with their commit id, prefix and
+/// MAC.
 fn seal_state(
     vault_id: &[u8],
     mac_key: &dyn StateMacKey,
     generation: u64,
     audit_len: u64,
     state: &State,
-) -> Result<(Vec<u8>, Vec<u8>), VaultError> {
+) -> Result<Sealed, VaultError> {
     let mut commit = vec![0; 16];
     getrandom::fill(&mut commit).map_err(|_| VaultError::RandomnessUnavailable)?;
     let mac = state_mac(mac_key, &commit, vault_id, generation, audit_len, state)?.to_vec();
@@ -445,7 +647,62 @@ fn seal_state(
         reason: format!("the vault state cannot be serialized: {e}"),
     })?;
     let prefix = bytes[..bytes.len().min(COMMIT_PREFIX)].to_vec();
-    Ok((bytes, prefix))
+    Ok(Sealed {
+        bytes,
+        prefix,
+        commit,
+        mac,
+    })
+}
+
+/// One line of `ops.log`: what one commit changed, bound to the snapshot it
+/// extends and to the record before it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpRecord {
+    /// The commit id of the `state.json` it extends.
+    #[serde(with = "hex_bytes")]
+    snapshot: Vec<u8>,
+    /// One more than the record before (or the snapshot).
+    generation: u64,
+    /// Bytes of `audit.log` up to the head below.
+    audit_len: u64,
+    /// The newest audit entry at this commit.
+    audit_head: AuditHead,
+    /// What changed.
+    delta: Delta,
+    /// HMAC-SHA256 of all of the above and the previous record's MAC (or
+    /// the snapshot's).
+    #[serde(with = "hex_bytes")]
+    mac: Vec<u8>,
+}
+
+/// HMAC-SHA256 of an op record, linked to `prev`.
+fn op_mac(
+    key: &dyn StateMacKey,
+    vault_id: &[u8],
+    record: &OpRecord,
+    prev: &[u8],
+) -> Result<[u8; 32], VaultError> {
+    let delta = serde_json::to_vec(&record.delta).map_err(|e| VaultError::InvalidArgument {
+        reason: format!("an op record cannot be serialized: {e}"),
+    })?;
+    let mut message = Vec::with_capacity(delta.len() + 256);
+    for field in [
+        b"strongroom-keyvault op v1".as_slice(),
+        vault_id,
+        &record.snapshot,
+        &record.generation.to_be_bytes(),
+        &record.audit_len.to_be_bytes(),
+        &record.audit_head.seq.to_be_bytes(),
+        &record.audit_head.mac,
+        &delta,
+        prev,
+    ] {
+        message.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        message.extend_from_slice(field);
+    }
+    key.hmac_sha256(&message)
 }
 
 /// [`StateFile`] by reference, for writing without copying the state.
@@ -502,6 +759,21 @@ impl StateStore for DirStore {
     fn audit_key(&self) -> &dyn StateMacKey {
         self.mac_key.as_ref()
     }
+
+    fn compact(&self) -> Result<(), VaultError> {
+        let mut cache = self.guard();
+        let _lock = DirLock::acquire(&self.lock_file, &self.paths)?;
+        let result = (|| {
+            let loaded = self.load(&mut cache)?;
+            let (_, _, head, _) = self.recover_audit(loaded)?;
+            self.check_witness(loaded.generation, &head)?;
+            self.compact_loaded(loaded)
+        })();
+        if result.is_err() {
+            *cache = None;
+        }
+        result
+    }
 }
 
 impl DirStore {
@@ -515,12 +787,25 @@ impl DirStore {
         let loaded = self.load(cache)?;
         let (mut log, log_end, head, crashed_commit) = self.recover_audit(loaded)?;
         self.check_witness(loaded.generation, &head)?;
+        if crashed_commit {
+            // A crashed commit's entries claim the next generation: commit
+            // the state as it is, so that it reaches them again.
+            self.append_op(
+                loaded,
+                loaded.generation + 1,
+                log_end,
+                &head,
+                Delta::default(),
+            )?;
+        }
         loaded.state.audit_head = head;
-        // A crashed commit's entries claim the next generation: it is
-        // taken (the state as it is) so the state reaches them again.
-        let base = loaded.generation + u64::from(crashed_commit);
-        let outcome = run_transaction(&loaded.state, base, self.mac_key.as_ref(), f)?;
-        let generation = base + u64::from(outcome.changed);
+        let outcome = run_transaction(
+            &mut loaded.state,
+            loaded.generation,
+            self.mac_key.as_ref(),
+            f,
+        )?;
+        let changed = outcome.changed();
         let mut audit_end = log_end;
         if !outcome.audit.is_empty() {
             let mut bytes = Vec::new();
@@ -532,40 +817,29 @@ impl DirStore {
                 })?;
                 bytes.push(b'\n');
             }
-            fsio::append_durable(&mut log, &bytes, &self.paths.audit)?;
+            fsio::append_durable(&mut log, &bytes, &self.paths.audit, "audit")?;
             audit_end += bytes.len() as u64;
         }
-        let new_head = outcome.state.audit_head.clone();
-        if generation == loaded.generation {
-            // A read, or a call that failed: its audit entry is all it
-            // writes. The state files stay as they are.
-            loaded.state.audit_head = new_head.clone();
-            loaded.tail = Some((audit_end, new_head.clone()));
-            if !outcome.audit.is_empty() {
-                self.write_witness(generation, &new_head)?;
+        let new_head = loaded.state.audit_head.clone();
+        loaded.tail = Some((audit_end, new_head.clone()));
+        if changed {
+            // What changed, not the whole state: the commit's cost follows
+            // the change. The snapshot is rewritten once the op log
+            // outgrows it, so that costs O(1) per commit, amortized.
+            self.append_op(
+                loaded,
+                loaded.generation + 1,
+                audit_end,
+                &new_head,
+                outcome.delta,
+            )?;
+            if loaded.ops_len > loaded.snapshot_len.max(MIN_COMPACT) {
+                self.compact_loaded(loaded)?;
             }
-            return Ok(outcome.result);
         }
-        let (bytes, prefix) = seal_state(
-            &self.vault_id,
-            self.mac_key.as_ref(),
-            generation,
-            audit_end,
-            &outcome.state,
-        )?;
-        // Drop the cache first: if the write fails half-way, the next
-        // transaction reads whichever state the disk holds.
-        *cache = None;
-        fsio::replace_durable(&self.paths.dir, super::STATE_FILE, &bytes)?;
-        self.write_witness(generation, &new_head)?;
-        *cache = Some(Loaded {
-            prefix,
-            generation,
-            audit_len: audit_end,
-            committed_head: new_head.clone(),
-            state: outcome.state,
-            tail: Some((audit_end, new_head)),
-        });
+        if changed || !outcome.audit.is_empty() {
+            self.write_witness(loaded.generation, &new_head)?;
+        }
         Ok(outcome.result)
     }
 

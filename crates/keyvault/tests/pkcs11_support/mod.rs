@@ -841,21 +841,30 @@ pub fn dir_state_tampering_is_corrupt(kind: TokenKind, _rsa: WrapAlgorithm) {
         .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
         .unwrap();
     drop(vault);
-    let path = dir.join("state.json");
-    let genuine = std::fs::read_to_string(&path).unwrap();
-    // Someone who can write the directory grants themselves access.
-    let forged = genuine.replacen("\"admin\"", "\"mallory\"", 1);
-    assert_ne!(forged, genuine);
-    std::fs::write(&path, &forged).unwrap();
-    let corrupt = |result: Result<(), VaultError>| match result {
+    let corrupt = |path: &std::path::Path, result: Result<(), VaultError>| match result {
         Err(VaultError::Corrupt { path: p, reason }) => {
             assert_eq!(p, path);
             assert!(reason.contains("MAC"), "{reason}");
         }
         other => panic!("expected Corrupt, got {other:?}"),
     };
+    // Someone who can write the directory grants themselves access (the
+    // change is in the op log, which holds the commits since the last
+    // snapshot).
+    let ops = dir.join("ops.log");
+    let genuine_ops = std::fs::read_to_string(&ops).unwrap();
+    let forged = genuine_ops.replacen("\"admin\"", "\"mallory\"", 1);
+    assert_ne!(forged, genuine_ops);
+    std::fs::write(&ops, &forged).unwrap();
     // The vault does not open.
-    corrupt(Pkcs11KeyVault::open_in_dir(token(kind).config(), &dir, props()).map(|_| ()));
+    corrupt(
+        &ops,
+        Pkcs11KeyVault::open_in_dir(token(kind).config(), &dir, props()).map(|_| ()),
+    );
+    std::fs::write(&ops, &genuine_ops).unwrap();
+    let path = dir.join("state.json");
+    let genuine = std::fs::read_to_string(&path).unwrap();
+    let corrupt = |result| corrupt(&path, result);
     // Every byte of the MAC matters.
     let mac_at = genuine.rfind("\"mac\":\"").unwrap() + 7;
     let mut bytes = genuine.clone().into_bytes();
