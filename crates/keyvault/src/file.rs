@@ -282,33 +282,48 @@ impl core::fmt::Debug for FileVaultOptions {
 /// | file | written | contents |
 /// | --- | --- | --- |
 /// | `vault.json` | once, at creation | `magic` (`"strongroom-keyvault file vault"`), `format` (1), `vault_id` (16 random bytes, hex), `root_key` (`{"kind":"key-file"}` or `{"kind":"passphrase","algorithm":"argon2id","version":19,"memory_kib","iterations","parallelism","salt"}`), `check` (32 bytes, hex) |
-/// | `state.json` | replaced whole by every change of the state (reads leave it alone) | `commit` (16 random bytes, hex), `format` (1), `vault_id`, `generation` (one more per commit), `audit_len` (bytes of `audit.log` up to the committed head), `state` (keys, versions, attributes, sealed key material, deleted and purged keys, access policies, audit head at the commit), `mac` (HMAC-SHA256 of all of it) |
+/// | `state.json` | at creation and at each compaction (the snapshot) | `commit` (16 random bytes, hex), `format` (1), `vault_id`, `generation`, `audit_len` (bytes of `audit.log` up to the committed head), `state` (keys, versions, attributes, sealed key material, deleted and purged keys, access policies, audit head at the commit), `mac` (HMAC-SHA256 of all of it, label `strongroom-keyvault state v1`) |
+/// | `ops.log` | appended by every call that changes the state; emptied at compaction | one JSON op record per line: `snapshot` (the `commit` of the `state.json` it extends), `generation` (one more than the record before, or the snapshot), `audit_len`, `audit_head`, `delta` (the new value of each key, deleted key, purged name and access policy the commit changed, `null` for removed, and the properties if they changed), `mac` (HMAC-SHA256 of all of it and of the previous record's MAC, or the snapshot's; label `strongroom-keyvault op v1`) |
 /// | `audit.log` | appended by every call | one JSON [`AuditEntry`](crate::AuditEntry) per line: `seq`, `generation` (the state's generation once the call was done), time, principal, operation, key, version, outcome, `prev` (the previous entry's MAC), `mac` (HMAC-SHA256 of all of it under the vault's key, label `strongroom-keyvault audit entry v2`) |
 /// | `lock` | created at creation | empty; locked exclusively (`File::lock`: `flock` on Unix) for each transaction |
 /// | `*.tmp` | during a change | the next `vault.json` / `state.json` before its rename; a leftover is ignored and overwritten |
 ///
 /// Files are created with mode 0600. Nothing in the directory is a secret
-/// in the clear: the private and secret key material in `state.json` is
-/// sealed under the root key (its AAD binds the version's material id and
-/// key type), and the rest of the state is authenticated by the MAC.
+/// in the clear: the private and secret key material in `state.json` and
+/// `ops.log` is sealed under the root key (its AAD binds the version's
+/// material id and key type), and the rest is authenticated by the MACs.
 ///
 /// **Keys.** The root secret (the 32 bytes of a key file, or Argon2id of
 /// the passphrase with the salt and parameters of `vault.json`) is derived
 /// once per [`open`](FileKeyVault::open). HKDF-SHA256, salted with the vault
-/// id, splits it into the sealing key, the MAC key of `state.json`, and the
-/// check value kept in `vault.json`: a wrong key file or passphrase gives
-/// [`VaultError::WrongRootKey`] before anything else is read.
+/// id, splits it into the sealing key, the MAC key (of `state.json`,
+/// `ops.log`, `audit.log` and the witness, each message with its own
+/// label), and the check value kept in `vault.json`: a wrong key file or
+/// passphrase gives [`VaultError::WrongRootKey`] before anything else is
+/// read.
 ///
-/// **Transactions.** Each call takes the directory's lock, reads
-/// `state.json` again (another process may have changed it; an unchanged
-/// commit is recognized by its first bytes and not parsed again), runs, then
-/// (1) appends its audit entries to `audit.log` and fsyncs it, and (2)
-/// writes `state.json.tmp`, fsyncs it, renames it over `state.json`, and
-/// fsyncs the directory. The rename is the commit point: a crash before it
-/// leaves the old state, after it the new one.
-///
+/// **Transactions.** Each call takes the directory's lock and checks
+/// whether another process committed since this one last looked: the first
+/// 64 bytes of `state.json` (its commit id) and the length of `ops.log`,
+/// whatever the vault's size; new op records are replayed, a new snapshot
+/// read whole. The call runs on the state in place (an undo journal puts
+/// back what it touched if it fails), then (1) appends its audit entries to
+/// `audit.log` and fsyncs it, and, if it changed the state, (2) appends one
+/// op record of what changed to `ops.log` and fsyncs it: the commit point
+/// (a torn record is never acknowledged, and cut off by the next append).
 /// A call that changes nothing (get, list, wrap, unwrap, a refused call)
-/// stops after (1): its audit entry is all it writes.
+/// stops after (1): its audit entry is all it writes. So a call's cost
+/// follows what it touches, not the number of keys, versions or policies.
+///
+/// **Compaction.** Once `ops.log` is larger than `state.json` (and than
+/// 16 KiB), the commit goes on: (3) `state.json.tmp` with the whole state,
+/// fsync, rename over `state.json`, fsync the directory, then (4) `ops.log`
+/// emptied and fsynced. Each snapshot is written after as many bytes of op
+/// records as it holds, so compaction costs O(1) per commit, amortized. A
+/// crash between (3) and (4) leaves records of the old snapshot: their
+/// `snapshot` field names the old commit id, so they are ignored, and
+/// emptied before the next append. [`FileKeyVault::compact`] does it on
+/// demand.
 ///
 /// **Witness.** With [`FileVaultOptions::witness`], a file outside the
 /// directory holds `{format, vault_id, generation, audit_head, mac}`,
@@ -316,21 +331,24 @@ impl core::fmt::Debug for FileVaultOptions {
 /// and checked at open and by every call: an older state or shorter log is
 /// [`VaultError::RolledBack`] / [`VaultError::AuditRolledBack`].
 ///
-/// **Recovery.** A crash between (1) and (2) leaves entries past
-/// `audit_len`. The next transaction cuts off a torn last line (it was never
-/// acknowledged), and takes over complete entries that continue the hash
-/// chain from the state's audit head *and whose MAC verifies* (a line
-/// someone else wrote is skipped, and verification reports it); the log
-/// stays verifiable at every step, since a log ahead of the recorded head
-/// still verifies. An entry one generation ahead of the state is a crashed
-/// commit: the next transaction commits the state as it is, so the state's
-/// generation reaches it again. Entries more than one generation ahead mean
-/// an older `state.json` was put back: [`VaultError::RolledBack`]. Such an
-/// entry records a call whose caller never saw it return, and whose change
-/// never landed: the log errs on the side of recording an attempt.
+/// **Recovery.** A crash between (1) and (2) leaves audit entries past
+/// the committed head. The next transaction cuts off a torn last line (it
+/// was never acknowledged), and takes over complete entries that continue
+/// the chain *and whose MAC verifies* (a line someone else wrote is
+/// skipped, and verification reports it); the log stays verifiable at
+/// every step, since a log ahead of the recorded head still verifies. An
+/// entry one generation ahead of the state is a crashed commit: the next
+/// transaction commits the state as it is (an empty op record), so the
+/// state's generation reaches it again. Entries more than one generation
+/// ahead mean older state files were put back: [`VaultError::RolledBack`].
+/// Such an entry records a call whose caller never saw it return, and
+/// whose change never landed: the log errs on the side of recording an
+/// attempt. Reads commit nothing, so a process's first call reads the
+/// audit entries written since the last commit once; later calls read only
+/// what other processes appended.
 ///
-/// **Limits.** `vault.json` is read up to 64 KiB, `state.json` up to 64
-/// MiB, audit lines up to 1 MiB each; Argon2id parameters in `vault.json`
+/// **Limits.** `vault.json` is read up to 64 KiB, `state.json` and each
+/// op record up to 64 MiB, audit lines up to 1 MiB each; Argon2id parameters in `vault.json`
 /// are bounded by [`KdfParams::new`]'s limits before any memory is taken.
 /// Someone who can write the directory cannot read keys, forge a state or
 /// add to the audit log, but can delete files or put back older, genuine
