@@ -10,12 +10,20 @@
 //! * `keyvault_file_open/<root>`: `FileKeyVault::open` of a vault holding
 //!   one key, with `key-file` or `passphrase` (the default Argon2id
 //!   parameters: 64 MiB, 3 passes, 4 lanes).
+//! * `keyvault_file_scale/<op>/<keys>`: `get`, `wrap` and `unwrap` (A256KW)
+//!   on a vault of `10` or `10000` AES-256 keys (issue 11: a call's cost
+//!   must not grow with the vault; the two are within 1.2x). The vaults
+//!   are made through the API once, under `CARGO_TARGET_TMPDIR`, and
+//!   reused by later runs (making 10,000 keys takes a while: each is a
+//!   commit with two fsyncs). `KEYVAULT_SCALE_DIR=/dev/shm` keeps them on a
+//!   tmpfs, which takes the disk's fsync latency out of the figures.
 //!
 //! Every file-backend call is a transaction: take the directory lock, check
-//! `state.json` is unchanged (its first 64 bytes), append one audit entry
-//! and fsync it, write `state.json.tmp`, fsync, rename, fsync the
-//! directory. So the difference between `file` and `memory` is mostly
-//! three fsyncs of the disk the temp dir is on.
+//! `state.json` is unchanged (its first 64 bytes), append one MACed audit
+//! entry and fsync it. Wrap and unwrap change no state, so that is all they
+//! write; a change also writes `state.json.tmp`, fsyncs, renames and fsyncs
+//! the directory. So the difference between `file` and `memory` here is
+//! mostly one fsync of the disk the temp dir is on.
 //!
 //! Run: `cargo bench -p strongroom-benches --bench keyvault_file`.
 
@@ -163,6 +171,96 @@ fn open(c: &mut Criterion) {
     g.finish();
 }
 
+/// A vault of `keys` AES-256 keys named `k0`, `k1`, ..., made once and
+/// kept for later runs.
+fn scale_vault(keys: usize) -> FileKeyVault {
+    // KEYVAULT_SCALE_DIR puts them elsewhere (a tmpfs such as /dev/shm
+    // takes the disk's fsync latency, and its noise, out of the figures).
+    let root = std::env::var_os("KEYVAULT_SCALE_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from);
+    let base = root.join(format!("keyvault_scale_{keys}"));
+    let dir = base.join("vault");
+    let key_file = base.join("root.key");
+    let done = base.join("complete");
+    let who = Principal::new("bench");
+    if !done.exists() {
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).expect("bench dir");
+        FileKeyVault::generate_key_file(&key_file).expect("key file");
+        let vault = FileKeyVault::create(
+            &dir,
+            VaultProperties::new("bench"),
+            RootKeySource::KeyFile(key_file.clone()),
+        )
+        .expect("create");
+        vault
+            .set_access_policy(&who, Permissions::all())
+            .expect("policy");
+        for i in 0..keys {
+            vault
+                .create_key(
+                    &who,
+                    &format!("k{i}"),
+                    KeyType::Aes256,
+                    KeyOptions::default(),
+                )
+                .expect("create key");
+        }
+        std::fs::write(&done, b"").expect("marker");
+    }
+    FileKeyVault::open(&dir, RootKeySource::KeyFile(key_file)).expect("open")
+}
+
+fn scale(c: &mut Criterion) {
+    let who = Principal::new("bench");
+    let alg = WrapAlgorithm::A256Kw;
+    let vaults: Vec<(usize, FileKeyVault)> = [10, 10_000]
+        .into_iter()
+        .map(|n| (n, scale_vault(n)))
+        .collect();
+    // A key in the middle of each vault, and a DEK wrapped under it.
+    let keys: Vec<(usize, &FileKeyVault, String, String, Vec<u8>)> = vaults
+        .iter()
+        .map(|(n, vault)| {
+            let name = format!("k{}", n / 2);
+            let w = vault.wrap_key(&who, &name, None, alg, &DEK).expect("wrap");
+            (*n, vault, name, w.version, w.wrapped)
+        })
+        .collect();
+    let mut g = c.benchmark_group("keyvault_file_scale/get");
+    g.throughput(Throughput::Elements(1));
+    for (n, vault, name, _, _) in &keys {
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| vault.get_key(&who, black_box(name), None).expect("get"));
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("keyvault_file_scale/wrap");
+    g.throughput(Throughput::Elements(1));
+    for (n, vault, name, version, _) in &keys {
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                vault
+                    .wrap_key(&who, name, Some(version), alg, black_box(&DEK))
+                    .expect("wrap")
+            });
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("keyvault_file_scale/unwrap");
+    g.throughput(Throughput::Elements(1));
+    for (n, vault, name, version, wrapped) in &keys {
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                vault
+                    .unwrap_key(&who, name, version, alg, black_box(wrapped))
+                    .expect("unwrap")
+            });
+        });
+    }
+    g.finish();
+}
+
 fn benches() {
     let mut c = Criterion::default()
         .sample_size(30)
@@ -171,6 +269,7 @@ fn benches() {
         .configure_from_args();
     wrap_unwrap(&mut c);
     open(&mut c);
+    scale(&mut c);
 }
 
 criterion_main!(benches);

@@ -1,29 +1,34 @@
-//! The tamper-evident audit log: every operation, allowed or denied, as a
-//! SHA-256 hash chain.
+//! The tamper-evident audit log: every operation, allowed or denied, as an
+//! HMAC-SHA256 chain under a key only the vault holds.
 //!
-//! Entry `n` carries the hash of entry `n - 1`; its own hash covers its
-//! sequence number, time, principal, operation, key, version, outcome and
-//! that previous hash. Editing, removing or reordering any entry breaks the
-//! chain at that point; cutting entries off the end is caught because the
-//! vault's state records the newest entry (the [`AuditHead`]).
+//! Entry `n` carries the MAC of entry `n - 1`; its own MAC covers its
+//! sequence number, the state generation it was made at, time, principal,
+//! operation, key, version, outcome and that previous MAC. The MAC key comes
+//! from the vault's root key (file vault), is random per vault (memory
+//! vault), or stays inside the token (PKCS#11 vault): so whoever can write
+//! the log but lacks that key cannot append, insert, edit, remove or reorder
+//! an entry without verification finding it. Cutting entries off the end is
+//! caught because the vault's state records the newest entry it committed
+//! (the [`AuditHead`]), and, across a rollback of every file at once, by
+//! a witness kept outside the vault (see `FileKeyVault`).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
-use crate::UnixTime;
-use crate::state::hex_bytes;
+use crate::state::{StateMacKey, hex_bytes};
+use crate::{UnixTime, VaultError};
 
-/// The newest audit entry's sequence number and hash (sequence 0 and 32
+/// The newest audit entry's sequence number and MAC (sequence 0 and 32
 /// zero bytes before the first entry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditHead {
     /// Sequence number of the newest entry (entries count from 1).
     pub seq: u64,
-    /// Its hash.
+    /// Its MAC.
     #[serde(with = "hex_bytes")]
-    pub hash: Vec<u8>,
+    pub mac: Vec<u8>,
 }
 
 impl AuditHead {
@@ -32,7 +37,7 @@ impl AuditHead {
     pub fn genesis() -> Self {
         Self {
             seq: 0,
-            hash: vec![0; 32],
+            mac: vec![0; 32],
         }
     }
 }
@@ -60,9 +65,14 @@ impl fmt::Display for AuditOutcome {
 
 /// One audit log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuditEntry {
     /// 1, 2, 3, ... with no gap.
     pub seq: u64,
+    /// The vault state's generation once the call was done: one more than
+    /// the generation it read when the call changed the state. Lets a vault
+    /// see that its state is older than its audit log (a rollback).
+    pub generation: u64,
     /// When (Unix seconds).
     pub time: UnixTime,
     /// Who called.
@@ -75,16 +85,16 @@ pub struct AuditEntry {
     pub version: Option<String>,
     /// How it ended.
     pub outcome: AuditOutcome,
-    /// The previous entry's hash.
+    /// The previous entry's MAC.
     #[serde(with = "hex_bytes")]
     pub prev: Vec<u8>,
-    /// This entry's hash.
+    /// This entry's MAC (HMAC-SHA256 under the vault's audit key).
     #[serde(with = "hex_bytes")]
-    pub hash: Vec<u8>,
+    pub mac: Vec<u8>,
 }
 
 /// The fields of an entry that the vault fills in; [`AuditEntry::chain`]
-/// adds the sequence number and hashes.
+/// adds the sequence number, and the store the generation and MACs.
 #[derive(Debug, Clone)]
 pub(crate) struct AuditRecord {
     pub time: UnixTime,
@@ -95,66 +105,122 @@ pub(crate) struct AuditRecord {
     pub outcome: AuditOutcome,
 }
 
+/// The label every audit MAC input starts with. The state and op-log MACs
+/// use other labels under the same key, so no MAC input of one kind can be
+/// read as one of another.
+const AUDIT_LABEL: &[u8] = b"strongroom-keyvault audit entry v2";
+
 impl AuditEntry {
-    /// The entry following `head`, and the new head.
+    /// The entry following `head`, not sealed yet (no MAC): the store
+    /// seals it with [`seal`] when it appends it.
     pub(crate) fn chain(head: &AuditHead, record: AuditRecord) -> (Self, AuditHead) {
-        let mut entry = Self {
+        let entry = Self {
             seq: head.seq + 1,
+            generation: 0,
             time: record.time,
             principal: record.principal,
             operation: record.operation,
             key: record.key,
             version: record.version,
             outcome: record.outcome,
-            prev: head.hash.clone(),
-            hash: Vec::new(),
+            prev: head.mac.clone(),
+            mac: Vec::new(),
         };
-        entry.hash = entry.compute_hash();
         let next = AuditHead {
             seq: entry.seq,
-            hash: entry.hash.clone(),
+            mac: Vec::new(),
         };
         (entry, next)
     }
 
-    /// SHA-256 over a domain label and every field, each length-prefixed
-    /// so that no two different entries hash the same input.
-    fn compute_hash(&self) -> Vec<u8> {
-        fn field(h: &mut Sha256, bytes: &[u8]) {
-            h.update((bytes.len() as u64).to_be_bytes());
-            h.update(bytes);
+    /// The MAC input: a domain label and every field but the MAC, each
+    /// length-prefixed so that no two different entries give one input.
+    fn mac_input(&self) -> Vec<u8> {
+        fn field(m: &mut Vec<u8>, bytes: &[u8]) {
+            m.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+            m.extend_from_slice(bytes);
         }
-        fn optional(h: &mut Sha256, value: Option<&String>) {
+        fn optional(m: &mut Vec<u8>, value: Option<&String>) {
             match value {
-                None => h.update([0]),
+                None => m.push(0),
                 Some(v) => {
-                    h.update([1]);
-                    field(h, v.as_bytes());
+                    m.push(1);
+                    field(m, v.as_bytes());
                 }
             }
         }
-        let mut h = Sha256::new();
-        field(&mut h, b"strongroom audit entry v1");
-        h.update(self.seq.to_be_bytes());
-        h.update(self.time.to_be_bytes());
-        field(&mut h, self.principal.as_bytes());
-        field(&mut h, self.operation.as_bytes());
-        optional(&mut h, self.key.as_ref());
-        optional(&mut h, self.version.as_ref());
+        let mut m = Vec::with_capacity(256);
+        field(&mut m, AUDIT_LABEL);
+        m.extend_from_slice(&self.seq.to_be_bytes());
+        m.extend_from_slice(&self.generation.to_be_bytes());
+        m.extend_from_slice(&self.time.to_be_bytes());
+        field(&mut m, self.principal.as_bytes());
+        field(&mut m, self.operation.as_bytes());
+        optional(&mut m, self.key.as_ref());
+        optional(&mut m, self.version.as_ref());
         match &self.outcome {
-            AuditOutcome::Allowed => h.update([0]),
+            AuditOutcome::Allowed => m.push(0),
             AuditOutcome::Denied(why) => {
-                h.update([1]);
-                field(&mut h, why.as_bytes());
+                m.push(1);
+                field(&mut m, why.as_bytes());
             }
             AuditOutcome::Failed(why) => {
-                h.update([2]);
-                field(&mut h, why.as_bytes());
+                m.push(2);
+                field(&mut m, why.as_bytes());
             }
         }
-        field(&mut h, &self.prev);
-        h.finalize().to_vec()
+        field(&mut m, &self.prev);
+        m
     }
+
+    /// Whether this entry's MAC is right under `key` (constant time).
+    pub(crate) fn mac_verifies(&self, key: &dyn StateMacKey) -> Result<bool, VaultError> {
+        let expected = key.hmac_sha256(&self.mac_input())?;
+        Ok(bool::from(expected.as_slice().ct_eq(&self.mac)))
+    }
+
+    /// Whether this entry follows `head`, MAC included: what crash
+    /// recovery checks before taking over an entry it finds past the head.
+    pub(crate) fn follows(
+        &self,
+        head: &AuditHead,
+        key: &dyn StateMacKey,
+    ) -> Result<bool, VaultError> {
+        Ok(self.seq == head.seq + 1
+            && bool::from(self.prev.as_slice().ct_eq(&head.mac))
+            && self.mac_verifies(key)?)
+    }
+
+    /// The head this entry makes.
+    pub(crate) fn head(&self) -> AuditHead {
+        AuditHead {
+            seq: self.seq,
+            mac: self.mac.clone(),
+        }
+    }
+}
+
+/// Seals the entries a transaction made: numbers them after `head`, links
+/// them, records `generation` in each and MACs them under `key`. Returns
+/// the new head.
+///
+/// # Errors
+/// When the key cannot be used (a token error).
+pub(crate) fn seal(
+    entries: &mut [AuditEntry],
+    head: &AuditHead,
+    generation: u64,
+    key: &dyn StateMacKey,
+) -> Result<AuditHead, VaultError> {
+    let mut head = head.clone();
+    for entry in entries {
+        entry.seq = head.seq + 1;
+        entry.prev = head.mac;
+        entry.generation = generation;
+        entry.mac = key.hmac_sha256(&entry.mac_input())?.to_vec();
+        head = entry.head();
+    }
+    Ok(head)
 }
 
 /// Where and why an audit log failed verification.
@@ -179,51 +245,54 @@ impl fmt::Display for AuditError {
 
 impl std::error::Error for AuditError {}
 
-/// Checks a whole log against the head the vault recorded: every entry's
-/// hash, the links between entries, the sequence numbers, and that the log
-/// reaches the head.
+/// Checks a log against the head the vault recorded: every entry's MAC under
+/// `key`, the links between entries, the sequence numbers, and that the log
+/// reaches the head. `start` is where the log begins: the genesis head, or
+/// the checkpoint an archived prefix left.
 ///
 /// # Errors
-/// [`AuditError`] at the first entry that was edited, removed, inserted or
-/// reordered, or when entries are missing at the end.
-pub fn verify_chain(entries: &[AuditEntry], head: &AuditHead) -> Result<(), AuditError> {
-    let mut prev = AuditHead::genesis();
+/// [`VaultError::AuditTampered`] at the first entry that was forged,
+/// edited, removed, inserted or reordered, or when entries are missing at
+/// the end; the key's own errors.
+pub(crate) fn verify_chain(
+    entries: &[AuditEntry],
+    start: &AuditHead,
+    head: &AuditHead,
+    key: &dyn StateMacKey,
+) -> Result<(), VaultError> {
+    let tampered = |index, reason| Err(VaultError::AuditTampered(AuditError { index, reason }));
+    let mut prev = start.clone();
     for (index, entry) in entries.iter().enumerate() {
         if entry.seq != prev.seq + 1 {
-            return Err(AuditError {
+            return tampered(
                 index,
-                reason: "sequence number out of order (an entry was removed, inserted or moved)",
-            });
+                "sequence number out of order (an entry was removed, inserted or moved)",
+            );
         }
-        if entry.prev != prev.hash {
-            return Err(AuditError {
+        if !bool::from(entry.prev.as_slice().ct_eq(&prev.mac)) {
+            return tampered(index, "does not link to the entry before it");
+        }
+        if !entry.mac_verifies(key)? {
+            return tampered(
                 index,
-                reason: "does not link to the entry before it",
-            });
+                "its MAC does not verify under the vault's key (forged or edited)",
+            );
         }
-        if entry.compute_hash() != entry.hash {
-            return Err(AuditError {
-                index,
-                reason: "its contents do not match its hash (edited)",
-            });
-        }
-        prev = AuditHead {
-            seq: entry.seq,
-            hash: entry.hash.clone(),
-        };
+        prev = entry.head();
     }
     // A crash between appending entries and recording the new head leaves
     // the log ahead of the head; a log behind the head lost entries.
-    match entries.get(head.seq.wrapping_sub(1) as usize) {
-        _ if head.seq == 0 => Ok(()),
-        Some(at_head) if at_head.hash == head.hash => Ok(()),
-        Some(_) => Err(AuditError {
-            index: (head.seq - 1) as usize,
-            reason: "does not match the newest entry the vault recorded",
-        }),
-        None => Err(AuditError {
-            index: entries.len(),
-            reason: "entries are missing at the end of the log",
-        }),
+    if head.seq <= start.seq {
+        return if head.seq == start.seq && head.mac != start.mac {
+            tampered(0, "does not start where the vault's records say")
+        } else {
+            Ok(())
+        };
+    }
+    let at = (head.seq - start.seq - 1) as usize;
+    match entries.get(at) {
+        Some(at_head) if at_head.mac == head.mac => Ok(()),
+        Some(_) => tampered(at, "does not match the newest entry the vault recorded"),
+        None => tampered(entries.len(), "entries are missing at the end of the log"),
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use strongroom_envelope::WrapAlgorithm;
 
-use crate::{KeyOperation, KeyType, Permission, Principal, UnixTime};
+use crate::{AuditError, KeyOperation, KeyType, Permission, Principal, UnixTime};
 
 /// Why a key vault call failed. Refusals name the principal, permission,
 /// key and version involved (they are public facts); a wrapped key that does
@@ -151,6 +151,26 @@ pub enum VaultError {
     },
     /// The operating system's random generator failed.
     RandomnessUnavailable,
+    /// The audit log does not verify: an entry was forged, edited,
+    /// inserted, removed or reordered, or entries are missing at its end.
+    AuditTampered(AuditError),
+    /// The vault's state is older than one it had already reached (a
+    /// rollback: older files were put back), as its audit log or its
+    /// witness records.
+    RolledBack {
+        /// The generation of the state found.
+        found: u64,
+        /// The newest generation the audit log or the witness has seen.
+        last_seen: u64,
+    },
+    /// The audit log is shorter than its witness records: entries were cut
+    /// off or an older log was put back.
+    AuditRolledBack {
+        /// Entries in the log found.
+        found: u64,
+        /// Entries the witness has seen.
+        last_seen: u64,
+    },
 }
 
 impl fmt::Display for VaultError {
@@ -263,6 +283,18 @@ impl fmt::Display for VaultError {
             Self::RandomnessUnavailable => {
                 f.write_str("the operating system's random generator failed")
             }
+            Self::AuditTampered(err) => write!(
+                f,
+                "{err}; keep the log and the vault directory as they are for investigation"
+            ),
+            Self::RolledBack { found, last_seen } => write!(
+                f,
+                "the vault state was rolled back: found generation {found}, but generation {last_seen} was already reached; restore the newest state files"
+            ),
+            Self::AuditRolledBack { found, last_seen } => write!(
+                f,
+                "the audit log was rolled back: it holds {found} entries, but {last_seen} were already written; restore the newest audit log"
+            ),
         }
     }
 }
@@ -272,6 +304,7 @@ impl std::error::Error for VaultError {
         match self {
             Self::Io { source, .. } => Some(source),
             Self::Token { source, .. } => Some(source.as_ref()),
+            Self::AuditTampered(err) => Some(err),
             _ => None,
         }
     }

@@ -27,6 +27,7 @@ pub(crate) use store::{DirStore, StateMacKey};
 const VAULT_FILE: &str = "vault.json";
 const STATE_FILE: &str = "state.json";
 const AUDIT_FILE: &str = "audit.log";
+const OPS_FILE: &str = "ops.log";
 const LOCK_FILE: &str = "lock";
 /// Length of a key file.
 const KEY_FILE_LEN: u64 = 32;
@@ -178,6 +179,62 @@ impl Default for KdfParams {
     }
 }
 
+/// How [`FileKeyVault::open_with_options`] and
+/// [`FileKeyVault::create_with_options`] run beyond the directory and root
+/// key: the clock, and the witness that makes rollbacks detectable.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct FileVaultOptions {
+    clock: Arc<dyn Clock>,
+    witness: Option<PathBuf>,
+}
+
+impl FileVaultOptions {
+    /// The system clock, no witness.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            witness: None,
+        }
+    }
+
+    /// Reads time from `clock`.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Keeps the newest state generation and audit head the vault reached
+    /// in the file at `path`, which must be outside the vault directory
+    /// (another disk, a place its attacker cannot write). Written after
+    /// every call that appended to the audit log; checked at open and by
+    /// every call. A vault whose state or audit log is older than its
+    /// witness fails with [`VaultError::RolledBack`] or
+    /// [`VaultError::AuditRolledBack`]. Every process using the vault should
+    /// name the same witness. A missing witness file is made at open.
+    #[must_use]
+    pub fn witness(mut self, path: impl Into<PathBuf>) -> Self {
+        self.witness = Some(path.into());
+        self
+    }
+}
+
+impl Default for FileVaultOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for FileVaultOptions {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FileVaultOptions")
+            .field("witness", &self.witness)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A key vault in a directory: the embedded default backend (DESIGN.md
 /// R10). Implements [`KeyVault`](crate::KeyVault).
 ///
@@ -216,7 +273,7 @@ impl Default for KdfParams {
 /// let vault = FileKeyVault::open(&dir, RootKeySource::KeyFile(key_file))?;
 /// let dek = vault.unwrap_key(&admin, "cmk", &wrapped.version, WrapAlgorithm::A256Kw, &wrapped.wrapped)?;
 /// assert_eq!(dek.as_slice(), [7; 32]);
-/// assert_eq!(vault.verify_audit_log()?, Ok(()));
+/// vault.verify_audit_log()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -225,46 +282,79 @@ impl Default for KdfParams {
 /// | file | written | contents |
 /// | --- | --- | --- |
 /// | `vault.json` | once, at creation | `magic` (`"strongroom-keyvault file vault"`), `format` (1), `vault_id` (16 random bytes, hex), `root_key` (`{"kind":"key-file"}` or `{"kind":"passphrase","algorithm":"argon2id","version":19,"memory_kib","iterations","parallelism","salt"}`), `check` (32 bytes, hex) |
-/// | `state.json` | replaced whole by every change | `commit` (16 random bytes, hex), `format` (1), `vault_id`, `generation` (one more per commit), `audit_len` (bytes of `audit.log` the state vouches for), `state` (keys, versions, attributes, sealed key material, deleted and purged keys, access policies, audit head), `mac` (HMAC-SHA256 of all of it) |
-/// | `audit.log` | appended by every call | one JSON [`AuditEntry`](crate::AuditEntry) per line, a SHA-256 hash chain |
+/// | `state.json` | at creation and at each compaction (the snapshot) | `commit` (16 random bytes, hex), `format` (1), `vault_id`, `generation`, `audit_len` (bytes of `audit.log` up to the committed head), `state` (keys, versions, attributes, sealed key material, deleted and purged keys, access policies, audit head at the commit), `mac` (HMAC-SHA256 of all of it, label `strongroom-keyvault state v1`) |
+/// | `ops.log` | appended by every call that changes the state; emptied at compaction | one JSON op record per line: `snapshot` (the `commit` of the `state.json` it extends), `generation` (one more than the record before, or the snapshot), `audit_len`, `audit_head`, `delta` (the new value of each key, deleted key, purged name and access policy the commit changed, `null` for removed, and the properties if they changed), `mac` (HMAC-SHA256 of all of it and of the previous record's MAC, or the snapshot's; label `strongroom-keyvault op v1`) |
+/// | `audit.log` | appended by every call | one JSON [`AuditEntry`](crate::AuditEntry) per line: `seq`, `generation` (the state's generation once the call was done), time, principal, operation, key, version, outcome, `prev` (the previous entry's MAC), `mac` (HMAC-SHA256 of all of it under the vault's key, label `strongroom-keyvault audit entry v2`) |
 /// | `lock` | created at creation | empty; locked exclusively (`File::lock`: `flock` on Unix) for each transaction |
 /// | `*.tmp` | during a change | the next `vault.json` / `state.json` before its rename; a leftover is ignored and overwritten |
 ///
 /// Files are created with mode 0600. Nothing in the directory is a secret
-/// in the clear: the private and secret key material in `state.json` is
-/// sealed under the root key (its AAD binds the version's material id and
-/// key type), and the rest of the state is authenticated by the MAC.
+/// in the clear: the private and secret key material in `state.json` and
+/// `ops.log` is sealed under the root key (its AAD binds the version's
+/// material id and key type), and the rest is authenticated by the MACs.
 ///
 /// **Keys.** The root secret (the 32 bytes of a key file, or Argon2id of
 /// the passphrase with the salt and parameters of `vault.json`) is derived
 /// once per [`open`](FileKeyVault::open). HKDF-SHA256, salted with the vault
-/// id, splits it into the sealing key, the MAC key of `state.json`, and the
-/// check value kept in `vault.json`: a wrong key file or passphrase gives
-/// [`VaultError::WrongRootKey`] before anything else is read.
+/// id, splits it into the sealing key, the MAC key (of `state.json`,
+/// `ops.log`, `audit.log` and the witness, each message with its own
+/// label), and the check value kept in `vault.json`: a wrong key file or
+/// passphrase gives [`VaultError::WrongRootKey`] before anything else is
+/// read.
 ///
-/// **Transactions.** Each call takes the directory's lock, reads
-/// `state.json` again (another process may have changed it; an unchanged
-/// commit is recognized by its first bytes and not parsed again), runs, then
-/// (1) appends its audit entries to `audit.log` and fsyncs it, and (2)
-/// writes `state.json.tmp`, fsyncs it, renames it over `state.json`, and
-/// fsyncs the directory. The rename is the commit point: a crash before it
-/// leaves the old state, after it the new one.
+/// **Transactions.** Each call takes the directory's lock and checks
+/// whether another process committed since this one last looked: the first
+/// 64 bytes of `state.json` (its commit id) and the length of `ops.log`,
+/// whatever the vault's size; new op records are replayed, a new snapshot
+/// read whole. The call runs on the state in place (an undo journal puts
+/// back what it touched if it fails), then (1) appends its audit entries to
+/// `audit.log` and fsyncs it, and, if it changed the state, (2) appends one
+/// op record of what changed to `ops.log` and fsyncs it: the commit point
+/// (a torn record is never acknowledged, and cut off by the next append).
+/// A call that changes nothing (get, list, wrap, unwrap, a refused call)
+/// stops after (1): its audit entry is all it writes. So a call's cost
+/// follows what it touches, not the number of keys, versions or policies.
 ///
-/// **Recovery.** A crash between (1) and (2) leaves entries past
-/// `audit_len`. The next transaction cuts off a torn last line (it was never
-/// acknowledged), and takes over complete entries that continue the hash
-/// chain from the state's audit head; the log stays verifiable at every
-/// step, since a log ahead of the recorded head still verifies. Such an
-/// entry records a call whose caller never saw it return, and whose change
-/// never landed: the log errs on the side of recording an attempt.
+/// **Compaction.** Once `ops.log` is larger than `state.json` (and than
+/// 16 KiB), the commit goes on: (3) `state.json.tmp` with the whole state,
+/// fsync, rename over `state.json`, fsync the directory, then (4) `ops.log`
+/// emptied and fsynced. Each snapshot is written after as many bytes of op
+/// records as it holds, so compaction costs O(1) per commit, amortized. A
+/// crash between (3) and (4) leaves records of the old snapshot: their
+/// `snapshot` field names the old commit id, so they are ignored, and
+/// emptied before the next append. [`FileKeyVault::compact`] does it on
+/// demand.
 ///
-/// **Limits.** `vault.json` is read up to 64 KiB, `state.json` up to 64
-/// MiB, audit lines up to 1 MiB each; Argon2id parameters in `vault.json`
+/// **Witness.** With [`FileVaultOptions::witness`], a file outside the
+/// directory holds `{format, vault_id, generation, audit_head, mac}`,
+/// replaced (temporary file, fsync, rename) after every call that wrote,
+/// and checked at open and by every call: an older state or shorter log is
+/// [`VaultError::RolledBack`] / [`VaultError::AuditRolledBack`].
+///
+/// **Recovery.** A crash between (1) and (2) leaves audit entries past
+/// the committed head. The next transaction cuts off a torn last line (it
+/// was never acknowledged), and takes over complete entries that continue
+/// the chain *and whose MAC verifies* (a line someone else wrote is
+/// skipped, and verification reports it); the log stays verifiable at
+/// every step, since a log ahead of the recorded head still verifies. An
+/// entry one generation ahead of the state is a crashed commit: the next
+/// transaction commits the state as it is (an empty op record), so the
+/// state's generation reaches it again. Entries more than one generation
+/// ahead mean older state files were put back: [`VaultError::RolledBack`].
+/// Such an entry records a call whose caller never saw it return, and
+/// whose change never landed: the log errs on the side of recording an
+/// attempt. Reads commit nothing, so a process's first call reads the
+/// audit entries written since the last commit once; later calls read only
+/// what other processes appended.
+///
+/// **Limits.** `vault.json` is read up to 64 KiB, `state.json` and each
+/// op record up to 64 MiB, audit lines up to 1 MiB each; Argon2id parameters in `vault.json`
 /// are bounded by [`KdfParams::new`]'s limits before any memory is taken.
-/// Someone who can write the directory cannot read keys or forge a state,
-/// but can delete files or put back an older, genuine `state.json`
-/// (rollback); the audit log's verification shows the former. Keep the
-/// directory writable only by the vault's user.
+/// Someone who can write the directory cannot read keys, forge a state or
+/// add to the audit log, but can delete files or put back older, genuine
+/// ones (rollback): `SECURITY.md` lists which rollbacks are detected with
+/// and without a witness. Keep the directory writable only by the vault's
+/// user.
 pub struct FileKeyVault {
     inner: Vault,
     dir: PathBuf,
@@ -324,6 +414,21 @@ impl FileKeyVault {
         root: RootKeySource,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, VaultError> {
+        Self::create_with_options(dir, properties, root, FileVaultOptions::new().clock(clock))
+    }
+
+    /// Creates a vault in `dir` with `options` (clock, witness). The
+    /// directory must be empty, or hold only what an unfinished creation
+    /// left.
+    ///
+    /// # Errors
+    /// As [`create_with_clock`](Self::create_with_clock).
+    pub fn create_with_options(
+        dir: impl AsRef<Path>,
+        properties: VaultProperties,
+        root: RootKeySource,
+        options: FileVaultOptions,
+    ) -> Result<Self, VaultError> {
         let dir = dir.as_ref();
         validate_properties(&properties)?;
         let mut vault_id = vec![0u8; header::VAULT_ID_LEN];
@@ -382,7 +487,7 @@ impl FileKeyVault {
             )?;
             // Dropping the file releases the lock.
         }
-        Self::assemble(paths, vault_id, keys, clock)
+        Self::assemble(paths, vault_id, keys, options)
     }
 
     /// Opens the vault in `dir` on the system clock.
@@ -405,6 +510,22 @@ impl FileKeyVault {
         dir: impl AsRef<Path>,
         root: RootKeySource,
         clock: Arc<dyn Clock>,
+    ) -> Result<Self, VaultError> {
+        Self::open_with_options(dir, root, FileVaultOptions::new().clock(clock))
+    }
+
+    /// Opens the vault in `dir` with `options` (clock, witness).
+    ///
+    /// # Errors
+    /// As [`open_with_clock`](Self::open_with_clock);
+    /// [`VaultError::RolledBack`] / [`VaultError::AuditRolledBack`] when the
+    /// state or audit log is older than the witness (or than the audit
+    /// log) records; [`VaultError::Corrupt`] for a witness that is not this
+    /// vault's.
+    pub fn open_with_options(
+        dir: impl AsRef<Path>,
+        root: RootKeySource,
+        options: FileVaultOptions,
     ) -> Result<Self, VaultError> {
         let paths = Paths::new(dir.as_ref());
         let bytes = fsio::read_bounded(&paths.vault, header::MAX_VAULT_FILE)?.ok_or_else(|| {
@@ -429,20 +550,29 @@ impl FileKeyVault {
         if !vault_file.check_matches(&keys) {
             return Err(VaultError::WrongRootKey);
         }
-        Self::assemble(paths, vault_file.vault_id, keys, clock)
+        Self::assemble(paths, vault_file.vault_id, keys, options)
     }
 
     fn assemble(
         paths: Paths,
         vault_id: Vec<u8>,
         keys: header::RootKeys,
-        clock: Arc<dyn Clock>,
+        options: FileVaultOptions,
     ) -> Result<Self, VaultError> {
         let dir = paths.dir.clone();
         let id = hex(&vault_id);
         let header::RootKeys { seal, mac, .. } = keys;
-        let store = DirStore::open(paths, vault_id, Box::new(LocalMacKey(mac)))?;
-        let inner = Vault::new(Box::new(store), Box::new(SoftwareCrypto::new(seal)), clock)?;
+        let store = DirStore::open_with_witness(
+            paths,
+            vault_id,
+            Box::new(LocalMacKey(mac)),
+            options.witness,
+        )?;
+        let inner = Vault::new(
+            Box::new(store),
+            Box::new(SoftwareCrypto::new(seal)),
+            options.clock,
+        )?;
         Ok(Self {
             inner,
             dir,
@@ -462,21 +592,33 @@ impl FileKeyVault {
         &self.vault_id
     }
 
-    /// Every crash point of the crash-safety tests, in the order a
-    /// transaction meets them. Not part of the API.
-    #[doc(hidden)]
+    /// Writes the state as a new snapshot (`state.json`) and empties the op
+    /// log. Calls do this by themselves once the op log outgrows the
+    /// snapshot; this is for a moment of your choosing (before a backup of
+    /// the directory, say).
+    ///
+    /// # Errors
+    /// [`VaultError::Io`], [`VaultError::Corrupt`], rollback errors as any
+    /// call.
+    pub fn compact(&self) -> Result<(), VaultError> {
+        self.inner.store.compact()
+    }
+
+    /// Test hook (feature `testing`): every crash point of the
+    /// crash-safety tests, in the order a transaction meets them.
+    #[cfg(feature = "testing")]
     #[must_use]
     pub fn crash_points_for_tests() -> &'static [&'static str] {
         fsio::CRASH_POINTS
     }
 
-    /// Test hook: makes this process abort when it reaches `point`
-    /// (`None` disarms). Not part of the API; for the crash-safety tests,
-    /// which run it in a child process.
+    /// Test hook (feature `testing`): makes this process abort when it
+    /// reaches `point` (`None` disarms); for the crash-safety tests, which
+    /// run it in a child process.
     ///
     /// # Errors
     /// [`VaultError::InvalidArgument`] for an unknown point.
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn set_crash_point_for_tests(point: Option<&str>) -> Result<(), VaultError> {
         fsio::set_crash_point(point)
     }
@@ -619,6 +761,7 @@ fn check_dir_is_free(dir: &Path) -> Result<(), VaultError> {
     let ours = [
         VAULT_FILE,
         AUDIT_FILE,
+        OPS_FILE,
         LOCK_FILE,
         "vault.json.tmp",
         "state.json.tmp",

@@ -5,43 +5,64 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use strongroom_aes::Aes256Key;
 
+use zeroize::Zeroizing;
+
 use crate::audit::{AuditEntry, AuditHead};
 use crate::clock::{Clock, SystemClock};
 use crate::software::SoftwareCrypto;
-use crate::state::{State, StateStore, run_transaction};
+use crate::state::{AuditLog, LocalMacKey, State, StateMacKey, StateStore, run_transaction};
 use crate::vault::{AsVault, Vault};
 use crate::{VaultError, VaultProperties};
 
 /// A state store in memory: the state and the audit log behind one mutex.
 pub(crate) struct MemoryStore {
     inner: Mutex<Inner>,
+    /// Random per vault: MACs the audit entries.
+    audit_key: LocalMacKey,
 }
 
 struct Inner {
     state: State,
+    /// One more for every transaction that changed the state.
+    generation: u64,
     log: Vec<AuditEntry>,
 }
 
 impl MemoryStore {
     /// An empty vault with these properties.
+    #[cfg_attr(not(feature = "pkcs11"), allow(dead_code))]
     pub(crate) fn new(properties: VaultProperties) -> Self {
-        Self {
+        // safe: the OS generator fails only where no vault can work (the
+        // PKCS#11 vault, the one caller, needs it for its session too).
+        Self::try_new(properties).expect("the OS random generator")
+    }
+
+    /// An empty vault with these properties and a random audit key.
+    pub(crate) fn try_new(properties: VaultProperties) -> Result<Self, VaultError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        getrandom::fill(key.as_mut_slice()).map_err(|_| VaultError::RandomnessUnavailable)?;
+        Ok(Self {
             inner: Mutex::new(Inner {
                 state: State::new(properties),
+                generation: 0,
                 log: Vec::new(),
             }),
-        }
+            audit_key: LocalMacKey(key),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic in another thread mid-transaction cannot leave a mix:
-        // the state is replaced whole, after `f` returned.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        // A panic in another thread mid-transaction leaves its changes
+        // half made (the state is changed in place): undone here.
+        self.inner.lock().unwrap_or_else(|poisoned| {
+            let mut inner = poisoned.into_inner();
+            inner.state.abort();
+            inner
+        })
     }
 
     /// Lets a test edit the raw audit log, to show verification catches it.
+    #[cfg(feature = "testing")]
     pub(crate) fn tamper_audit_log(&self, f: &mut dyn FnMut(&mut Vec<AuditEntry>)) {
         f(&mut self.lock().log);
     }
@@ -53,17 +74,24 @@ impl StateStore for MemoryStore {
         f: &mut dyn FnMut(&mut State) -> Result<(), VaultError>,
     ) -> Result<(), VaultError> {
         let mut inner = self.lock();
-        let outcome = run_transaction(&inner.state, f);
+        let inner = &mut *inner;
+        let outcome = run_transaction(&mut inner.state, inner.generation, &self.audit_key, f)?;
+        inner.generation += u64::from(outcome.changed());
         inner.log.extend(outcome.audit);
-        if outcome.changed {
-            inner.state = outcome.state;
-        }
         outcome.result
     }
 
-    fn audit_log(&self) -> Result<(Vec<AuditEntry>, AuditHead), VaultError> {
+    fn audit_log(&self) -> Result<AuditLog, VaultError> {
         let inner = self.lock();
-        Ok((inner.log.clone(), inner.state.audit_head.clone()))
+        Ok(AuditLog {
+            entries: inner.log.clone(),
+            start: AuditHead::genesis(),
+            head: inner.state.audit_head.clone(),
+        })
+    }
+
+    fn audit_key(&self) -> &dyn StateMacKey {
+        &self.audit_key
     }
 }
 
@@ -90,6 +118,7 @@ impl StateStore for MemoryStore {
 /// ```
 pub struct MemoryKeyVault {
     inner: Vault,
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     store: Arc<MemoryStore>,
 }
 
@@ -104,8 +133,12 @@ impl StateStore for SharedStore {
         self.0.transact(f)
     }
 
-    fn audit_log(&self) -> Result<(Vec<AuditEntry>, AuditHead), VaultError> {
+    fn audit_log(&self) -> Result<AuditLog, VaultError> {
         self.0.audit_log()
+    }
+
+    fn audit_key(&self) -> &dyn StateMacKey {
+        self.0.audit_key()
     }
 }
 
@@ -130,7 +163,7 @@ impl MemoryKeyVault {
     ) -> Result<Self, VaultError> {
         crate::vault::validate_properties(&properties)?;
         let root = Aes256Key::generate().map_err(|_| VaultError::RandomnessUnavailable)?;
-        let store = Arc::new(MemoryStore::new(properties));
+        let store = Arc::new(MemoryStore::try_new(properties)?);
         let inner = Vault::new(
             Box::new(SharedStore(Arc::clone(&store))),
             Box::new(SoftwareCrypto::new(root)),
@@ -139,9 +172,10 @@ impl MemoryKeyVault {
         Ok(Self { inner, store })
     }
 
-    /// Test hook: edits the raw audit log in place, so that tests can show
+    /// Test hook (feature `testing`): edits the raw audit log in place, so
+    /// that tests can show
     /// [`verify_audit_log`](crate::KeyVault::verify_audit_log) catches it.
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn tamper_audit_log_for_tests(&self, mut f: impl FnMut(&mut Vec<AuditEntry>)) {
         self.store.tamper_audit_log(&mut f);
     }

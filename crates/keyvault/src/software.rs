@@ -326,7 +326,7 @@ impl core::fmt::Debug for SoftwareCrypto {
 }
 
 /// The software path's RSA-OAEP decryption, for the Wycheproof tests.
-#[doc(hidden)]
+#[cfg(feature = "testing")]
 pub fn rsa_oaep_decrypt_for_tests(
     key: &PrivateKey,
     algorithm: WrapAlgorithm,

@@ -7,10 +7,15 @@
 //! backend.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 use strongroom_envelope::WrapAlgorithm;
 use zeroize::Zeroizing;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
 use crate::audit::{AuditEntry, AuditHead};
 use crate::{
@@ -29,14 +34,14 @@ pub(crate) struct State {
     pub format: u32,
     pub properties: VaultProperties,
     /// Active keys by name.
-    pub keys: BTreeMap<String, KeyRecord>,
+    pub keys: Tracked<KeyRecord>,
     /// Soft-deleted keys by name.
-    pub deleted: BTreeMap<String, DeletedRecord>,
+    pub deleted: Tracked<DeletedRecord>,
     /// Purged keys by name, with the time they were purged, so that the
     /// API can say plainly that a key is gone for good (R15).
-    pub purged: BTreeMap<String, UnixTime>,
+    pub purged: Tracked<UnixTime>,
     /// Access policies by principal id.
-    pub access: BTreeMap<String, Permissions>,
+    pub access: Tracked<Permissions>,
     /// The last audit entry written; the log must reach it.
     pub audit_head: AuditHead,
     /// Audit entries made by the current transaction, not yet in the log.
@@ -51,13 +56,189 @@ impl State {
         Self {
             format: STATE_FORMAT,
             properties,
-            keys: BTreeMap::new(),
-            deleted: BTreeMap::new(),
-            purged: BTreeMap::new(),
-            access: BTreeMap::new(),
+            keys: Tracked::default(),
+            deleted: Tracked::default(),
+            purged: Tracked::default(),
+            access: Tracked::default(),
             audit_head: AuditHead::genesis(),
             pending_audit: Vec::new(),
         }
+    }
+}
+
+/// A map of the state that records, during a transaction, the value each
+/// entry had before the transaction first changed it. So a transaction runs
+/// on the state in place (no copy of the whole vault), is undone entry by
+/// entry when it fails, and yields what it changed (a [`Delta`]) for the
+/// store to write: a call's cost follows what it touches, not the vault's
+/// size. Reads go through `Deref` to the map.
+#[derive(Debug, Clone)]
+pub(crate) struct Tracked<V> {
+    map: BTreeMap<String, V>,
+    /// Before-values of the entries changed since [`Tracked::begin`].
+    undo: BTreeMap<String, Option<V>>,
+}
+
+impl<V> Default for Tracked<V> {
+    fn default() -> Self {
+        Self {
+            map: BTreeMap::new(),
+            undo: BTreeMap::new(),
+        }
+    }
+}
+
+impl<V: PartialEq> PartialEq for Tracked<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.map == other.map
+    }
+}
+
+impl<V: Eq> Eq for Tracked<V> {}
+
+impl<V> Deref for Tracked<V> {
+    type Target = BTreeMap<String, V>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl<V: Serialize> Serialize for Tracked<V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.map.serialize(s)
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Tracked<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self {
+            map: BTreeMap::deserialize(d)?,
+            undo: BTreeMap::new(),
+        })
+    }
+}
+
+/// What a transaction changed in one map: each key's new value (`None`:
+/// removed).
+pub(crate) type Changes<V> = BTreeMap<String, Option<V>>;
+
+impl<V: Clone + PartialEq> Tracked<V> {
+    fn touch(&mut self, key: &str) {
+        if !self.undo.contains_key(key) {
+            self.undo.insert(key.to_owned(), self.map.get(key).cloned());
+        }
+    }
+
+    /// The value at `key`, to change.
+    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.touch(key);
+        self.map.get_mut(key)
+    }
+
+    /// Sets `key`.
+    pub(crate) fn insert(&mut self, key: String, value: V) -> Option<V> {
+        self.touch(&key);
+        self.map.insert(key, value)
+    }
+
+    /// Removes `key`.
+    pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
+        self.touch(key);
+        self.map.remove(key)
+    }
+
+    /// The entry at `key`, to change.
+    pub(crate) fn entry(&mut self, key: String) -> Entry<'_, String, V> {
+        self.touch(&key);
+        self.map.entry(key)
+    }
+
+    fn begin(&mut self) {
+        self.undo.clear();
+    }
+
+    /// Puts back every entry changed since [`begin`](Self::begin).
+    fn rollback(&mut self) {
+        for (key, old) in core::mem::take(&mut self.undo) {
+            match old {
+                Some(value) => self.map.insert(key, value),
+                None => self.map.remove(&key),
+            };
+        }
+    }
+
+    /// What changed since [`begin`](Self::begin) (entries set back to
+    /// their old value are left out).
+    fn take_changes(&mut self) -> Changes<V> {
+        let mut changes = BTreeMap::new();
+        for (key, old) in core::mem::take(&mut self.undo) {
+            let new = self.map.get(&key).cloned();
+            if new != old {
+                changes.insert(key, new);
+            }
+        }
+        changes
+    }
+
+    /// Applies changes read back from the store.
+    fn apply(&mut self, changes: Changes<V>) {
+        for (key, new) in changes {
+            match new {
+                Some(value) => self.map.insert(key, value),
+                None => self.map.remove(&key),
+            };
+        }
+    }
+}
+
+/// What one committed transaction changed in the state: what the file
+/// vault's op log records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<VaultProperties>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: Changes<KeyRecord>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deleted: Changes<DeletedRecord>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub purged: Changes<UnixTime>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub access: Changes<Permissions>,
+}
+
+impl Delta {
+    /// Whether nothing changed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.properties.is_none()
+            && self.keys.is_empty()
+            && self.deleted.is_empty()
+            && self.purged.is_empty()
+            && self.access.is_empty()
+    }
+}
+
+impl State {
+    /// Undoes the changes of a transaction that did not finish (a panic in
+    /// another thread); the properties are one assignment, never half made.
+    pub(crate) fn abort(&mut self) {
+        self.keys.rollback();
+        self.deleted.rollback();
+        self.purged.rollback();
+        self.access.rollback();
+        self.pending_audit.clear();
+    }
+
+    /// Applies a committed transaction's changes (read back from a log).
+    pub(crate) fn apply(&mut self, delta: Delta) {
+        if let Some(properties) = delta.properties {
+            self.properties = properties;
+        }
+        self.keys.apply(delta.keys);
+        self.deleted.apply(delta.deleted);
+        self.purged.apply(delta.purged);
+        self.access.apply(delta.access);
     }
 }
 
@@ -134,47 +315,134 @@ pub(crate) trait StateStore: Send + Sync {
         f: &mut dyn FnMut(&mut State) -> Result<(), VaultError>,
     ) -> Result<(), VaultError>;
 
-    /// Every audit entry, oldest first, and the head the state records.
+    /// Every audit entry, oldest first, where the log starts and the head
+    /// the state records.
     ///
     /// # Errors
     /// The store's own (I/O, corrupt files).
-    fn audit_log(&self) -> Result<(Vec<AuditEntry>, AuditHead), VaultError>;
+    fn audit_log(&self) -> Result<AuditLog, VaultError>;
+
+    /// The key the audit entries are MACed under.
+    fn audit_key(&self) -> &dyn StateMacKey;
+
+    /// Folds whatever log of changes the store keeps into one snapshot.
+    ///
+    /// # Errors
+    /// The store's own (I/O, corrupt files).
+    fn compact(&self) -> Result<(), VaultError> {
+        Ok(())
+    }
 }
 
-/// What a transaction leaves behind: the state to keep, the audit entries to
-/// append, and `f`'s result.
+/// An audit log as a store holds it.
+pub(crate) struct AuditLog {
+    /// The entries, oldest first.
+    pub entries: Vec<AuditEntry>,
+    /// What the first entry follows: the genesis head, or the checkpoint
+    /// an archived prefix left.
+    pub start: AuditHead,
+    /// The newest entry the state records.
+    pub head: AuditHead,
+}
+
+/// The key that authenticates a vault's records (its state, op log,
+/// witness and audit entries): HMAC-SHA256 over messages that each begin
+/// with their own length-prefixed label, so that one key serves them all
+/// without one kind of message passing for another.
+/// [`FileKeyVault`](crate::FileKeyVault) holds it in memory
+/// ([`LocalMacKey`], derived from its root key), the memory vault makes a
+/// random one, and the PKCS#11 vault keeps it in its token and has the
+/// token compute the MAC, so the key never leaves the token.
+pub(crate) trait StateMacKey: Send + Sync {
+    /// HMAC-SHA256 of `message` under the key.
+    ///
+    /// # Errors
+    /// When the key cannot be used (a token error, a missing key object).
+    fn hmac_sha256(&self, message: &[u8]) -> Result<[u8; 32], VaultError>;
+}
+
+/// A MAC key in memory.
+pub(crate) struct LocalMacKey(pub(crate) Zeroizing<[u8; 32]>);
+
+impl StateMacKey for LocalMacKey {
+    fn hmac_sha256(&self, message: &[u8]) -> Result<[u8; 32], VaultError> {
+        // safe: HMAC takes keys of any length.
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_slice()).expect("HMAC key");
+        mac.update(message);
+        Ok(mac.finalize().into_bytes().into())
+    }
+}
+
+/// What a transaction leaves behind: what it changed, the sealed audit
+/// entries to append, and `f`'s result. The state itself was changed in
+/// place.
 pub(crate) struct Outcome {
-    pub state: State,
-    pub changed: bool,
+    pub delta: Delta,
     pub audit: Vec<AuditEntry>,
     pub result: Result<(), VaultError>,
 }
 
-/// The transaction semantics every store shares. `f` works on a copy; on
-/// error only its audit entries and the audit head survive.
+impl Outcome {
+    /// Whether the state changed.
+    pub(crate) fn changed(&self) -> bool {
+        !self.delta.is_empty()
+    }
+}
+
+/// The transaction semantics every store shares. `f` works on `state` in
+/// place; on error its changes are undone, and only its audit entries and
+/// the audit head survive. The audit entries are sealed under `key`,
+/// chained from the state's audit head, and carry the generation the state
+/// has once the transaction committed (`generation`, the one read, plus one
+/// if the state changed). The work is proportional to what `f` touches.
+///
+/// # Errors
+/// The key's (a token error), after which the caller must drop `state`
+/// (it may hold `f`'s changes); `f`'s error is in [`Outcome::result`].
 pub(crate) fn run_transaction(
-    current: &State,
+    state: &mut State,
+    generation: u64,
+    key: &dyn StateMacKey,
     f: &mut dyn FnMut(&mut State) -> Result<(), VaultError>,
-) -> Outcome {
-    let mut work = current.clone();
-    work.pending_audit.clear();
-    let result = f(&mut work);
-    let audit = core::mem::take(&mut work.pending_audit);
-    let state = if result.is_ok() {
-        work
+) -> Result<Outcome, VaultError> {
+    let head = state.audit_head.clone();
+    let properties = state.properties.clone();
+    state.keys.begin();
+    state.deleted.begin();
+    state.purged.begin();
+    state.access.begin();
+    state.pending_audit.clear();
+    let result = f(state);
+    let mut audit = core::mem::take(&mut state.pending_audit);
+    let delta = if result.is_ok() {
+        let changed_properties = state.properties != properties;
+        Delta {
+            properties: changed_properties.then(|| state.properties.clone()),
+            keys: state.keys.take_changes(),
+            deleted: state.deleted.take_changes(),
+            purged: state.purged.take_changes(),
+            access: state.access.take_changes(),
+        }
     } else {
-        let mut kept = current.clone();
-        kept.pending_audit.clear();
-        kept.audit_head = work.audit_head;
-        kept
+        state.properties = properties;
+        state.keys.rollback();
+        state.deleted.rollback();
+        state.purged.rollback();
+        state.access.rollback();
+        Delta::default()
     };
-    let changed = &state != current;
-    Outcome {
-        state,
-        changed,
+    state.audit_head = crate::audit::seal(
+        &mut audit,
+        &head,
+        generation + u64::from(!delta.is_empty()),
+        key,
+    )?;
+    Ok(Outcome {
+        delta,
         audit,
         result,
-    }
+    })
 }
 
 /// Where key material lives and is used. Implementations: software (keys

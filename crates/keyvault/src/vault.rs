@@ -6,7 +6,7 @@ use std::sync::Arc;
 use strongroom_envelope::WrapAlgorithm;
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditEntry, AuditError, AuditOutcome, AuditRecord, verify_chain};
+use crate::audit::{AuditEntry, AuditOutcome, AuditRecord, verify_chain};
 use crate::clock::Clock;
 use crate::state::{
     DeletedRecord, KeyCrypto, KeyRecord, Material, State, StateStore, VersionRecord, hex,
@@ -226,12 +226,33 @@ pub trait KeyVault: Send + Sync {
     /// Storage failures.
     fn audit_log(&self) -> Result<Vec<AuditEntry>, VaultError>;
 
-    /// Verifies the audit log's hash chain against the head the vault
-    /// recorded.
+    /// Verifies the audit log: every entry's MAC under the vault's audit
+    /// key, the chain between entries (from the genesis or from the
+    /// checkpoint an archived prefix left), and that the log reaches the
+    /// newest entry the vault's state records.
     ///
     /// # Errors
-    /// Storage failures (outer), or the first tampered entry (inner).
-    fn verify_audit_log(&self) -> Result<Result<(), AuditError>, VaultError>;
+    /// [`VaultError::AuditTampered`] naming the first entry that was
+    /// forged, edited, inserted, removed or reordered, or that entries are
+    /// missing at the end; storage failures ([`VaultError::Io`],
+    /// [`VaultError::Corrupt`] for a log that cannot be read at all).
+    fn verify_audit_log(&self) -> Result<(), VaultError>;
+
+    /// Verifies `entries` as this vault's audit log (e.g. a copy exported
+    /// earlier and since edited): as
+    /// [`verify_audit_log`](Self::verify_audit_log), on the given entries.
+    ///
+    /// # Errors
+    /// As [`verify_audit_log`](Self::verify_audit_log).
+    fn verify_audit_entries(&self, entries: &[AuditEntry]) -> Result<(), VaultError>;
+
+    /// The audit log, verified, as JSON lines (one [`AuditEntry`] per line,
+    /// oldest first): for a SIEM or an archive.
+    ///
+    /// # Errors
+    /// As [`verify_audit_log`](Self::verify_audit_log): nothing is exported
+    /// from a log that does not verify.
+    fn export_audit_log(&self) -> Result<String, VaultError>;
 }
 
 /// The vault logic over a state store and a key backend. Every public vault
@@ -1184,12 +1205,32 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
     }
 
     fn audit_log(&self) -> Result<Vec<AuditEntry>, VaultError> {
-        Ok(self.vault().store.audit_log()?.0)
+        Ok(self.vault().store.audit_log()?.entries)
     }
 
-    fn verify_audit_log(&self) -> Result<Result<(), AuditError>, VaultError> {
-        let (entries, head) = self.vault().store.audit_log()?;
-        Ok(verify_chain(&entries, &head))
+    fn verify_audit_log(&self) -> Result<(), VaultError> {
+        let store = &self.vault().store;
+        let log = store.audit_log()?;
+        verify_chain(&log.entries, &log.start, &log.head, store.audit_key())
+    }
+
+    fn verify_audit_entries(&self, entries: &[AuditEntry]) -> Result<(), VaultError> {
+        let store = &self.vault().store;
+        let log = store.audit_log()?;
+        verify_chain(entries, &log.start, &log.head, store.audit_key())
+    }
+
+    fn export_audit_log(&self) -> Result<String, VaultError> {
+        let store = &self.vault().store;
+        let log = store.audit_log()?;
+        verify_chain(&log.entries, &log.start, &log.head, store.audit_key())?;
+        let mut out = String::new();
+        for entry in &log.entries {
+            // safe: an entry is strings and numbers, which always serialize.
+            out.push_str(&serde_json::to_string(entry).expect("an audit entry serializes"));
+            out.push('\n');
+        }
+        Ok(out)
     }
 }
 

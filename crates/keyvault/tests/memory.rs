@@ -139,11 +139,13 @@ fn verify_audit_log_catches_tampering_in_the_store() {
                 .wrap_key(&admin, "k", None, WrapAlgorithm::A256Kw, &common::dek(0))
                 .unwrap();
         }
-        assert_eq!(vault.verify_audit_log().unwrap(), Ok(()));
+        vault.verify_audit_log().unwrap();
         vault.tamper_audit_log_for_tests(tamper);
-        let err = vault.verify_audit_log().unwrap().expect_err(what);
-        assert_eq!(err.index, at, "{what}: {err}");
-        assert!(err.to_string().contains("tampered"), "{err}");
+        assert_eq!(
+            common::tampered_at(vault.verify_audit_log(), what),
+            at,
+            "{what}"
+        );
     }
 }
 
@@ -167,7 +169,7 @@ fn failed_calls_change_nothing_but_the_audit_log() {
         &log[log.len() - 2].outcome,
         strongroom_keyvault::AuditOutcome::Failed(_)
     ));
-    assert_eq!(vault.verify_audit_log().unwrap(), Ok(()));
+    vault.verify_audit_log().unwrap();
 }
 
 #[test]

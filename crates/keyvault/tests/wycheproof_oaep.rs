@@ -150,7 +150,7 @@ fn run(name: TestName, algorithm: WrapAlgorithm, hash: HashFunction, bits: usize
             }
         }
         // Every call above, allowed or failed, is in the vault's audit log.
-        assert_eq!(vault.verify_audit_log().unwrap(), Ok(()));
+        vault.verify_audit_log().unwrap();
     }
     assert!(
         counts.valid > 0 && counts.invalid > 0 && counts.vault_deks > 0,

@@ -28,6 +28,7 @@ pub(super) fn corrupt(path: &Path, reason: impl Into<String>) -> VaultError {
 
 /// Every crash point, in the order a transaction meets them. The tests run
 /// each operation once per point and check the vault afterwards.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(super) const CRASH_POINTS: &[&str] = &[
     // FileKeyVault::create
     "create:locked",
@@ -44,17 +45,26 @@ pub(super) const CRASH_POINTS: &[&str] = &[
     "audit:torn-append",
     "audit:before-fsync",
     "audit:after-fsync",
+    // every transaction that changes the state: its op record
+    "ops:before-append",
+    "ops:torn-append",
+    "ops:before-fsync",
+    "ops:after-fsync",
+    // creation, and compaction: a new snapshot, then the op log emptied
     "state.json:tmp-torn",
     "state.json:before-tmp-fsync",
     "state.json:before-rename",
     "state.json:before-dir-fsync",
     "state.json:done",
+    "compact:before-truncate",
+    "compact:done",
 ];
 
 static ARMED: AtomicBool = AtomicBool::new(false);
 static CRASH_AT: Mutex<Option<&'static str>> = Mutex::new(None);
 
 /// Arms (or disarms) a crash point for this process.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(super) fn set_crash_point(point: Option<&str>) -> Result<(), VaultError> {
     let point = match point {
         None => None,
@@ -98,13 +108,20 @@ fn write_maybe_torn(file: &mut File, bytes: &[u8], torn_point: &str) -> io::Resu
     file.write_all(bytes)
 }
 
-/// Appends `bytes` to an open file and fsyncs it (the audit log).
-pub(super) fn append_durable(file: &mut File, bytes: &[u8], path: &Path) -> Result<(), VaultError> {
-    crash_point("audit:before-append");
-    write_maybe_torn(file, bytes, "audit:torn-append").map_err(io_err(path))?;
-    crash_point("audit:before-fsync");
+/// Appends `bytes` to an open file and fsyncs it (the audit log, the op
+/// log); `what` names its crash points (`audit`, `ops`).
+pub(super) fn append_durable(
+    file: &mut File,
+    bytes: &[u8],
+    path: &Path,
+    what: &str,
+) -> Result<(), VaultError> {
+    let point = |step: &str| format!("{what}:{step}");
+    crash_point(&point("before-append"));
+    write_maybe_torn(file, bytes, &point("torn-append")).map_err(io_err(path))?;
+    crash_point(&point("before-fsync"));
     file.sync_all().map_err(io_err(path))?;
-    crash_point("audit:after-fsync");
+    crash_point(&point("after-fsync"));
     Ok(())
 }
 
@@ -201,6 +218,7 @@ pub(super) struct Paths {
     pub vault: PathBuf,
     pub state: PathBuf,
     pub audit: PathBuf,
+    pub ops: PathBuf,
     pub lock: PathBuf,
 }
 
@@ -211,6 +229,7 @@ impl Paths {
             vault: dir.join(super::VAULT_FILE),
             state: dir.join(super::STATE_FILE),
             audit: dir.join(super::AUDIT_FILE),
+            ops: dir.join(super::OPS_FILE),
             lock: dir.join(super::LOCK_FILE),
         }
     }

@@ -3,18 +3,17 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
 
 use super::fsio::{self, Paths, corrupt, crash_point, io_err};
 use crate::VaultError;
-use crate::audit::{AuditEntry, AuditHead, AuditRecord};
-use crate::state::{STATE_FORMAT, State, StateStore, hex_bytes, run_transaction};
+use crate::audit::{AuditEntry, AuditHead};
+use crate::state::{AuditLog, Delta, STATE_FORMAT, State, StateStore, hex_bytes, run_transaction};
+pub(crate) use crate::state::{LocalMacKey, StateMacKey};
 
 /// The version of `state.json`'s envelope.
 const STATE_FILE_FORMAT: u32 = 1;
@@ -23,9 +22,9 @@ const STATE_FILE_FORMAT: u32 = 1;
 pub(super) const MAX_STATE_FILE: u64 = 64 * 1024 * 1024;
 /// Longest audit log line (an entry is a few hundred bytes).
 const MAX_AUDIT_LINE: u64 = 1024 * 1024;
-/// Most bytes read past the committed end of the audit log when repairing:
-/// a crash leaves at most one transaction's entries there.
-const MAX_AUDIT_SUFFIX: u64 = 16 * 1024 * 1024;
+/// The op log is folded into a new snapshot once it is larger than the
+/// snapshot and than this.
+const MIN_COMPACT: u64 = 16 * 1024;
 /// How many leading bytes of `state.json` identify a commit (they hold its
 /// random commit id).
 const COMMIT_PREFIX: usize = 64;
@@ -53,32 +52,6 @@ struct StateFile {
     mac: Vec<u8>,
 }
 
-/// The key that authenticates `state.json`: HMAC-SHA256 over the state
-/// file's length-prefixed fields. [`FileKeyVault`](crate::FileKeyVault)
-/// holds it in memory ([`LocalMacKey`], derived from its root key);
-/// the PKCS#11 vault keeps it in its token and has the token compute the
-/// MAC, so the key never leaves the token.
-pub(crate) trait StateMacKey: Send + Sync {
-    /// HMAC-SHA256 of `message` under the key.
-    ///
-    /// # Errors
-    /// When the key cannot be used (a token error, a missing key object).
-    fn hmac_sha256(&self, message: &[u8]) -> Result<[u8; 32], VaultError>;
-}
-
-/// A state MAC key in memory.
-pub(crate) struct LocalMacKey(pub(crate) Zeroizing<[u8; 32]>);
-
-impl StateMacKey for LocalMacKey {
-    fn hmac_sha256(&self, message: &[u8]) -> Result<[u8; 32], VaultError> {
-        // safe: HMAC takes keys of any length.
-        let mut mac =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_slice()).expect("HMAC key");
-        mac.update(message);
-        Ok(mac.finalize().into_bytes().into())
-    }
-}
-
 /// The one member of a JSON file looked at before parsing it whole.
 #[derive(Deserialize)]
 pub(super) struct Probe {
@@ -90,11 +63,31 @@ pub(super) struct Probe {
 
 /// A state read from (or written to) disk.
 struct Loaded {
-    /// The file's first [`COMMIT_PREFIX`] bytes.
+    /// The snapshot file's first [`COMMIT_PREFIX`] bytes.
     prefix: Vec<u8>,
+    /// The snapshot's commit id, MAC and size in bytes.
+    snapshot_commit: Vec<u8>,
+    snapshot_mac: Vec<u8>,
+    snapshot_len: u64,
+    /// Bytes of `ops.log` replayed (complete, verified records of this
+    /// snapshot); 0 when the log is stale (left by a compaction that
+    /// crashed before emptying it).
+    ops_len: u64,
+    /// The MAC the next op record links to: the last record's, or the
+    /// snapshot's.
+    ops_mac: Vec<u8>,
+    /// `ops.log` holds records of an older snapshot: emptied before the
+    /// next append.
+    ops_stale: bool,
+    /// The generation after the last op record (the snapshot's if none).
     generation: u64,
     audit_len: u64,
+    /// The audit head the state file records (at `audit_len`).
+    committed_head: AuditHead,
     state: State,
+    /// The audit log's end and head as this process last saw them (past
+    /// `audit_len` when reads appended entries since the commit).
+    tail: Option<(u64, AuditHead)>,
 }
 
 /// The vault state in a directory.
@@ -102,6 +95,9 @@ pub(crate) struct DirStore {
     paths: Paths,
     vault_id: Vec<u8>,
     mac_key: Box<dyn StateMacKey>,
+    /// Where the newest generation and audit head seen are kept, outside
+    /// the directory (rollback detection), if the user gave a place.
+    witness: Option<PathBuf>,
     /// Held open for the store's life; locked (flock) for each transaction.
     lock_file: File,
     /// Serializes this process's threads (a file lock is per open file, so
@@ -135,20 +131,36 @@ impl DirStore {
         vault_id: Vec<u8>,
         mac_key: Box<dyn StateMacKey>,
     ) -> Result<Self, VaultError> {
+        Self::open_with_witness(paths, vault_id, mac_key, None)
+    }
+
+    /// Opens the lock file of an existing vault directory, keeping the
+    /// newest generation seen in `witness` (a file outside the directory)
+    /// if given.
+    pub(super) fn open_with_witness(
+        paths: Paths,
+        vault_id: Vec<u8>,
+        mac_key: Box<dyn StateMacKey>,
+        witness: Option<PathBuf>,
+    ) -> Result<Self, VaultError> {
         let lock_file = fsio::create_private(&paths.lock, false).map_err(io_err(&paths.lock))?;
         let store = Self {
             paths,
             vault_id,
             mac_key,
+            witness,
             lock_file,
             cache: Mutex::new(None),
         };
-        // Read the state now so that a corrupt or foreign state.json is
-        // reported by open(), not by the first call.
+        // Read the state now so that a corrupt, foreign or rolled-back
+        // state.json is reported by open(), not by the first call.
         {
             let mut cache = store.guard();
             let _lock = DirLock::acquire(&store.lock_file, &store.paths)?;
-            store.load(&mut cache)?;
+            let loaded = store.load(&mut cache)?;
+            let (_, _, head, _) = store.recover_audit(loaded)?;
+            store.check_witness(loaded.generation, &head)?;
+            store.write_witness(loaded.generation, &head)?;
         }
         Ok(store)
     }
@@ -160,8 +172,8 @@ impl DirStore {
         mac_key: &dyn StateMacKey,
         state: &State,
     ) -> Result<(), VaultError> {
-        let (bytes, _) = seal_state(vault_id, mac_key, 0, 0, state)?;
-        fsio::replace_durable(&paths.dir, super::STATE_FILE, &bytes)
+        let sealed = seal_state(vault_id, mac_key, 0, 0, state)?;
+        fsio::replace_durable(&paths.dir, super::STATE_FILE, &sealed.bytes)
     }
 
     fn guard(&self) -> MutexGuard<'_, Option<Loaded>> {
@@ -189,22 +201,191 @@ impl DirStore {
             }
             Err(e) => return Err(io_err(path)(e)),
         };
-        if let Some(cached) = cache.as_ref() {
+        // Unchanged since this process last looked: the same snapshot
+        // (its first bytes hold its random commit id) and no more op
+        // records than were replayed. Checking costs two small reads,
+        // whatever the vault's size; new records are replayed one by one.
+        let mut current = false;
+        if let Some(cached) = cache.as_mut() {
             let mut prefix = Vec::with_capacity(COMMIT_PREFIX);
             (&mut file)
                 .take(COMMIT_PREFIX as u64)
                 .read_to_end(&mut prefix)
                 .map_err(io_err(path))?;
-            if prefix == cached.prefix {
-                // safe: checked just above that it is Some.
-                return Ok(cache.as_mut().expect("cached state"));
-            }
+            current = prefix == cached.prefix && self.replay_ops(cached)?;
             file.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
         }
-        *cache = None;
-        let bytes = fsio::read_open_bounded(file, path, MAX_STATE_FILE)?;
-        let loaded = self.parse_state(&bytes)?;
-        Ok(cache.insert(loaded))
+        if !current {
+            *cache = None;
+            let bytes = fsio::read_open_bounded(file, path, MAX_STATE_FILE)?;
+            let mut loaded = self.parse_state(&bytes)?;
+            self.replay_ops(&mut loaded)?;
+            *cache = Some(loaded);
+        }
+        // safe: set just above, or current (which needs a cached state).
+        Ok(cache.as_mut().expect("loaded state"))
+    }
+
+    /// Replays the op records past `loaded.ops_len`, checking each one's
+    /// MAC and link. Returns false if the op log is shorter than what was
+    /// replayed (not written by a vault: the caller reads everything
+    /// again, and the audit log's generations show what was lost).
+    fn replay_ops(&self, loaded: &mut Loaded) -> Result<bool, VaultError> {
+        let path = &self.paths.ops;
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(loaded.ops_len == 0);
+            }
+            Err(e) => return Err(io_err(path)(e)),
+        };
+        let len = file.metadata().map_err(io_err(path))?.len();
+        if len < loaded.ops_len {
+            return Ok(false);
+        }
+        if len == loaded.ops_len || loaded.ops_stale {
+            return Ok(true);
+        }
+        let mut reader = BufReader::new(file);
+        reader
+            .seek(SeekFrom::Start(loaded.ops_len))
+            .map_err(io_err(path))?;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = (&mut reader)
+                .take(MAX_STATE_FILE + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(io_err(path))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                // The end, or a torn last record (never acknowledged): cut
+                // off by the next append.
+                return Ok(true);
+            }
+            let record: OpRecord = serde_json::from_slice(&line).map_err(|e| {
+                corrupt(
+                    path,
+                    format!("byte {}: not an op record ({e})", loaded.ops_len),
+                )
+            })?;
+            if record.snapshot != loaded.snapshot_commit {
+                if loaded.ops_len == 0 {
+                    // Records of the snapshot before this one: a
+                    // compaction crashed before emptying the log.
+                    loaded.ops_stale = true;
+                    return Ok(true);
+                }
+                return Err(corrupt(
+                    path,
+                    "records of two snapshots: the file was altered",
+                ));
+            }
+            let expected = op_mac(
+                self.mac_key.as_ref(),
+                &self.vault_id,
+                &record,
+                &loaded.ops_mac,
+            )?;
+            if !bool::from(expected.as_slice().ct_eq(&record.mac))
+                || record.generation != loaded.generation + 1
+            {
+                return Err(corrupt(
+                    path,
+                    format!(
+                        "the record at byte {} does not match its MAC or does not follow the one before: the file was altered",
+                        loaded.ops_len
+                    ),
+                ));
+            }
+            loaded.state.apply(record.delta);
+            loaded.generation = record.generation;
+            loaded.audit_len = record.audit_len;
+            loaded.committed_head = record.audit_head;
+            loaded.ops_mac = record.mac;
+            loaded.ops_len += n as u64;
+        }
+    }
+
+    /// Appends the op record of a commit and fsyncs it: the commit point.
+    fn append_op(
+        &self,
+        loaded: &mut Loaded,
+        generation: u64,
+        audit_len: u64,
+        audit_head: &AuditHead,
+        delta: Delta,
+    ) -> Result<(), VaultError> {
+        let path = &self.paths.ops;
+        let mut file = fsio::create_private(path, false).map_err(io_err(path))?;
+        if loaded.ops_stale {
+            loaded.ops_len = 0;
+        }
+        let len = file.metadata().map_err(io_err(path))?.len();
+        if len != loaded.ops_len {
+            // A torn record, or the records of an older snapshot.
+            file.set_len(loaded.ops_len).map_err(io_err(path))?;
+            file.sync_all().map_err(io_err(path))?;
+        }
+        loaded.ops_stale = false;
+        let mut record = OpRecord {
+            snapshot: loaded.snapshot_commit.clone(),
+            generation,
+            audit_len,
+            audit_head: audit_head.clone(),
+            delta,
+            mac: Vec::new(),
+        };
+        record.mac = op_mac(
+            self.mac_key.as_ref(),
+            &self.vault_id,
+            &record,
+            &loaded.ops_mac,
+        )?
+        .to_vec();
+        let mut bytes = serde_json::to_vec(&record).map_err(|e| VaultError::InvalidArgument {
+            reason: format!("an op record cannot be serialized: {e}"),
+        })?;
+        bytes.push(b'\n');
+        fsio::append_durable(&mut file, &bytes, path, "ops")?;
+        loaded.generation = generation;
+        loaded.audit_len = audit_len;
+        loaded.committed_head = record.audit_head;
+        loaded.ops_mac = record.mac;
+        loaded.ops_len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the state as a new snapshot, then empties the op log. A
+    /// crash between the two leaves records of the old snapshot, which the
+    /// new one's commit id marks stale.
+    fn compact_loaded(&self, loaded: &mut Loaded) -> Result<(), VaultError> {
+        // The state in memory carries the live audit head (reads since the
+        // commit); the snapshot records the committed one, at `audit_len`.
+        let live = core::mem::replace(&mut loaded.state.audit_head, loaded.committed_head.clone());
+        let sealed = seal_state(
+            &self.vault_id,
+            self.mac_key.as_ref(),
+            loaded.generation,
+            loaded.audit_len,
+            &loaded.state,
+        );
+        loaded.state.audit_head = live;
+        let sealed = sealed?;
+        fsio::replace_durable(&self.paths.dir, super::STATE_FILE, &sealed.bytes)?;
+        crash_point("compact:before-truncate");
+        let path = &self.paths.ops;
+        let file = fsio::create_private(path, false).map_err(io_err(path))?;
+        file.set_len(0).map_err(io_err(path))?;
+        file.sync_all().map_err(io_err(path))?;
+        crash_point("compact:done");
+        loaded.prefix = sealed.prefix;
+        loaded.snapshot_commit = sealed.commit;
+        loaded.snapshot_mac = sealed.mac.clone();
+        loaded.snapshot_len = sealed.bytes.len() as u64;
+        loaded.ops_len = 0;
+        loaded.ops_mac = sealed.mac;
+        loaded.ops_stale = false;
+        Ok(())
     }
 
     fn parse_state(&self, bytes: &[u8]) -> Result<Loaded, VaultError> {
@@ -263,72 +444,145 @@ impl DirStore {
         }
         Ok(Loaded {
             prefix: bytes[..bytes.len().min(COMMIT_PREFIX)].to_vec(),
+            snapshot_commit: file.commit,
+            snapshot_mac: file.mac.clone(),
+            snapshot_len: bytes.len() as u64,
+            ops_len: 0,
+            ops_mac: file.mac,
+            ops_stale: false,
             generation: file.generation,
             audit_len: file.audit_len,
+            committed_head: file.state.audit_head.clone(),
             state: file.state,
+            tail: None,
         })
     }
 
-    /// Brings `audit.log` in line with the committed state after a crash:
-    /// cuts off a torn last line (never acknowledged), and takes over
-    /// complete entries written after the committed end if they continue
-    /// the chain from the state's head (their transaction appended them
-    /// but crashed before recording the new head). Returns the log's end
-    /// and the head to chain new entries from.
-    fn recover_audit(&self, loaded: &Loaded) -> Result<(File, u64, AuditHead), VaultError> {
+    /// Finds the audit log's end and head, from where this process last
+    /// saw them (or the committed end the state records), and repairs what
+    /// a crash left: cuts off a torn last line (never acknowledged), and
+    /// takes over the complete entries past that point that continue the
+    /// chain, MAC included: reads (which append an entry but commit no
+    /// state), and the entries of a transaction that crashed before its
+    /// commit. Entries that do not continue the chain (someone else's)
+    /// are skipped, never adopted; verification reports them. Returns the
+    /// log, its end, the head to chain new entries from, and whether an
+    /// entry is one commit ahead of the state (a crashed commit, which the
+    /// caller then makes).
+    ///
+    /// Reads only what was appended since this process last looked, so a
+    /// call's cost does not grow with the log; a process's first call reads
+    /// the entries since the last commit.
+    fn recover_audit(&self, loaded: &Loaded) -> Result<(File, u64, AuditHead, bool), VaultError> {
         let path = &self.paths.audit;
         let mut log = fsio::create_private(path, false).map_err(io_err(path))?;
         let len = log.metadata().map_err(io_err(path))?.len();
-        let mut head = loaded.state.audit_head.clone();
-        if len <= loaded.audit_len || len - loaded.audit_len > MAX_AUDIT_SUFFIX {
-            // Nothing past the committed end; or the log was cut (or is
-            // far past it): leave it as it is for verify to report, and
-            // chain on.
-            return Ok((log, len, head));
+        let (start, mut head) = match &loaded.tail {
+            Some((end, head)) if *end <= len => (*end, head.clone()),
+            _ => (loaded.audit_len, loaded.committed_head.clone()),
+        };
+        if len <= start {
+            // Nothing past it; or the log was cut: leave it as it is for
+            // verify to report, and chain on.
+            return Ok((log, len, head, false));
         }
-        log.seek(SeekFrom::Start(loaded.audit_len))
-            .map_err(io_err(path))?;
-        let mut suffix = Vec::new();
-        (&mut log)
-            .take(len - loaded.audit_len)
-            .read_to_end(&mut suffix)
-            .map_err(io_err(path))?;
-        let complete = suffix
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        let end = loaded.audit_len + complete as u64;
-        if complete < suffix.len() {
+        let mut newest = 0;
+        log.seek(SeekFrom::Start(start)).map_err(io_err(path))?;
+        let mut reader = BufReader::new((&mut log).take(len - start));
+        let mut end = start;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = (&mut reader)
+                .take(MAX_AUDIT_LINE + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(io_err(path))?;
+            if n == 0 {
+                break;
+            }
+            if line.last() != Some(&b'\n') {
+                if n as u64 > MAX_AUDIT_LINE {
+                    // Not ours (we write short lines): leave it for
+                    // verify to report.
+                    return Err(corrupt(
+                        path,
+                        format!("a line is longer than {MAX_AUDIT_LINE} bytes"),
+                    ));
+                }
+                break;
+            }
+            end += n as u64;
+            let Ok(entry) = serde_json::from_slice::<AuditEntry>(&line) else {
+                continue;
+            };
+            // Only what the vault itself wrote: the MAC proves it. A line
+            // someone appended without the key stays out of the chain, and
+            // verification reports it.
+            if !entry.follows(&head, self.mac_key.as_ref())? {
+                continue;
+            }
+            // The vault wrote it, at a generation the state has not
+            // reached: one commit ahead is what a crash between the audit
+            // append and the commit leaves (taken over, and the commit
+            // made); more is an older state put back under a newer log.
+            newest = newest.max(entry.generation);
+            head = entry.head();
+        }
+        drop(reader);
+        if newest > loaded.generation + 1 {
+            return Err(VaultError::RolledBack {
+                found: loaded.generation,
+                last_seen: newest,
+            });
+        }
+        let crashed_commit = newest > loaded.generation;
+        if end < len {
             log.set_len(end).map_err(io_err(path))?;
             log.sync_all().map_err(io_err(path))?;
             crash_point("recover:after-truncate");
         }
-        for line in suffix[..complete].split(|&b| b == b'\n') {
-            if line.is_empty() {
-                continue;
-            }
-            let Ok(entry) = serde_json::from_slice::<AuditEntry>(line) else {
-                break;
-            };
-            let (rechained, next) = AuditEntry::chain(&head, record_of(&entry));
-            if rechained != entry {
-                break;
-            }
-            head = next;
-        }
-        Ok((log, end, head))
+        Ok((log, end, head, crashed_commit))
     }
 }
 
-fn record_of(entry: &AuditEntry) -> AuditRecord {
-    AuditRecord {
-        time: entry.time,
-        principal: entry.principal.clone(),
-        operation: entry.operation.clone(),
-        key: entry.key.clone(),
-        version: entry.version.clone(),
-        outcome: entry.outcome.clone(),
+/// The version of the witness file.
+const WITNESS_FORMAT: u32 = 1;
+/// Longest witness file read (it is a few hundred bytes).
+const MAX_WITNESS_FILE: u64 = 64 * 1024;
+
+/// The contents of the witness file: the newest generation and audit head
+/// this vault reached, MACed under its key.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WitnessFile {
+    format: u32,
+    #[serde(with = "hex_bytes")]
+    vault_id: Vec<u8>,
+    generation: u64,
+    audit_head: AuditHead,
+    #[serde(with = "hex_bytes")]
+    mac: Vec<u8>,
+}
+
+/// HMAC-SHA256 of a witness's contents.
+fn witness_mac(
+    key: &dyn StateMacKey,
+    vault_id: &[u8],
+    generation: u64,
+    head: &AuditHead,
+) -> Result<[u8; 32], VaultError> {
+    let mut message = Vec::with_capacity(160);
+    for field in [
+        b"strongroom-keyvault witness v1".as_slice(),
+        vault_id,
+        &generation.to_be_bytes(),
+        &head.seq.to_be_bytes(),
+        &head.mac,
+    ] {
+        message.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        message.extend_from_slice(field);
     }
+    key.hmac_sha256(&message)
 }
 
 /// HMAC-SHA256 of a state file's contents, each field length-prefixed.
@@ -360,14 +614,23 @@ fn state_mac(
     key.hmac_sha256(&message)
 }
 
-/// The bytes of `state.json` for `state`, and their commit prefix.
+/// A state file made by [`seal_state`].
+struct Sealed {
+    bytes: Vec<u8>,
+    prefix: Vec<u8>,
+    commit: Vec<u8>,
+    mac: Vec<u8>,
+}
+
+/// The bytes of `state.json` for `state`, with their commit id, prefix and
+/// MAC.
 fn seal_state(
     vault_id: &[u8],
     mac_key: &dyn StateMacKey,
     generation: u64,
     audit_len: u64,
     state: &State,
-) -> Result<(Vec<u8>, Vec<u8>), VaultError> {
+) -> Result<Sealed, VaultError> {
     let mut commit = vec![0; 16];
     getrandom::fill(&mut commit).map_err(|_| VaultError::RandomnessUnavailable)?;
     let mac = state_mac(mac_key, &commit, vault_id, generation, audit_len, state)?.to_vec();
@@ -384,7 +647,62 @@ fn seal_state(
         reason: format!("the vault state cannot be serialized: {e}"),
     })?;
     let prefix = bytes[..bytes.len().min(COMMIT_PREFIX)].to_vec();
-    Ok((bytes, prefix))
+    Ok(Sealed {
+        bytes,
+        prefix,
+        commit,
+        mac,
+    })
+}
+
+/// One line of `ops.log`: what one commit changed, bound to the snapshot it
+/// extends and to the record before it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpRecord {
+    /// The commit id of the `state.json` it extends.
+    #[serde(with = "hex_bytes")]
+    snapshot: Vec<u8>,
+    /// One more than the record before (or the snapshot).
+    generation: u64,
+    /// Bytes of `audit.log` up to the head below.
+    audit_len: u64,
+    /// The newest audit entry at this commit.
+    audit_head: AuditHead,
+    /// What changed.
+    delta: Delta,
+    /// HMAC-SHA256 of all of the above and the previous record's MAC (or
+    /// the snapshot's).
+    #[serde(with = "hex_bytes")]
+    mac: Vec<u8>,
+}
+
+/// HMAC-SHA256 of an op record, linked to `prev`.
+fn op_mac(
+    key: &dyn StateMacKey,
+    vault_id: &[u8],
+    record: &OpRecord,
+    prev: &[u8],
+) -> Result<[u8; 32], VaultError> {
+    let delta = serde_json::to_vec(&record.delta).map_err(|e| VaultError::InvalidArgument {
+        reason: format!("an op record cannot be serialized: {e}"),
+    })?;
+    let mut message = Vec::with_capacity(delta.len() + 256);
+    for field in [
+        b"strongroom-keyvault op v1".as_slice(),
+        vault_id,
+        &record.snapshot,
+        &record.generation.to_be_bytes(),
+        &record.audit_len.to_be_bytes(),
+        &record.audit_head.seq.to_be_bytes(),
+        &record.audit_head.mac,
+        &delta,
+        prev,
+    ] {
+        message.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        message.extend_from_slice(field);
+    }
+    key.hmac_sha256(&message)
 }
 
 /// [`StateFile`] by reference, for writing without copying the state.
@@ -418,14 +736,43 @@ impl StateStore for DirStore {
         result?
     }
 
-    fn audit_log(&self) -> Result<(Vec<AuditEntry>, AuditHead), VaultError> {
+    fn audit_log(&self) -> Result<AuditLog, VaultError> {
         let mut cache = self.guard();
         let _lock = DirLock::acquire(&self.lock_file, &self.paths)?;
         let loaded = self.load(&mut cache)?;
-        let (log, end, _) = self.recover_audit(loaded)?;
-        let head = loaded.state.audit_head.clone();
+        // The newest entry this process knows was written: the state's, or
+        // a later one it appended or read since.
+        let head = match &loaded.tail {
+            Some((_, tail)) if tail.seq > loaded.committed_head.seq => tail.clone(),
+            _ => loaded.committed_head.clone(),
+        };
+        let (log, end, log_head, _) = self.recover_audit(loaded)?;
+        self.check_witness(loaded.generation, &log_head)?;
         let entries = self.read_log(log, end)?;
-        Ok((entries, head))
+        Ok(AuditLog {
+            entries,
+            start: AuditHead::genesis(),
+            head,
+        })
+    }
+
+    fn audit_key(&self) -> &dyn StateMacKey {
+        self.mac_key.as_ref()
+    }
+
+    fn compact(&self) -> Result<(), VaultError> {
+        let mut cache = self.guard();
+        let _lock = DirLock::acquire(&self.lock_file, &self.paths)?;
+        let result = (|| {
+            let loaded = self.load(&mut cache)?;
+            let (_, _, head, _) = self.recover_audit(loaded)?;
+            self.check_witness(loaded.generation, &head)?;
+            self.compact_loaded(loaded)
+        })();
+        if result.is_err() {
+            *cache = None;
+        }
+        result
     }
 }
 
@@ -438,13 +785,28 @@ impl DirStore {
         f: &mut dyn FnMut(&mut State) -> Result<(), VaultError>,
     ) -> Result<Result<(), VaultError>, VaultError> {
         let loaded = self.load(cache)?;
-        let (mut log, log_end, head) = self.recover_audit(loaded)?;
-        let adopted = head != loaded.state.audit_head;
-        if adopted {
-            loaded.state.audit_head = head;
+        let (mut log, log_end, head, crashed_commit) = self.recover_audit(loaded)?;
+        self.check_witness(loaded.generation, &head)?;
+        if crashed_commit {
+            // A crashed commit's entries claim the next generation: commit
+            // the state as it is, so that it reaches them again.
+            self.append_op(
+                loaded,
+                loaded.generation + 1,
+                log_end,
+                &head,
+                Delta::default(),
+            )?;
         }
-        let outcome = run_transaction(&loaded.state, f);
-        let mut audit_len = log_end;
+        loaded.state.audit_head = head;
+        let outcome = run_transaction(
+            &mut loaded.state,
+            loaded.generation,
+            self.mac_key.as_ref(),
+            f,
+        )?;
+        let changed = outcome.changed();
+        let mut audit_end = log_end;
         if !outcome.audit.is_empty() {
             let mut bytes = Vec::new();
             for entry in &outcome.audit {
@@ -455,30 +817,112 @@ impl DirStore {
                 })?;
                 bytes.push(b'\n');
             }
-            fsio::append_durable(&mut log, &bytes, &self.paths.audit)?;
-            audit_len += bytes.len() as u64;
+            fsio::append_durable(&mut log, &bytes, &self.paths.audit, "audit")?;
+            audit_end += bytes.len() as u64;
         }
-        if outcome.changed || adopted || audit_len != loaded.audit_len {
-            let generation = loaded.generation + 1;
-            let (bytes, prefix) = seal_state(
-                &self.vault_id,
-                self.mac_key.as_ref(),
-                generation,
-                audit_len,
-                &outcome.state,
+        let new_head = loaded.state.audit_head.clone();
+        loaded.tail = Some((audit_end, new_head.clone()));
+        if changed {
+            // What changed, not the whole state: the commit's cost follows
+            // the change. The snapshot is rewritten once the op log
+            // outgrows it, so that costs O(1) per commit, amortized.
+            self.append_op(
+                loaded,
+                loaded.generation + 1,
+                audit_end,
+                &new_head,
+                outcome.delta,
             )?;
-            // Drop the cache first: if the write fails half-way, the next
-            // transaction reads whichever state the disk holds.
-            *cache = None;
-            fsio::replace_durable(&self.paths.dir, super::STATE_FILE, &bytes)?;
-            *cache = Some(Loaded {
-                prefix,
-                generation,
-                audit_len,
-                state: outcome.state,
-            });
+            if loaded.ops_len > loaded.snapshot_len.max(MIN_COMPACT) {
+                self.compact_loaded(loaded)?;
+            }
+        }
+        if changed || !outcome.audit.is_empty() {
+            self.write_witness(loaded.generation, &new_head)?;
         }
         Ok(outcome.result)
+    }
+
+    /// Refuses a state older than the witness has seen, and an audit log
+    /// shorter than it has seen. A missing witness is made at open.
+    fn check_witness(&self, generation: u64, head: &AuditHead) -> Result<(), VaultError> {
+        let Some(path) = &self.witness else {
+            return Ok(());
+        };
+        let Some(bytes) = fsio::read_bounded(path, MAX_WITNESS_FILE)? else {
+            return Ok(());
+        };
+        let witness: WitnessFile = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(path, format!("not a vault witness file ({e})")))?;
+        if witness.format != WITNESS_FORMAT {
+            return Err(corrupt(
+                path,
+                format!(
+                    "witness format version {}; this build reads version {WITNESS_FORMAT}",
+                    witness.format
+                ),
+            ));
+        }
+        if witness.vault_id != self.vault_id {
+            return Err(corrupt(path, "witnesses another vault (vault id differs)"));
+        }
+        let expected = witness_mac(
+            self.mac_key.as_ref(),
+            &self.vault_id,
+            witness.generation,
+            &witness.audit_head,
+        )?;
+        if !bool::from(expected.as_slice().ct_eq(&witness.mac)) {
+            return Err(corrupt(
+                path,
+                "its contents do not match their MAC: the file was altered",
+            ));
+        }
+        if generation < witness.generation {
+            return Err(VaultError::RolledBack {
+                found: generation,
+                last_seen: witness.generation,
+            });
+        }
+        if head.seq < witness.audit_head.seq {
+            return Err(VaultError::AuditRolledBack {
+                found: head.seq,
+                last_seen: witness.audit_head.seq,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records `generation` and `head` in the witness: a temporary file,
+    /// fsynced, renamed over it. Made after the commit, so a crash leaves
+    /// the witness behind (one commit undetected), never ahead (a false
+    /// alarm).
+    fn write_witness(&self, generation: u64, head: &AuditHead) -> Result<(), VaultError> {
+        let Some(path) = &self.witness else {
+            return Ok(());
+        };
+        let mac = witness_mac(self.mac_key.as_ref(), &self.vault_id, generation, head)?;
+        let file = WitnessFile {
+            format: WITNESS_FORMAT,
+            vault_id: self.vault_id.clone(),
+            generation,
+            audit_head: head.clone(),
+            mac: mac.to_vec(),
+        };
+        let bytes = serde_json::to_vec(&file).map_err(|e| VaultError::InvalidArgument {
+            reason: format!("the witness cannot be serialized: {e}"),
+        })?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let name = path
+            .file_name()
+            .ok_or_else(|| VaultError::InvalidArgument {
+                reason: format!("witness path {} names no file", path.display()),
+            })?;
+        fsio::replace_durable(
+            dir.unwrap_or(Path::new(".")),
+            &name.to_string_lossy(),
+            &bytes,
+        )
     }
 
     /// Every entry of the log up to `end`, each line bounded.
