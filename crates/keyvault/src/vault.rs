@@ -261,6 +261,24 @@ pub(crate) const MANAGEMENT: &str = "(management)";
 /// deleted key whose retention ended).
 pub(crate) const SYSTEM: &str = "(vault)";
 
+/// Test hook: whether the process aborts once a purge is committed,
+/// before the purged material is destroyed.
+static ABORT_AFTER_PURGE_COMMIT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Arms (or disarms) [`crash_after_purge_commit`] for this process.
+pub(crate) fn set_abort_after_purge_commit(on: bool) {
+    ABORT_AFTER_PURGE_COMMIT.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Stops the process, as a power cut would, between a purge's commit and
+/// the destruction of its material, when a crash test armed it.
+fn crash_after_purge_commit() {
+    if ABORT_AFTER_PURGE_COMMIT.load(std::sync::atomic::Ordering::SeqCst) {
+        std::process::abort();
+    }
+}
+
 /// Seconds in a day, for the soft-delete retention.
 const DAY: u64 = 86_400;
 
@@ -330,7 +348,7 @@ struct Tx<'s> {
 }
 
 /// Records one audit entry in the transaction and advances the head.
-fn audit(
+pub(crate) fn audit(
     state: &mut State,
     now: UnixTime,
     principal: &str,
@@ -677,7 +695,11 @@ impl Vault {
             })?;
             // The purge is committed: the material can go. Best effort: a
             // token that fails to delete its objects leaves unreachable
-            // objects, never a usable key.
+            // objects, never a usable key (and the next open of a vault
+            // kept in a directory destroys them).
+            if !to_destroy.is_empty() {
+                crash_after_purge_commit();
+            }
             for material in &to_destroy {
                 let _ = self.crypto.destroy(material);
             }
@@ -1070,7 +1092,9 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             },
         )?;
         // Destroyed only once the purge is committed: a crash before this
-        // point leaves the key deleted-but-present, never half-purged.
+        // point leaves the key deleted-but-present, never half-purged; a
+        // crash after it leaves objects the next open destroys (PKCS#11).
+        crash_after_purge_commit();
         for material in &materials {
             vault.crypto.destroy(material)?;
         }
@@ -1139,7 +1163,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 }
                 let wrapped = vault
                     .crypto
-                    .wrap(&v.material, record.key_type, algorithm, dek)?;
+                    .wrap(&v.material, record.key_type, algorithm, dek)
+                    .map_err(|e| e.for_version(name, &v.version))?;
                 Ok(Wrapped {
                     version: v.version.clone(),
                     wrapped,
@@ -1174,7 +1199,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 check_algorithm(record, algorithm)?;
                 let dek = vault
                     .crypto
-                    .unwrap(&v.material, record.key_type, algorithm, wrapped)?;
+                    .unwrap(&v.material, record.key_type, algorithm, wrapped)
+                    .map_err(|e| e.for_version(name, &v.version))?;
                 if dek.len() != 32 {
                     return Err(VaultError::DecryptionFailed);
                 }
