@@ -30,6 +30,16 @@ pub enum KeyImport<'a> {
     Jwk(&'a str),
 }
 
+impl KeyImport<'_> {
+    /// The length of the encoded key, in bytes.
+    fn len(&self) -> usize {
+        match self {
+            Self::Pkcs8Der(der) => der.len(),
+            Self::Pkcs8Pem(text) | Self::Jwk(text) => text.len(),
+        }
+    }
+}
+
 impl core::fmt::Debug for KeyImport<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // Never the key bytes.
@@ -493,6 +503,7 @@ fn normalize_operations(mut operations: Vec<KeyOperation>) -> Vec<KeyOperation> 
 
 fn new_attributes(options: KeyOptions, now: UnixTime) -> Result<KeyAttributes, VaultError> {
     check_window(options.not_before, options.expires)?;
+    crate::limits::check_tags(&options.tags)?;
     Ok(KeyAttributes {
         enabled: options.enabled,
         not_before: options.not_before,
@@ -623,6 +634,18 @@ impl Vault {
                     to_destroy = due;
                     return Ok(());
                 }
+                if let Err(err) = crate::limits::check_principal(principal) {
+                    audit(
+                        state,
+                        now,
+                        &crate::limits::principal_note(principal),
+                        operation,
+                        None,
+                        None,
+                        AuditOutcome::Failed(err.to_string()),
+                    );
+                    return Err(err);
+                }
                 let audited_key = key.filter(|k| valid_key_name(k));
                 if let Some(name) = key
                     && !valid_key_name(name)
@@ -736,9 +759,15 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
         permissions: Permissions,
     ) -> Result<(), VaultError> {
         let names: Vec<&str> = permissions.iter().map(Permission::name).collect();
-        let operation = format!("setAccessPolicy {}: [{}]", principal.id(), names.join(","));
+        let checked = crate::limits::check_principal(principal.id());
+        let shown = match checked {
+            Ok(()) => principal.id().to_owned(),
+            Err(_) => crate::limits::principal_note(principal.id()),
+        };
+        let operation = format!("setAccessPolicy {shown}: [{}]", names.join(","));
         self.vault()
             .execute(MANAGEMENT, &operation, None, None, |tx| {
+                crate::limits::check_principal(principal.id())?;
                 if permissions == Permissions::NONE {
                     tx.state.access.remove(principal.id());
                 } else {
@@ -746,7 +775,7 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                         .access
                         .insert(principal.id().to_owned(), permissions);
                 }
-                Ok(())
+                crate::limits::check_state(tx.state)
             })
     }
 
@@ -791,6 +820,7 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 let shown = latest_info(&tx.state.properties.name, &record)?;
                 tx.state.purged.remove(name);
                 tx.state.keys.insert(name.to_owned(), record);
+                crate::limits::check_state(tx.state)?;
                 Ok(shown)
             },
         )
@@ -816,6 +846,7 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                         deleted: true,
                     });
                 }
+                crate::limits::check("bytes of imported key", key.len(), crate::limits::MAX_IMPORT_BYTES)?;
                 let imported = crate::import::parse(key)?;
                 let key_type = imported.key_type();
                 if let Some(existing) = tx.state.keys.get(name)
@@ -827,6 +858,13 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                             existing.key_type
                         ),
                     });
+                }
+                if let Some(existing) = tx.state.keys.get(name) {
+                    crate::limits::check(
+                        "versions of a key",
+                        existing.versions.len() + 1,
+                        crate::limits::MAX_VERSIONS_PER_KEY,
+                    )?;
                 }
                 let attributes = new_attributes(options.clone(), tx.now)?;
                 let version = new_version()?;
@@ -848,7 +886,9 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                     attributes,
                     material,
                 });
-                latest_info(&vault_name, record)
+                let shown = latest_info(&vault_name, record)?;
+                crate::limits::check_state(tx.state)?;
+                Ok(shown)
             },
         )
     }
@@ -947,12 +987,15 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                     attributes.operations = normalize_operations(operations.clone());
                 }
                 if let Some(tags) = &update.tags {
+                    crate::limits::check_tags(tags)?;
                     attributes.tags = tags.clone();
                 }
                 check_window(attributes.not_before, attributes.expires)?;
                 attributes.updated = now;
                 record.versions[index].attributes = attributes;
-                Ok(info(&vault_name, record, &record.versions[index]))
+                let shown = info(&vault_name, record, &record.versions[index]);
+                crate::limits::check_state(tx.state)?;
+                Ok(shown)
             },
         )
     }
@@ -970,7 +1013,13 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Rotate),
             Some(name),
             |tx| {
-                let key_type = active(tx.state, name)?.key_type;
+                let record = active(tx.state, name)?;
+                crate::limits::check(
+                    "versions of a key",
+                    record.versions.len() + 1,
+                    crate::limits::MAX_VERSIONS_PER_KEY,
+                )?;
+                let key_type = record.key_type;
                 let attributes = new_attributes(options.clone(), tx.now)?;
                 let version = new_version()?;
                 let material = vault.generate(key_type)?;
@@ -982,7 +1031,9 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                     attributes,
                     material,
                 });
-                latest_info(&vault_name, record)
+                let shown = latest_info(&vault_name, record)?;
+                crate::limits::check_state(tx.state)?;
+                Ok(shown)
             },
         )
     }
