@@ -391,10 +391,11 @@ impl Pkcs11KeyVault {
     fn find_material_id(&self, name: &str, version: &str) -> Result<Vec<u8>, VaultError> {
         let mut found = None;
         self.inner.store.transact(&mut |state: &mut State| {
+            let name = crate::vault::stored_name(state, name);
             let record = state
                 .keys
-                .get(name)
-                .or_else(|| state.deleted.get(name).map(|d| &d.key));
+                .get(&name)
+                .or_else(|| state.deleted.get(&name).map(|d| &d.key));
             found = record.and_then(|r| {
                 r.versions
                     .iter()

@@ -411,6 +411,26 @@ fn purge_due(state: &mut State, now: UnixTime) -> Vec<Material> {
     materials
 }
 
+/// The spelling under which the state holds key `name` (active,
+/// soft-deleted or purged), compared case-insensitively as Azure Key Vault
+/// compares key names; `name` itself when the state has no such key.
+pub(crate) fn stored_name(state: &State, name: &str) -> String {
+    let matches = |stored: &&String| stored.eq_ignore_ascii_case(name);
+    if state.keys.contains_key(name)
+        || state.deleted.contains_key(name)
+        || state.purged.contains_key(name)
+    {
+        return name.to_owned();
+    }
+    state
+        .keys
+        .keys()
+        .find(matches)
+        .or_else(|| state.deleted.keys().find(matches))
+        .or_else(|| state.purged.keys().find(matches))
+        .map_or_else(|| name.to_owned(), Clone::clone)
+}
+
 /// The active key `name`, or the error that says where it went.
 fn active<'s>(state: &'s State, name: &str) -> Result<&'s KeyRecord, VaultError> {
     if let Some(record) = state.keys.get(name) {
@@ -803,13 +823,17 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Create),
             Some(name),
             |tx| {
+                let given = name;
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 ensure_name_free(tx.state, name)?;
                 let attributes = new_attributes(options.clone(), tx.now)?;
                 let version = new_version()?;
                 let material = vault.generate(key_type)?;
                 tx.version = Some(version.clone());
+                // A new key keeps the caller's spelling.
                 let record = KeyRecord {
-                    name: name.to_owned(),
+                    name: given.to_owned(),
                     key_type,
                     versions: vec![VersionRecord {
                         version,
@@ -819,7 +843,7 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 };
                 let shown = latest_info(&tx.state.properties.name, &record)?;
                 tx.state.purged.remove(name);
-                tx.state.keys.insert(name.to_owned(), record);
+                tx.state.keys.insert(given.to_owned(), record);
                 crate::limits::check_state(tx.state)?;
                 Ok(shown)
             },
@@ -840,6 +864,9 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Import),
             Some(name),
             |tx| {
+                let given = name;
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 if tx.state.deleted.contains_key(name) {
                     return Err(VaultError::KeyExists {
                         name: name.to_owned(),
@@ -872,6 +899,11 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 tx.version = Some(version.clone());
                 let vault_name = tx.state.properties.name.clone();
                 tx.state.purged.remove(name);
+                let name = if tx.state.keys.contains_key(name) {
+                    name
+                } else {
+                    given
+                };
                 let record = tx
                     .state
                     .keys
@@ -905,6 +937,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Get),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 let record = active(tx.state, name)?;
                 let index = match version {
                     Some(v) => find_version(record, v)?,
@@ -945,6 +979,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::List),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 let record = active(tx.state, name)?;
                 Ok(record
                     .versions
@@ -968,6 +1004,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Update),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 let now = tx.now;
                 let vault_name = tx.state.properties.name.clone();
                 let record = active_mut(tx.state, name)?;
@@ -1013,6 +1051,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Rotate),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 let record = active(tx.state, name)?;
                 crate::limits::check(
                     "versions of a key",
@@ -1045,6 +1085,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Delete),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 active(tx.state, name)?;
                 let key = tx
                     .state
@@ -1087,6 +1129,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Recover),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 if tx.state.keys.contains_key(name) {
                     return Err(invalid(format!(
                         "key {name} is not deleted; there is nothing to recover"
@@ -1112,6 +1156,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Purge),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 if tx.state.keys.contains_key(name) {
                     return Err(invalid(format!(
                         "key {name} is not deleted; delete it before purging it"
@@ -1167,6 +1213,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::WrapKey),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 let record = active(tx.state, name)?;
                 let index = match version {
                     Some(v) => find_version(record, v)?,
@@ -1239,6 +1287,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::UnwrapKey),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 let record = active(tx.state, name)?;
                 let index = find_version(record, version)?;
                 let v = &record.versions[index];

@@ -80,6 +80,7 @@ macro_rules! keyvault_conformance {
             audit_verification_detects_tampering,
             concurrent_wrap_unwrap,
             caller_input_is_bounded,
+            key_names_are_case_insensitive,
         );
     };
     (@tests $make:expr, $alg:expr; $($name:ident),+ $(,)?) => {
@@ -1942,4 +1943,58 @@ pub fn versions_per_key_are_bounded(make: Make<'_>) {
         vault.list_versions(&admin, "many").unwrap().len(),
         limits::MAX_VERSIONS_PER_KEY
     );
+}
+
+/// Key names compare case-insensitively, as in Azure Key Vault: "CMK"
+/// cannot be created beside "cmk", "Cmk" finds "cmk", and the stored name
+/// keeps the spelling it was created with.
+pub fn key_names_are_case_insensitive(make: Make<'_>, rsa: WrapAlgorithm) {
+    let (vault, _, admin) = with_admin(make);
+    let info = create(vault.as_ref(), &admin, "cmk", KeyType::Rsa2048);
+    match vault.create_key(&admin, "CMK", KeyType::Aes256, KeyOptions::default()) {
+        Err(VaultError::KeyExists { deleted: false, .. }) => {}
+        other => panic!("expected KeyExists, got {other:?}"),
+    }
+    let got = vault.get_key(&admin, "Cmk", None).unwrap();
+    assert_eq!(got, info);
+    assert_eq!(got.name, "cmk");
+    let w = vault.wrap_key(&admin, "CMK", None, rsa, &dek(7)).unwrap();
+    let back = vault
+        .unwrap_key(&admin, "cMk", &w.version, rsa, &w.wrapped)
+        .unwrap();
+    assert_eq!(back.as_slice(), dek(7));
+    vault
+        .rotate_key(&admin, "CMK", KeyOptions::default())
+        .unwrap();
+    assert_eq!(vault.list_versions(&admin, "Cmk").unwrap().len(), 2);
+    assert_eq!(
+        vault
+            .list_keys(&admin)
+            .unwrap()
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect::<Vec<_>>(),
+        ["cmk"]
+    );
+    // Deleted, it is still the same name whatever the case.
+    vault.delete_key(&admin, "CMK").unwrap();
+    match vault.create_key(&admin, "Cmk", KeyType::Aes256, KeyOptions::default()) {
+        Err(VaultError::KeyExists { deleted: true, .. }) => {}
+        other => panic!("expected KeyExists (deleted), got {other:?}"),
+    }
+    assert!(matches!(
+        vault.get_key(&admin, "CMK", None),
+        Err(VaultError::KeyDeleted { .. })
+    ));
+    vault.recover_key(&admin, "cMK").unwrap();
+    vault.delete_key(&admin, "cmk").unwrap();
+    vault.purge_key(&admin, "CmK").unwrap();
+    assert!(matches!(
+        vault.get_key(&admin, "CMK", None),
+        Err(VaultError::KeyPurged { .. })
+    ));
+    // A new key after the purge keeps its own spelling.
+    let again = create(vault.as_ref(), &admin, "CMK", KeyType::Aes256);
+    assert_eq!(again.name, "CMK");
+    assert_eq!(vault.get_key(&admin, "cmk", None).unwrap().name, "CMK");
 }
