@@ -230,6 +230,37 @@ pub trait KeyVault: Send + Sync {
         wrapped: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, VaultError>;
 
+    /// Unwraps what [`wrap_key`](Self::wrap_key) returned: the
+    /// [`Wrapped`] value carries its version, so it goes back as it came.
+    ///
+    /// ```
+    /// use strongroom_envelope::WrapAlgorithm;
+    /// use strongroom_keyvault::{
+    ///     KeyOptions, KeyType, KeyVault, MemoryKeyVault, Permissions, Principal, VaultProperties,
+    /// };
+    ///
+    /// let vault = MemoryKeyVault::new(VaultProperties::new("kv"))?;
+    /// let admin = Principal::new("admin");
+    /// vault.set_access_policy(&admin, Permissions::all())?;
+    /// vault.create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())?;
+    /// let wrapped = vault.wrap_key(&admin, "pmk", None, WrapAlgorithm::A256Kw, &[7; 32])?;
+    /// let dek = vault.unwrap_wrapped(&admin, "pmk", WrapAlgorithm::A256Kw, &wrapped)?;
+    /// assert_eq!(dek.as_slice(), [7; 32]);
+    /// # Ok::<(), strongroom_keyvault::VaultError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`unwrap_key`](Self::unwrap_key).
+    fn unwrap_wrapped(
+        &self,
+        caller: &Principal,
+        name: &str,
+        algorithm: WrapAlgorithm,
+        wrapped: &Wrapped,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        self.unwrap_key(caller, name, &wrapped.version, algorithm, &wrapped.wrapped)
+    }
+
     /// Every audit entry, oldest first.
     ///
     /// # Errors

@@ -1963,6 +1963,9 @@ pub fn key_names_are_case_insensitive(make: Make<'_>, rsa: WrapAlgorithm) {
         .unwrap_key(&admin, "cMk", &w.version, rsa, &w.wrapped)
         .unwrap();
     assert_eq!(back.as_slice(), dek(7));
+    // What wrap returned goes back to unwrap as it is.
+    let back = vault.unwrap_wrapped(&admin, "cmk", rsa, &w).unwrap();
+    assert_eq!(back.as_slice(), dek(7));
     vault
         .rotate_key(&admin, "CMK", KeyOptions::default())
         .unwrap();
