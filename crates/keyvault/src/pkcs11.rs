@@ -9,6 +9,19 @@
 //! access policies and the audit log are kept by our vault layer, as for the
 //! other backends, so the rules are the same everywhere.
 //!
+//! # The token is not trusted
+//!
+//! Every object the vault makes is `CKA_PRIVATE`, so a process without the
+//! PIN can neither see nor touch it. Before each use the vault looks at
+//! private objects only, wants exactly one with the version's `CKA_ID`,
+//! and checks it against its state (key type; modulus and exponent, or
+//! length): several or a mismatch is [`VaultError::KeyMaterialCorrupt`],
+//! none [`VaultError::KeyMaterialMissing`]. RSA-OAEP wrapping is done in
+//! software with the state's public key once the matching private key is
+//! found. Key objects are labelled `strongroom-keyvault key <vault id>
+//! <material id>`; a vault kept in a directory destroys, when it opens,
+//! those its state no longer names (what a crash left), and audits it.
+//!
 //! # Contexts and sessions
 //!
 //! A PKCS#11 module may be initialised once per process (`C_Initialize`),
