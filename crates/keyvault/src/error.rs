@@ -121,6 +121,47 @@ pub enum VaultError {
         /// What is wrong.
         reason: String,
     },
+    /// A caller-supplied field is longer, or a list has more entries, than
+    /// the vault accepts (principal ids, key names, tags, versions per
+    /// key, ...). Checked before anything is written; the audit entry of a
+    /// refused call records lengths, never the over-long value.
+    LimitExceeded {
+        /// What is too long or too many (e.g. `"characters in a tag
+        /// value"`).
+        what: &'static str,
+        /// The most the vault accepts.
+        limit: usize,
+        /// What the call gave.
+        found: usize,
+    },
+    /// The stored material of one key version cannot be used: its sealed
+    /// key does not open although the root key does (the state was
+    /// damaged), or the token's objects for it do not match the vault's
+    /// record (several objects with its `CKA_ID`, another modulus,
+    /// exponent or key type). The vault never picks one of several
+    /// candidates: nothing is wrapped or unwrapped under this version.
+    KeyMaterialCorrupt {
+        /// The key's name.
+        name: String,
+        /// The version.
+        version: String,
+        /// What is wrong (never any key bytes).
+        reason: String,
+    },
+    /// The token no longer holds the material of a key version (its
+    /// object was destroyed outside the vault): nothing can be wrapped or
+    /// unwrapped under this version until the token is restored.
+    KeyMaterialMissing {
+        /// The key's name.
+        name: String,
+        /// The version.
+        version: String,
+        /// Which object is missing (e.g. `"RSA private key"`).
+        object: &'static str,
+        /// The token (as [`AlgorithmUnsupported`](Self::AlgorithmUnsupported)
+        /// names it).
+        backend: &'static str,
+    },
     /// Imported key material could not be used.
     InvalidKeyMaterial {
         /// What is wrong with it (never any of its bytes).
@@ -269,6 +310,27 @@ impl fmt::Display for VaultError {
                 "the wrapped key did not unwrap: it was made under another key, or altered",
             ),
             Self::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
+            Self::LimitExceeded { what, limit, found } => write!(
+                f,
+                "limit exceeded: {found} {what}, at most {limit} are accepted; shorten it"
+            ),
+            Self::KeyMaterialCorrupt {
+                name,
+                version,
+                reason,
+            } => write!(
+                f,
+                "the material of key {name} version {version} is damaged or not the vault's: {reason}; restore it from a backup or disable this version"
+            ),
+            Self::KeyMaterialMissing {
+                name,
+                version,
+                object,
+                backend,
+            } => write!(
+                f,
+                "the {backend} token no longer holds the {object} of key {name} version {version}: it was destroyed outside the vault; restore the token from a backup"
+            ),
             Self::InvalidKeyMaterial { reason } => write!(f, "unusable key material: {reason}"),
             Self::WrongRootKey => {
                 f.write_str("the root key (key file or passphrase) does not open this vault")
@@ -295,6 +357,47 @@ impl fmt::Display for VaultError {
                 f,
                 "the audit log was rolled back: it holds {found} entries, but {last_seen} were already written; restore the newest audit log"
             ),
+        }
+    }
+}
+
+impl VaultError {
+    /// Names the key version in a material error raised below the vault
+    /// layer (which does not know names): the backends leave `name` and
+    /// `version` empty and the vault fills them in.
+    pub(crate) fn for_version(self, key: &str, key_version: &str) -> Self {
+        match self {
+            Self::KeyMaterialCorrupt {
+                name,
+                version,
+                reason,
+            } if name.is_empty() && version.is_empty() => Self::KeyMaterialCorrupt {
+                name: key.to_owned(),
+                version: key_version.to_owned(),
+                reason,
+            },
+            Self::KeyMaterialMissing {
+                name,
+                version,
+                object,
+                backend,
+            } if name.is_empty() && version.is_empty() => Self::KeyMaterialMissing {
+                name: key.to_owned(),
+                version: key_version.to_owned(),
+                object,
+                backend,
+            },
+            other => other,
+        }
+    }
+
+    /// A material error for the vault layer to name (see
+    /// [`for_version`](Self::for_version)).
+    pub(crate) fn material_corrupt(reason: impl Into<String>) -> Self {
+        Self::KeyMaterialCorrupt {
+            name: String::new(),
+            version: String::new(),
+            reason: reason.into(),
         }
     }
 }

@@ -106,6 +106,7 @@ mod clock;
 mod error;
 mod file;
 mod import;
+pub mod limits;
 mod memory;
 mod model;
 #[cfg(feature = "pkcs11")]

@@ -9,6 +9,19 @@
 //! access policies and the audit log are kept by our vault layer, as for the
 //! other backends, so the rules are the same everywhere.
 //!
+//! # The token is not trusted
+//!
+//! Every object the vault makes is `CKA_PRIVATE`, so a process without the
+//! PIN can neither see nor touch it. Before each use the vault looks at
+//! private objects only, wants exactly one with the version's `CKA_ID`,
+//! and checks it against its state (key type; modulus and exponent, or
+//! length): several or a mismatch is [`VaultError::KeyMaterialCorrupt`],
+//! none [`VaultError::KeyMaterialMissing`]. RSA-OAEP wrapping is done in
+//! software with the state's public key once the matching private key is
+//! found. Key objects are labelled `strongroom-keyvault key <vault id>
+//! <material id>`; a vault kept in a directory destroys, when it opens,
+//! those its state no longer names (what a crash left), and audits it.
+//!
 //! # Contexts and sessions
 //!
 //! A PKCS#11 module may be initialised once per process (`C_Initialize`),
@@ -246,10 +259,17 @@ impl Pkcs11KeyVault {
     ) -> Result<Self, VaultError> {
         let dir = dir.as_ref();
         crate::vault::validate_properties(&properties)?;
-        let crypto = Pkcs11Crypto::open(&config)?;
+        let mut crypto = Pkcs11Crypto::open(&config)?;
         let backend = crypto.module.backend;
         let slot = crypto.slot;
         let (store, vault_id) = open_dir_state(&crypto, dir, properties.clone())?;
+        crypto.owner.clone_from(&vault_id);
+        let sweep = OrphanSweep {
+            module: Arc::clone(&crypto.module),
+            slot,
+            pin: crypto.pin.clone(),
+            owner: vault_id.clone(),
+        };
         let mut on_disk = None;
         store.transact(&mut |state: &mut State| {
             on_disk = Some(state.properties.name.clone());
@@ -265,6 +285,7 @@ impl Pkcs11KeyVault {
             });
         }
         let inner = Vault::new(Box::new(store), Box::new(crypto), clock)?;
+        sweep.destroy_orphans(&inner)?;
         Ok(Self {
             inner,
             backend,
@@ -369,12 +390,25 @@ impl Pkcs11KeyVault {
     /// # Errors
     /// [`VaultError::KeyNotFound`] when the key or version does not exist.
     pub fn token_object_id(&self, name: &str, version: &str) -> Result<Vec<u8>, VaultError> {
+        self.find_material_id(name, version)
+    }
+
+    /// Test hook: makes this process abort once a purge is committed,
+    /// before the purged key's token objects are destroyed (`false`
+    /// disarms). Not part of the API; for the crash tests.
+    #[doc(hidden)]
+    pub fn abort_after_purge_commit_for_tests(on: bool) {
+        crate::vault::set_abort_after_purge_commit(on);
+    }
+
+    fn find_material_id(&self, name: &str, version: &str) -> Result<Vec<u8>, VaultError> {
         let mut found = None;
         self.inner.store.transact(&mut |state: &mut State| {
+            let name = crate::vault::stored_name(state, name);
             let record = state
                 .keys
-                .get(name)
-                .or_else(|| state.deleted.get(name).map(|d| &d.key));
+                .get(&name)
+                .or_else(|| state.deleted.get(&name).map(|d| &d.key));
             found = record.and_then(|r| {
                 r.versions
                     .iter()
@@ -475,6 +509,11 @@ pub(crate) struct Pkcs11Crypto {
     module: Arc<Module>,
     slot: Slot,
     pin: AuthPin,
+    /// Whose objects these are: the vault id of a vault kept in a
+    /// directory, random for one kept in memory. Every key object's label
+    /// carries it, so that [`destroy_orphans`](OrphanSweep::run) can tell
+    /// this vault's objects from another vault's on the same token.
+    owner: Vec<u8>,
     /// Held open, logged in, so the user login lasts between operations.
     _anchor: Mutex<Session>,
 }
@@ -549,6 +588,7 @@ impl Pkcs11Crypto {
             module,
             slot,
             pin,
+            owner: random_id()?,
             _anchor: Mutex::new(anchor),
         })
     }
@@ -575,12 +615,13 @@ impl Pkcs11Crypto {
     }
 
     /// Refuses an algorithm the token cannot do, before any data is used.
-    /// `public` is the RSA public key object, for the OAEP hash probe.
+    /// `public` is the RSA public key from the vault's state, for the OAEP
+    /// hash probe.
     fn check_supported(
         &self,
         session: &Session,
         algorithm: WrapAlgorithm,
-        public: Option<ObjectHandle>,
+        public: Option<&RsaPublicParts>,
     ) -> Result<(), VaultError> {
         let scheme = self.scheme(algorithm)?;
         let mechanism = match scheme {
@@ -600,7 +641,9 @@ impl Pkcs11Crypto {
         // A token may list CKM_RSA_PKCS_OAEP yet refuse some hashes
         // (SoftHSM2 2.6 takes SHA-1 only, and says CKR_ARGUMENTS_BAD).
         // Mechanism info cannot tell, so the first use per hash encrypts
-        // a dummy block under the public key and remembers the answer.
+        // a dummy block and remembers the answer. The probe key is a
+        // session object made from the vault's state, seen by this
+        // process only: no token object is trusted for it.
         let key = (self.slot.id(), sha1);
         if let Some(&supported) = lock(&self.module.oaep).get(&key) {
             return if supported {
@@ -609,7 +652,19 @@ impl Pkcs11Crypto {
                 Err(self.unsupported(algorithm))
             };
         }
-        let supported = match session.encrypt(&scheme.mechanism(), public, &[0; 32]) {
+        let probe = session
+            .create_object(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::KeyType(CkKeyType::RSA),
+                Attribute::Token(false),
+                Attribute::Encrypt(true),
+                Attribute::Modulus(public.n.clone()),
+                Attribute::PublicExponent(public.e.clone()),
+            ])
+            .map_err(token_error("C_CreateObject (OAEP probe key)"))?;
+        let probed = session.encrypt(&scheme.mechanism(), probe, &[0; 32]);
+        let _ = session.destroy_object(probe);
+        let supported = match probed {
             Ok(_) => true,
             Err(CkError::Pkcs11(
                 RvError::MechanismInvalid | RvError::MechanismParamInvalid | RvError::ArgumentsBad,
@@ -625,40 +680,104 @@ impl Pkcs11Crypto {
         }
     }
 
-    /// The one object of `class` with `CKA_ID` = `id` on the token.
-    fn find(
+    /// The vault's one private (RSA) or secret (AES) key object for
+    /// `material`, after checking it against the vault's state.
+    ///
+    /// Only private token objects are considered: a process that has not
+    /// logged in can make public objects with any `CKA_ID` and label, but
+    /// not private ones. Of those, there must be exactly one; the vault
+    /// never picks among several. Its key type, and for RSA its modulus
+    /// and public exponent, must be the ones the state records; for AES
+    /// its length must be 32 bytes.
+    ///
+    /// # Errors
+    /// [`VaultError::KeyMaterialMissing`] when there is none,
+    /// [`VaultError::KeyMaterialCorrupt`] when there are several or it
+    /// does not match (both with name and version left for the vault
+    /// layer to fill in), [`VaultError::Token`] when the token fails.
+    fn key_object(
         &self,
         session: &Session,
-        id: &[u8],
-        class: ObjectClass,
+        material: &Material,
+        key_type: KeyType,
     ) -> Result<ObjectHandle, VaultError> {
+        let (class, ck_type, what) = if key_type.is_rsa() {
+            (ObjectClass::PRIVATE_KEY, CkKeyType::RSA, "RSA private key")
+        } else {
+            (ObjectClass::SECRET_KEY, CkKeyType::AES, "AES key")
+        };
         let found = session
             .find_objects(&[
                 Attribute::Token(true),
+                Attribute::Private(true),
                 Attribute::Class(class),
-                Attribute::Id(id.to_vec()),
+                Attribute::Id(material.id.clone()),
             ])
             .map_err(token_error("C_FindObjects"))?;
-        match found.as_slice() {
-            [handle] => Ok(*handle),
-            [] => Err(VaultError::Token {
-                operation: "C_FindObjects",
-                source: format!(
-                    "the token holds no {class} with CKA_ID {}: was it deleted outside the vault?",
-                    hex(id)
-                )
-                .into(),
-            }),
-            _ => Err(VaultError::Token {
-                operation: "C_FindObjects",
-                source: format!(
-                    "the token holds {} objects of class {class} with CKA_ID {}",
+        let handle = match found.as_slice() {
+            [handle] => *handle,
+            [] => {
+                return Err(VaultError::KeyMaterialMissing {
+                    name: String::new(),
+                    version: String::new(),
+                    object: what,
+                    backend: self.module.backend,
+                });
+            }
+            _ => {
+                return Err(VaultError::material_corrupt(format!(
+                    "the token holds {} private {what} objects with its CKA_ID {}, where the \
+                     vault made one; none is used",
                     found.len(),
-                    hex(id)
-                )
-                .into(),
-            }),
+                    hex(&material.id)
+                )));
+            }
+        };
+        let wanted: &[AttributeType] = if key_type.is_rsa() {
+            &[
+                AttributeType::KeyType,
+                AttributeType::Modulus,
+                AttributeType::PublicExponent,
+            ]
+        } else {
+            &[AttributeType::KeyType, AttributeType::ValueLen]
+        };
+        let attributes = session
+            .get_attributes(handle, wanted)
+            .map_err(token_error("C_GetAttributeValue"))?;
+        let (mut found_type, mut n, mut e, mut len) = (None, None, None, None);
+        for attribute in attributes {
+            match attribute {
+                Attribute::KeyType(t) => found_type = Some(t),
+                Attribute::Modulus(v) => n = Some(strip_zeros(v)),
+                Attribute::PublicExponent(v) => e = Some(strip_zeros(v)),
+                Attribute::ValueLen(v) => len = Some(u64::from(v)),
+                _ => {}
+            }
         }
+        let mismatch = |reason: &str| {
+            Err(VaultError::material_corrupt(format!(
+                "the token's {what} object with CKA_ID {} {reason}; it is not used",
+                hex(&material.id)
+            )))
+        };
+        if found_type != Some(ck_type) {
+            return mismatch("has another key type than the vault recorded");
+        }
+        if key_type.is_rsa() {
+            let Some(public) = material.public.as_ref() else {
+                return mismatch("has no public key in the vault's state to check it against");
+            };
+            if n.as_deref() != Some(public.n.as_slice()) {
+                return mismatch("has another modulus than the vault recorded");
+            }
+            if e.as_deref() != Some(public.e.as_slice()) {
+                return mismatch("has another public exponent than the vault recorded");
+            }
+        } else if len != Some(32) {
+            return mismatch("is not 32 bytes long");
+        }
+        Ok(handle)
     }
 
     /// Reads an RSA public key object's modulus and exponent.
@@ -702,14 +821,16 @@ impl Pkcs11Crypto {
 
     fn generate_rsa(&self, bits: usize) -> Result<Material, VaultError> {
         let id = random_id()?;
-        let label = label(&id);
+        let label = label(&self.owner, &id);
         let session = self.session()?;
         let bits = Ulong::from(u64::try_from(bits).unwrap_or(u64::MAX));
         let public_template = [
             Attribute::Class(ObjectClass::PUBLIC_KEY),
             Attribute::KeyType(CkKeyType::RSA),
             Attribute::Token(true),
-            Attribute::Private(false),
+            // Private: a process that has not logged in can neither see
+            // nor destroy it (finding 5 of issue 11).
+            Attribute::Private(true),
             Attribute::ModulusBits(bits),
             Attribute::PublicExponent(PUBLIC_EXPONENT.to_vec()),
             Attribute::Encrypt(true),
@@ -770,7 +891,7 @@ impl Pkcs11Crypto {
                     Attribute::Encrypt(false),
                     Attribute::Decrypt(false),
                     Attribute::Id(id.clone()),
-                    Attribute::Label(label(&id)),
+                    Attribute::Label(label(&self.owner, &id)),
                 ],
             )
             .map_err(token_error("C_GenerateKey"))?;
@@ -783,7 +904,7 @@ impl Pkcs11Crypto {
 
     fn import_rsa(&self, key: &rsa::PrivateKey) -> Result<Material, VaultError> {
         let id = random_id()?;
-        let label = label(&id);
+        let label = label(&self.owner, &id);
         let invalid = |what: &str| VaultError::InvalidKeyMaterial {
             reason: format!("the RSA key lacks its {what}"),
         };
@@ -837,7 +958,7 @@ impl Pkcs11Crypto {
                 Attribute::Class(ObjectClass::PUBLIC_KEY),
                 Attribute::KeyType(CkKeyType::RSA),
                 Attribute::Token(true),
-                Attribute::Private(false),
+                Attribute::Private(true),
                 Attribute::Encrypt(true),
                 Attribute::Wrap(true),
                 Attribute::Verify(false),
@@ -875,7 +996,7 @@ impl Pkcs11Crypto {
             Attribute::Encrypt(false),
             Attribute::Decrypt(false),
             Attribute::Id(id.clone()),
-            Attribute::Label(label(&id)),
+            Attribute::Label(label(&self.owner, &id)),
             Attribute::Value(key.expose_secret().to_vec()),
         ];
         let result = self.session().and_then(|session| {
@@ -890,16 +1011,6 @@ impl Pkcs11Crypto {
             public: None,
             handle: Vec::new(),
         })
-    }
-
-    /// The key objects for `material`: the wrapping (public or secret) key
-    /// and the unwrapping (private or secret) key.
-    fn wrapping_class(key_type: KeyType) -> (ObjectClass, ObjectClass) {
-        if key_type.is_rsa() {
-            (ObjectClass::PUBLIC_KEY, ObjectClass::PRIVATE_KEY)
-        } else {
-            (ObjectClass::SECRET_KEY, ObjectClass::SECRET_KEY)
-        }
     }
 }
 
@@ -930,9 +1041,27 @@ impl KeyCrypto for Pkcs11Crypto {
         dek: &[u8],
     ) -> Result<Vec<u8>, VaultError> {
         let session = self.session()?;
-        let (class, _) = Self::wrapping_class(key_type);
-        let kek = self.find(&session, &material.id, class)?;
-        self.check_supported(&session, algorithm, key_type.is_rsa().then_some(kek))?;
+        self.check_supported(&session, algorithm, material.public.as_ref())?;
+        // The key must be there, and be the vault's, before anything is
+        // wrapped under it: a DEK wrapped under a key the token lost could
+        // never be unwrapped.
+        let kek = self.key_object(&session, material, key_type)?;
+        if key_type.is_rsa() {
+            // RSA-OAEP encryption needs no secret: it is done here, with
+            // the public key from the vault's state, so no token object
+            // (which another process may have planted) ever chooses the
+            // key a DEK is wrapped under.
+            let public = material
+                .public
+                .as_ref()
+                .and_then(|p| p.to_rsa().ok())
+                .ok_or_else(|| {
+                    VaultError::material_corrupt(
+                        "the vault's record of the public key is not a valid RSA key",
+                    )
+                })?;
+            return crate::software::rsa_oaep_encrypt(&public, algorithm, dek);
+        }
         // The DEK enters the token as a session object (gone when the
         // session closes at the latest), extractable so it can be wrapped.
         let mut template = vec![
@@ -963,14 +1092,8 @@ impl KeyCrypto for Pkcs11Crypto {
         wrapped: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         let session = self.session()?;
-        let (public_class, class) = Self::wrapping_class(key_type);
-        let public = if key_type.is_rsa() {
-            Some(self.find(&session, &material.id, public_class)?)
-        } else {
-            None
-        };
-        self.check_supported(&session, algorithm, public)?;
-        let kek = self.find(&session, &material.id, class)?;
+        self.check_supported(&session, algorithm, material.public.as_ref())?;
+        let kek = self.key_object(&session, material, key_type)?;
         // Lengths the mechanism can never produce are refused here, the
         // same way as a wrong tag, so that no token's quirks show through.
         let plausible = match self.scheme(algorithm)? {
@@ -1037,6 +1160,92 @@ impl KeyCrypto for Pkcs11Crypto {
     }
 }
 
+/// Finds and destroys a directory vault's key objects that its state no
+/// longer names: what a crash left between making objects and committing
+/// them, or between committing a purge and destroying its objects.
+struct OrphanSweep {
+    module: Arc<Module>,
+    slot: Slot,
+    pin: AuthPin,
+    /// The vault id its key objects' labels carry.
+    owner: Vec<u8>,
+}
+
+impl OrphanSweep {
+    /// Under the state's lock (so no other process of the vault makes or
+    /// commits objects meanwhile): destroys every private token object
+    /// labelled as this vault's whose material id no key version of the
+    /// state (active or soft-deleted) holds, and audits each material id
+    /// destroyed, as done by the vault itself.
+    fn destroy_orphans(&self, vault: &Vault) -> Result<(), VaultError> {
+        let now = vault.clock.now();
+        vault.store.transact(&mut |state: &mut State| {
+            let known: std::collections::BTreeSet<&[u8]> = state
+                .keys
+                .values()
+                .chain(state.deleted.values().map(|d| &d.key))
+                .flat_map(|k| k.versions.iter().map(|v| v.material.id.as_slice()))
+                .collect();
+            let destroyed = self.run(&known)?;
+            for (id, objects) in destroyed {
+                crate::vault::audit(
+                    state,
+                    now,
+                    crate::vault::SYSTEM,
+                    &format!(
+                        "destroyOrphanedTokenObjects {} ({objects} objects)",
+                        hex(&id)
+                    ),
+                    None,
+                    None,
+                    crate::AuditOutcome::Allowed,
+                );
+            }
+            Ok(())
+        })
+    }
+
+    /// The token side of [`destroy_orphans`](Self::destroy_orphans): the
+    /// material ids destroyed, with how many objects each had.
+    fn run(
+        &self,
+        known: &std::collections::BTreeSet<&[u8]>,
+    ) -> Result<std::collections::BTreeMap<Vec<u8>, usize>, VaultError> {
+        let session = user_session(&self.module, self.slot, &self.pin)?;
+        // Private objects only: one a process without the PIN made is not
+        // the vault's, whatever its label says, and is left alone.
+        let found = session
+            .find_objects(&[Attribute::Token(true), Attribute::Private(true)])
+            .map_err(token_error("C_FindObjects (orphaned objects)"))?;
+        let prefix = format!("{LABEL_PREFIX} key {} ", hex(&self.owner));
+        let mut destroyed = std::collections::BTreeMap::new();
+        for handle in found {
+            let attributes = session
+                .get_attributes(handle, &[AttributeType::Label, AttributeType::Id])
+                .map_err(token_error("C_GetAttributeValue (orphaned objects)"))?;
+            let (mut label, mut id) = (None, None);
+            for attribute in attributes {
+                match attribute {
+                    Attribute::Label(v) => label = Some(v),
+                    Attribute::Id(v) => id = Some(v),
+                    _ => {}
+                }
+            }
+            let (Some(label), Some(id)) = (label, id) else {
+                continue;
+            };
+            let ours = label.strip_prefix(prefix.as_bytes()) == Some(hex(&id).as_bytes());
+            if ours && !known.contains(id.as_slice()) {
+                session
+                    .destroy_object(handle)
+                    .map_err(token_error("C_DestroyObject (orphaned object)"))?;
+                *destroyed.entry(id).or_insert(0) += 1;
+            }
+        }
+        Ok(destroyed)
+    }
+}
+
 /// A new read-write session on `slot`, logged in as the user.
 fn user_session(module: &Module, slot: Slot, pin: &AuthPin) -> Result<Session, VaultError> {
     let session = module
@@ -1099,8 +1308,10 @@ fn random_id() -> Result<Vec<u8>, VaultError> {
     crate::state::random_bytes(ID_LEN)
 }
 
-fn label(id: &[u8]) -> Vec<u8> {
-    format!("{LABEL_PREFIX} {}", hex(id)).into_bytes()
+/// The label of a key object of vault `owner`:
+/// `strongroom-keyvault key <owner> <material id>`, both in hex.
+fn label(owner: &[u8], id: &[u8]) -> Vec<u8> {
+    format!("{LABEL_PREFIX} key {} {}", hex(owner), hex(id)).into_bytes()
 }
 
 /// Big-endian integer bytes without leading zeros (PKCS#11 and JWK form).
@@ -1214,6 +1425,10 @@ fn find_mac_key(session: &Session, key_id: &[u8]) -> Result<Option<ObjectHandle>
     let found = session
         .find_objects(&[
             Attribute::Token(true),
+            // Only private objects: one made by a process that never
+            // logged in is not the vault's, and must not make the MAC key
+            // ambiguous.
+            Attribute::Private(true),
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::Id(key_id.to_vec()),
         ])

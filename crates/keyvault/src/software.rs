@@ -83,19 +83,21 @@ impl SoftwareCrypto {
         Ok(handle)
     }
 
-    /// Opens sealed material. Fails with [`VaultError::WrongRootKey`]: the
-    /// material was sealed under another root key, or altered (including
-    /// its id, key type or public part).
+    /// Opens sealed material. Fails with [`VaultError::KeyMaterialCorrupt`]
+    /// (named by the vault layer): the material was altered (including its
+    /// id, key type or public part). The root key itself was checked when
+    /// the vault opened, so a version that does not open is damaged, not
+    /// the root key wrong.
     fn open(
         &self,
         material: &Material,
         key_type: KeyType,
     ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         if material.id.len() != ID_LEN || material.handle.len() < NONCE_LEN + TAG_LEN {
-            return Err(VaultError::WrongRootKey);
+            return Err(damaged());
         }
         let (nonce, sealed) = material.handle.split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| VaultError::WrongRootKey)?;
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| damaged())?;
         let aad = aad(&material.id, key_type, material.public.as_ref());
         self.root
             .decrypt(
@@ -106,7 +108,7 @@ impl SoftwareCrypto {
                 },
             )
             .map(Zeroizing::new)
-            .map_err(|_| VaultError::WrongRootKey)
+            .map_err(|_| damaged())
     }
 
     fn seal_rsa(&self, key: &PrivateKey, key_type: KeyType) -> Result<Material, VaultError> {
@@ -141,21 +143,29 @@ impl SoftwareCrypto {
         key_type: KeyType,
     ) -> Result<PrivateKey, VaultError> {
         let der = self.open(material, key_type)?;
-        PrivateKey::from_pkcs8_der(&der).map_err(|_| VaultError::WrongRootKey)
+        PrivateKey::from_pkcs8_der(&der).map_err(|_| damaged())
     }
 
     fn aes_key(&self, material: &Material) -> Result<Aes256Key, VaultError> {
         let raw = self.open(material, KeyType::Aes256)?;
-        Aes256Key::try_from_slice(&raw).map_err(|_| VaultError::WrongRootKey)
+        Aes256Key::try_from_slice(&raw).map_err(|_| damaged())
     }
 
     /// The public key, after checking (by opening the sealed private key,
     /// whose associated data covers it) that it belongs to this material.
     fn public_key(&self, material: &Material, key_type: KeyType) -> Result<PublicKey, VaultError> {
         let _authentic = self.open(material, key_type)?;
-        let public = material.public.as_ref().ok_or(VaultError::WrongRootKey)?;
-        public.to_rsa().map_err(|_| VaultError::WrongRootKey)
+        let public = material.public.as_ref().ok_or_else(damaged)?;
+        public.to_rsa().map_err(|_| damaged())
     }
+}
+
+/// Sealed material that does not open under the vault's (verified) root
+/// key.
+fn damaged() -> VaultError {
+    VaultError::material_corrupt(
+        "its sealed key does not open under the vault's root key (it was altered or damaged)",
+    )
 }
 
 fn random_id() -> Result<Vec<u8>, VaultError> {
@@ -333,4 +343,119 @@ pub fn rsa_oaep_decrypt_for_tests(
     wrapped: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
     rsa_oaep_decrypt(key, algorithm, wrapped)
+}
+
+#[cfg(test)]
+mod tests {
+    use strongroom_envelope::WrapAlgorithm;
+
+    use crate::vault::AsVault;
+    use crate::{
+        KeyOptions, KeyType, KeyVault, MemoryKeyVault, Permissions, Principal, VaultError,
+        VaultProperties,
+    };
+
+    /// Issue 11: one damaged version (its sealed key altered in the state)
+    /// is `KeyMaterialCorrupt` naming the key and version, not
+    /// `WrongRootKey` (the root key opened the vault); the other versions
+    /// keep working.
+    #[test]
+    fn a_damaged_version_is_corrupt_naming_the_key_and_version() {
+        let vault = MemoryKeyVault::new(VaultProperties::new("kv")).unwrap();
+        let admin = Principal::new("admin");
+        vault.set_access_policy(&admin, Permissions::all()).unwrap();
+        let v1 = vault
+            .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+            .unwrap();
+        let w1 = vault
+            .wrap_key(&admin, "pmk", None, WrapAlgorithm::A256Kw, &[1; 32])
+            .unwrap();
+        let v2 = vault
+            .rotate_key(&admin, "pmk", KeyOptions::default())
+            .unwrap();
+        let rsa = vault
+            .create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
+            .unwrap();
+        vault
+            .vault()
+            .store
+            .transact(&mut |state| {
+                for name in ["pmk", "cmk"] {
+                    let handle = &mut state.keys.get_mut(name).unwrap().versions[0]
+                        .material
+                        .handle;
+                    handle[20] ^= 1;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let corrupt = |result: Result<(), VaultError>, name: &str, version: &str| match result {
+            Err(VaultError::KeyMaterialCorrupt {
+                name: n,
+                version: v,
+                reason,
+            }) => {
+                assert_eq!((n.as_str(), v.as_str()), (name, version));
+                assert!(reason.contains("does not open"), "{reason}");
+            }
+            other => panic!("expected KeyMaterialCorrupt, got {other:?}"),
+        };
+        corrupt(
+            vault
+                .wrap_key(
+                    &admin,
+                    "pmk",
+                    Some(&v1.version),
+                    WrapAlgorithm::A256Kw,
+                    &[1; 32],
+                )
+                .map(|_| ()),
+            "pmk",
+            &v1.version,
+        );
+        corrupt(
+            vault
+                .unwrap_key(
+                    &admin,
+                    "pmk",
+                    &v1.version,
+                    WrapAlgorithm::A256Kw,
+                    &w1.wrapped,
+                )
+                .map(|_| ()),
+            "pmk",
+            &v1.version,
+        );
+        for alg in [WrapAlgorithm::RsaOaep256, WrapAlgorithm::RsaOaep] {
+            corrupt(
+                vault
+                    .wrap_key(&admin, "cmk", None, alg, &[1; 32])
+                    .map(|_| ()),
+                "cmk",
+                &rsa.version,
+            );
+            corrupt(
+                vault
+                    .unwrap_key(&admin, "cmk", &rsa.version, alg, &[0; 256])
+                    .map(|_| ()),
+                "cmk",
+                &rsa.version,
+            );
+        }
+        // The undamaged version works.
+        let w2 = vault
+            .wrap_key(&admin, "pmk", None, WrapAlgorithm::A256Kw, &[2; 32])
+            .unwrap();
+        assert_eq!(w2.version, v2.version);
+        let back = vault
+            .unwrap_key(
+                &admin,
+                "pmk",
+                &w2.version,
+                WrapAlgorithm::A256Kw,
+                &w2.wrapped,
+            )
+            .unwrap();
+        assert_eq!(back.as_slice(), [2; 32]);
+    }
 }

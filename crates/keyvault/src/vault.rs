@@ -30,6 +30,16 @@ pub enum KeyImport<'a> {
     Jwk(&'a str),
 }
 
+impl KeyImport<'_> {
+    /// The length of the encoded key, in bytes.
+    fn len(&self) -> usize {
+        match self {
+            Self::Pkcs8Der(der) => der.len(),
+            Self::Pkcs8Pem(text) | Self::Jwk(text) => text.len(),
+        }
+    }
+}
+
 impl core::fmt::Debug for KeyImport<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // Never the key bytes.
@@ -220,6 +230,37 @@ pub trait KeyVault: Send + Sync {
         wrapped: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, VaultError>;
 
+    /// Unwraps what [`wrap_key`](Self::wrap_key) returned: the
+    /// [`Wrapped`] value carries its version, so it goes back as it came.
+    ///
+    /// ```
+    /// use strongroom_envelope::WrapAlgorithm;
+    /// use strongroom_keyvault::{
+    ///     KeyOptions, KeyType, KeyVault, MemoryKeyVault, Permissions, Principal, VaultProperties,
+    /// };
+    ///
+    /// let vault = MemoryKeyVault::new(VaultProperties::new("kv"))?;
+    /// let admin = Principal::new("admin");
+    /// vault.set_access_policy(&admin, Permissions::all())?;
+    /// vault.create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())?;
+    /// let wrapped = vault.wrap_key(&admin, "pmk", None, WrapAlgorithm::A256Kw, &[7; 32])?;
+    /// let dek = vault.unwrap_wrapped(&admin, "pmk", WrapAlgorithm::A256Kw, &wrapped)?;
+    /// assert_eq!(dek.as_slice(), [7; 32]);
+    /// # Ok::<(), strongroom_keyvault::VaultError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`unwrap_key`](Self::unwrap_key).
+    fn unwrap_wrapped(
+        &self,
+        caller: &Principal,
+        name: &str,
+        algorithm: WrapAlgorithm,
+        wrapped: &Wrapped,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        self.unwrap_key(caller, name, &wrapped.version, algorithm, &wrapped.wrapped)
+    }
+
     /// Every audit entry, oldest first.
     ///
     /// # Errors
@@ -281,6 +322,24 @@ pub(crate) const MANAGEMENT: &str = "(management)";
 /// The principal recorded for what the vault does by itself (purging a
 /// deleted key whose retention ended).
 pub(crate) const SYSTEM: &str = "(vault)";
+
+/// Test hook: whether the process aborts once a purge is committed,
+/// before the purged material is destroyed.
+static ABORT_AFTER_PURGE_COMMIT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Arms (or disarms) [`crash_after_purge_commit`] for this process.
+pub(crate) fn set_abort_after_purge_commit(on: bool) {
+    ABORT_AFTER_PURGE_COMMIT.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Stops the process, as a power cut would, between a purge's commit and
+/// the destruction of its material, when a crash test armed it.
+fn crash_after_purge_commit() {
+    if ABORT_AFTER_PURGE_COMMIT.load(std::sync::atomic::Ordering::SeqCst) {
+        std::process::abort();
+    }
+}
 
 /// Seconds in a day, for the soft-delete retention.
 const DAY: u64 = 86_400;
@@ -351,7 +410,7 @@ struct Tx<'s> {
 }
 
 /// Records one audit entry in the transaction and advances the head.
-fn audit(
+pub(crate) fn audit(
     state: &mut State,
     now: UnixTime,
     principal: &str,
@@ -402,6 +461,26 @@ fn purge_due(state: &mut State, now: UnixTime) -> Vec<Material> {
         }
     }
     materials
+}
+
+/// The spelling under which the state holds key `name` (active,
+/// soft-deleted or purged), compared case-insensitively as Azure Key Vault
+/// compares key names; `name` itself when the state has no such key.
+pub(crate) fn stored_name(state: &State, name: &str) -> String {
+    let matches = |stored: &&String| stored.eq_ignore_ascii_case(name);
+    if state.keys.contains_key(name)
+        || state.deleted.contains_key(name)
+        || state.purged.contains_key(name)
+    {
+        return name.to_owned();
+    }
+    state
+        .keys
+        .keys()
+        .find(matches)
+        .or_else(|| state.deleted.keys().find(matches))
+        .or_else(|| state.purged.keys().find(matches))
+        .map_or_else(|| name.to_owned(), Clone::clone)
 }
 
 /// The active key `name`, or the error that says where it went.
@@ -496,6 +575,7 @@ fn normalize_operations(mut operations: Vec<KeyOperation>) -> Vec<KeyOperation> 
 
 fn new_attributes(options: KeyOptions, now: UnixTime) -> Result<KeyAttributes, VaultError> {
     check_window(options.not_before, options.expires)?;
+    crate::limits::check_tags(&options.tags)?;
     Ok(KeyAttributes {
         enabled: options.enabled,
         not_before: options.not_before,
@@ -626,6 +706,18 @@ impl Vault {
                     to_destroy = due;
                     return Ok(());
                 }
+                if let Err(err) = crate::limits::check_principal(principal) {
+                    audit(
+                        state,
+                        now,
+                        &crate::limits::principal_note(principal),
+                        operation,
+                        None,
+                        None,
+                        AuditOutcome::Failed(err.to_string()),
+                    );
+                    return Err(err);
+                }
                 let audited_key = key.filter(|k| valid_key_name(k));
                 if let Some(name) = key
                     && !valid_key_name(name)
@@ -698,7 +790,11 @@ impl Vault {
             })?;
             // The purge is committed: the material can go. Best effort: a
             // token that fails to delete its objects leaves unreachable
-            // objects, never a usable key.
+            // objects, never a usable key (and the next open of a vault
+            // kept in a directory destroys them).
+            if !to_destroy.is_empty() {
+                crash_after_purge_commit();
+            }
             for material in &to_destroy {
                 let _ = self.crypto.destroy(material);
             }
@@ -735,9 +831,15 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
         permissions: Permissions,
     ) -> Result<(), VaultError> {
         let names: Vec<&str> = permissions.iter().map(Permission::name).collect();
-        let operation = format!("setAccessPolicy {}: [{}]", principal.id(), names.join(","));
+        let checked = crate::limits::check_principal(principal.id());
+        let shown = match checked {
+            Ok(()) => principal.id().to_owned(),
+            Err(_) => crate::limits::principal_note(principal.id()),
+        };
+        let operation = format!("setAccessPolicy {shown}: [{}]", names.join(","));
         self.vault()
             .execute(MANAGEMENT, &operation, None, None, |tx| {
+                crate::limits::check_principal(principal.id())?;
                 if permissions == Permissions::NONE {
                     tx.state.access.remove(principal.id());
                 } else {
@@ -745,7 +847,7 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                         .access
                         .insert(principal.id().to_owned(), permissions);
                 }
-                Ok(())
+                crate::limits::check_state(tx.state)
             })
     }
 
@@ -773,13 +875,17 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Create),
             Some(name),
             |tx| {
+                let given = name;
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 ensure_name_free(tx.state, name)?;
                 let attributes = new_attributes(options.clone(), tx.now)?;
                 let version = new_version()?;
                 let material = vault.generate(key_type)?;
                 tx.version = Some(version.clone());
+                // A new key keeps the caller's spelling.
                 let record = KeyRecord {
-                    name: name.to_owned(),
+                    name: given.to_owned(),
                     key_type,
                     versions: vec![VersionRecord {
                         version,
@@ -789,7 +895,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 };
                 let shown = latest_info(&tx.state.properties.name, &record)?;
                 tx.state.purged.remove(name);
-                tx.state.keys.insert(name.to_owned(), record);
+                tx.state.keys.insert(given.to_owned(), record);
+                crate::limits::check_state(tx.state)?;
                 Ok(shown)
             },
         )
@@ -809,12 +916,16 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Import),
             Some(name),
             |tx| {
+                let given = name;
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 if tx.state.deleted.contains_key(name) {
                     return Err(VaultError::KeyExists {
                         name: name.to_owned(),
                         deleted: true,
                     });
                 }
+                crate::limits::check("bytes of imported key", key.len(), crate::limits::MAX_IMPORT_BYTES)?;
                 let imported = crate::import::parse(key)?;
                 let key_type = imported.key_type();
                 if let Some(existing) = tx.state.keys.get(name)
@@ -827,12 +938,24 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                         ),
                     });
                 }
+                if let Some(existing) = tx.state.keys.get(name) {
+                    crate::limits::check(
+                        "versions of a key",
+                        existing.versions.len() + 1,
+                        crate::limits::MAX_VERSIONS_PER_KEY,
+                    )?;
+                }
                 let attributes = new_attributes(options.clone(), tx.now)?;
                 let version = new_version()?;
                 let material = vault.crypto.import(imported)?;
                 tx.version = Some(version.clone());
                 let vault_name = tx.state.properties.name.clone();
                 tx.state.purged.remove(name);
+                let name = if tx.state.keys.contains_key(name) {
+                    name
+                } else {
+                    given
+                };
                 let record = tx
                     .state
                     .keys
@@ -847,7 +970,9 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                     attributes,
                     material,
                 });
-                latest_info(&vault_name, record)
+                let shown = latest_info(&vault_name, record)?;
+                crate::limits::check_state(tx.state)?;
+                Ok(shown)
             },
         )
     }
@@ -864,6 +989,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Get),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 let record = active(tx.state, name)?;
                 let index = match version {
                     Some(v) => find_version(record, v)?,
@@ -904,6 +1031,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::List),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 let record = active(tx.state, name)?;
                 Ok(record
                     .versions
@@ -927,6 +1056,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Update),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 let now = tx.now;
                 let vault_name = tx.state.properties.name.clone();
                 let record = active_mut(tx.state, name)?;
@@ -946,12 +1077,15 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                     attributes.operations = normalize_operations(operations.clone());
                 }
                 if let Some(tags) = &update.tags {
+                    crate::limits::check_tags(tags)?;
                     attributes.tags = tags.clone();
                 }
                 check_window(attributes.not_before, attributes.expires)?;
                 attributes.updated = now;
                 record.versions[index].attributes = attributes;
-                Ok(info(&vault_name, record, &record.versions[index]))
+                let shown = info(&vault_name, record, &record.versions[index]);
+                crate::limits::check_state(tx.state)?;
+                Ok(shown)
             },
         )
     }
@@ -969,7 +1103,15 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Rotate),
             Some(name),
             |tx| {
-                let key_type = active(tx.state, name)?.key_type;
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
+                let record = active(tx.state, name)?;
+                crate::limits::check(
+                    "versions of a key",
+                    record.versions.len() + 1,
+                    crate::limits::MAX_VERSIONS_PER_KEY,
+                )?;
+                let key_type = record.key_type;
                 let attributes = new_attributes(options.clone(), tx.now)?;
                 let version = new_version()?;
                 let material = vault.generate(key_type)?;
@@ -981,7 +1123,9 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                     attributes,
                     material,
                 });
-                latest_info(&vault_name, record)
+                let shown = latest_info(&vault_name, record)?;
+                crate::limits::check_state(tx.state)?;
+                Ok(shown)
             },
         )
     }
@@ -993,6 +1137,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Delete),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 active(tx.state, name)?;
                 let key = tx
                     .state
@@ -1035,6 +1181,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Recover),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 if tx.state.keys.contains_key(name) {
                     return Err(invalid(format!(
                         "key {name} is not deleted; there is nothing to recover"
@@ -1060,6 +1208,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::Purge),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 if tx.state.keys.contains_key(name) {
                     return Err(invalid(format!(
                         "key {name} is not deleted; delete it before purging it"
@@ -1091,7 +1241,9 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             },
         )?;
         // Destroyed only once the purge is committed: a crash before this
-        // point leaves the key deleted-but-present, never half-purged.
+        // point leaves the key deleted-but-present, never half-purged; a
+        // crash after it leaves objects the next open destroys (PKCS#11).
+        crash_after_purge_commit();
         for material in &materials {
             vault.crypto.destroy(material)?;
         }
@@ -1113,6 +1265,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::WrapKey),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 let record = active(tx.state, name)?;
                 let index = match version {
                     Some(v) => find_version(record, v)?,
@@ -1160,7 +1314,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 }
                 let wrapped = vault
                     .crypto
-                    .wrap(&v.material, record.key_type, algorithm, dek)?;
+                    .wrap(&v.material, record.key_type, algorithm, dek)
+                    .map_err(|e| e.for_version(name, &v.version))?;
                 Ok(Wrapped {
                     version: v.version.clone(),
                     wrapped,
@@ -1184,6 +1339,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
             Some(Permission::UnwrapKey),
             Some(name),
             |tx| {
+                let stored = stored_name(tx.state, name);
+                let name = stored.as_str();
                 let record = active(tx.state, name)?;
                 let index = find_version(record, version)?;
                 let v = &record.versions[index];
@@ -1195,7 +1352,8 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 check_algorithm(record, algorithm)?;
                 let dek = vault
                     .crypto
-                    .unwrap(&v.material, record.key_type, algorithm, wrapped)?;
+                    .unwrap(&v.material, record.key_type, algorithm, wrapped)
+                    .map_err(|e| e.for_version(name, &v.version))?;
                 if dek.len() != 32 {
                     return Err(VaultError::DecryptionFailed);
                 }

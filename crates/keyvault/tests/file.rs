@@ -1029,3 +1029,51 @@ fn threads_and_vault_values_rotating_at_once_lose_no_update() {
     );
     shared.verify_audit_log().unwrap();
 }
+
+/// Issue 11, finding 2, on disk: after a 2 MiB principal id (no
+/// permissions) and a 65 MiB tag (only `update`) were refused, the vault
+/// still opens for everyone, and its audit log reads and verifies.
+#[test]
+fn oversized_caller_input_never_bricks_the_file_vault() {
+    let fx = Fixture::new();
+    let vault = fx.create();
+    let info = vault
+        .create_key(&admin(), "cmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    let updater = Principal::new("updater");
+    vault
+        .set_access_policy(&updater, Permissions::NONE.with(Permission::Update))
+        .unwrap();
+    let huge = Principal::new("p".repeat(2 << 20));
+    assert!(matches!(
+        vault.get_key(&huge, "cmk", None),
+        Err(VaultError::LimitExceeded { .. })
+    ));
+    let tags = [("t".to_owned(), "v".repeat(65 << 20))].into();
+    assert!(matches!(
+        vault.update_key(
+            &updater,
+            "cmk",
+            &info.version,
+            AttributeUpdate {
+                tags: Some(tags),
+                ..AttributeUpdate::default()
+            },
+        ),
+        Err(VaultError::LimitExceeded { .. })
+    ));
+    drop(vault);
+    for file in ["state.json", "audit.log"] {
+        let len = fs::metadata(fx.dir.join(file)).unwrap().len();
+        assert!(len < 64 * 1024, "{file} is {len} bytes");
+    }
+    let vault = fx.open().expect("the vault opens for everyone");
+    assert_eq!(vault.audit_log().unwrap().len(), 5);
+    vault.verify_audit_log().unwrap();
+    vault.get_key(&admin(), "cmk", None).unwrap();
+}
+
+#[test]
+fn versions_per_key_are_bounded() {
+    common::versions_per_key_are_bounded(&make);
+}

@@ -354,3 +354,8 @@ fn vault_key_wrapper_reports_decryption_failed_plainly() {
     ));
     assert!(format!("{kek:?}").contains("pmk"));
 }
+
+#[test]
+fn versions_per_key_are_bounded() {
+    common::versions_per_key_are_bounded(&make);
+}

@@ -78,6 +78,8 @@ macro_rules! keyvault_conformance {
             audit_records_allowed_denied_and_failed_calls,
             audit_verification_detects_tampering,
             concurrent_wrap_unwrap,
+            caller_input_is_bounded,
+            key_names_are_case_insensitive,
         );
     };
     (@tests $make:expr, $alg:expr; $($name:ident),+ $(,)?) => {
@@ -1798,4 +1800,249 @@ impl NowForTests for ManualClock {
     fn now_for_tests(&self) -> u64 {
         strongroom_keyvault::Clock::now(self)
     }
+}
+
+/// Asserts `result` is [`VaultError::LimitExceeded`] for `what`, with
+/// `limit`.
+#[track_caller]
+pub fn assert_limit<T: core::fmt::Debug>(result: Result<T, VaultError>, what: &str, limit: usize) {
+    match result {
+        Err(VaultError::LimitExceeded {
+            what: w,
+            limit: l,
+            found,
+        }) => {
+            assert_eq!((w, l), (what, limit));
+            assert!(found > limit);
+        }
+        other => panic!("expected LimitExceeded for {what}, got {other:?}"),
+    }
+}
+
+/// Issue 11, finding 2: every caller-supplied field is bounded, refused
+/// with a typed error naming the limit before anything is written, and
+/// the audit log of the refusal stays small: a 2 MiB principal id (no
+/// permissions at all) or a 65 MiB tag (a principal with only `update`)
+/// leave the log and the state readable for everyone else.
+pub fn caller_input_is_bounded(make: Make<'_>, _rsa: WrapAlgorithm) {
+    use strongroom_keyvault::limits;
+    let (vault, _, admin) = with_admin(make);
+    let info = create(vault.as_ref(), &admin, "cmk", KeyType::Aes256);
+    let updater = Principal::new("updater");
+    vault
+        .set_access_policy(&updater, Permissions::NONE.with(Permission::Update))
+        .unwrap();
+
+    // A caller with no permission and a 2 MiB principal id.
+    let huge = Principal::new("p".repeat(2 << 20));
+    assert_limit(
+        vault.get_key(&huge, "cmk", None),
+        "bytes in a principal id",
+        limits::MAX_PRINCIPAL_ID_BYTES,
+    );
+    assert_limit(
+        vault.set_access_policy(&huge, Permissions::all()),
+        "bytes in a principal id",
+        limits::MAX_PRINCIPAL_ID_BYTES,
+    );
+    assert_eq!(vault.access_policy(&huge).unwrap(), Permissions::NONE);
+    // At the limit it is an ordinary caller (denied: no policy).
+    let longest = Principal::new("q".repeat(limits::MAX_PRINCIPAL_ID_BYTES));
+    assert_denied(
+        vault.get_key(&longest, "cmk", None),
+        &longest,
+        Permission::Get,
+        Some("cmk"),
+    );
+
+    // A principal with only `update` sets a 65 MiB tag, then 16 tags.
+    let big: BTreeMap<String, String> = [("t".to_owned(), "v".repeat(65 << 20))].into();
+    let update = |tags: BTreeMap<String, String>| {
+        vault.update_key(
+            &updater,
+            "cmk",
+            &info.version,
+            AttributeUpdate {
+                tags: Some(tags),
+                ..AttributeUpdate::default()
+            },
+        )
+    };
+    assert_limit(
+        update(big.clone()),
+        "characters in a tag value",
+        limits::MAX_TAG_VALUE_CHARS,
+    );
+    let too_many: BTreeMap<String, String> = (0..=limits::MAX_TAGS)
+        .map(|i| (format!("t{i}"), "v".to_owned()))
+        .collect();
+    assert_limit(update(too_many), "tags on a key version", limits::MAX_TAGS);
+    let long_name: BTreeMap<String, String> =
+        [("n".repeat(limits::MAX_TAG_NAME_CHARS + 1), String::new())].into();
+    assert_limit(
+        update(long_name),
+        "characters in a tag name",
+        limits::MAX_TAG_NAME_CHARS,
+    );
+    // Limits are in characters (as Azure counts them), not bytes.
+    let widest: BTreeMap<String, String> = (0..limits::MAX_TAGS)
+        .map(|i| {
+            (
+                format!("{i:\u{e9}>width$}", width = limits::MAX_TAG_NAME_CHARS),
+                "\u{1f511}".repeat(limits::MAX_TAG_VALUE_CHARS),
+            )
+        })
+        .collect();
+    let updated = update(widest.clone()).expect("tags at every limit are accepted");
+    assert_eq!(updated.attributes.tags, widest);
+
+    // The same through create, rotate and import.
+    let options = KeyOptions {
+        tags: big,
+        ..KeyOptions::default()
+    };
+    for result in [
+        vault.create_key(&admin, "other", KeyType::Aes256, options.clone()),
+        vault.rotate_key(&admin, "cmk", options.clone()),
+        vault.import_key(
+            &admin,
+            "imported",
+            KeyImport::Jwk(r#"{"kty":"oct","k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#),
+            options,
+        ),
+    ] {
+        assert_limit(
+            result,
+            "characters in a tag value",
+            limits::MAX_TAG_VALUE_CHARS,
+        );
+    }
+    assert!(matches!(
+        vault.get_key(&admin, "other", None),
+        Err(VaultError::KeyNotFound { .. })
+    ));
+    assert_eq!(vault.list_versions(&admin, "cmk").unwrap().len(), 1);
+    // An imported key far larger than any real one is refused unparsed.
+    let junk = "x".repeat(limits::MAX_IMPORT_BYTES + 1);
+    assert_limit(
+        vault.import_key(
+            &admin,
+            "imported",
+            KeyImport::Jwk(&junk),
+            KeyOptions::default(),
+        ),
+        "bytes of imported key",
+        limits::MAX_IMPORT_BYTES,
+    );
+
+    // Everyone else is unaffected: the log reads and verifies, every
+    // entry is small, and the key works.
+    let log = vault.audit_log().unwrap();
+    vault.verify_audit_log().unwrap();
+    for entry in &log {
+        let size = serde_json::to_vec(entry).unwrap().len();
+        assert!(size < 16 * 1024, "an audit entry of {size} bytes");
+    }
+    let refused = log
+        .iter()
+        .find(|e| e.principal.contains("principal id of 2097152 bytes"))
+        .expect("the refused caller is audited, by length");
+    assert!(matches!(refused.outcome, AuditOutcome::Failed(_)));
+    assert!(
+        log.iter().any(|e| e
+            .operation
+            .starts_with("setAccessPolicy (principal id of 2097152 bytes")),
+        "{log:#?}"
+    );
+    vault
+        .wrap_key(&admin, "cmk", None, WrapAlgorithm::A256Kw, &dek(1))
+        .unwrap();
+}
+
+/// The number of versions of one key is bounded.
+pub fn versions_per_key_are_bounded(make: Make<'_>) {
+    use strongroom_keyvault::limits;
+    let (vault, _, admin) = with_admin(make);
+    create(vault.as_ref(), &admin, "many", KeyType::Aes256);
+    for _ in 1..limits::MAX_VERSIONS_PER_KEY {
+        vault
+            .rotate_key(&admin, "many", KeyOptions::default())
+            .unwrap();
+    }
+    assert_limit(
+        vault.rotate_key(&admin, "many", KeyOptions::default()),
+        "versions of a key",
+        limits::MAX_VERSIONS_PER_KEY,
+    );
+    assert_limit(
+        vault.import_key(
+            &admin,
+            "many",
+            KeyImport::Jwk(r#"{"kty":"oct","k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#),
+            KeyOptions::default(),
+        ),
+        "versions of a key",
+        limits::MAX_VERSIONS_PER_KEY,
+    );
+    assert_eq!(
+        vault.list_versions(&admin, "many").unwrap().len(),
+        limits::MAX_VERSIONS_PER_KEY
+    );
+}
+
+/// Key names compare case-insensitively, as in Azure Key Vault: "CMK"
+/// cannot be created beside "cmk", "Cmk" finds "cmk", and the stored name
+/// keeps the spelling it was created with.
+pub fn key_names_are_case_insensitive(make: Make<'_>, rsa: WrapAlgorithm) {
+    let (vault, _, admin) = with_admin(make);
+    let info = create(vault.as_ref(), &admin, "cmk", KeyType::Rsa2048);
+    match vault.create_key(&admin, "CMK", KeyType::Aes256, KeyOptions::default()) {
+        Err(VaultError::KeyExists { deleted: false, .. }) => {}
+        other => panic!("expected KeyExists, got {other:?}"),
+    }
+    let got = vault.get_key(&admin, "Cmk", None).unwrap();
+    assert_eq!(got, info);
+    assert_eq!(got.name, "cmk");
+    let w = vault.wrap_key(&admin, "CMK", None, rsa, &dek(7)).unwrap();
+    let back = vault
+        .unwrap_key(&admin, "cMk", &w.version, rsa, &w.wrapped)
+        .unwrap();
+    assert_eq!(back.as_slice(), dek(7));
+    // What wrap returned goes back to unwrap as it is.
+    let back = vault.unwrap_wrapped(&admin, "cmk", rsa, &w).unwrap();
+    assert_eq!(back.as_slice(), dek(7));
+    vault
+        .rotate_key(&admin, "CMK", KeyOptions::default())
+        .unwrap();
+    assert_eq!(vault.list_versions(&admin, "Cmk").unwrap().len(), 2);
+    assert_eq!(
+        vault
+            .list_keys(&admin)
+            .unwrap()
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect::<Vec<_>>(),
+        ["cmk"]
+    );
+    // Deleted, it is still the same name whatever the case.
+    vault.delete_key(&admin, "CMK").unwrap();
+    match vault.create_key(&admin, "Cmk", KeyType::Aes256, KeyOptions::default()) {
+        Err(VaultError::KeyExists { deleted: true, .. }) => {}
+        other => panic!("expected KeyExists (deleted), got {other:?}"),
+    }
+    assert!(matches!(
+        vault.get_key(&admin, "CMK", None),
+        Err(VaultError::KeyDeleted { .. })
+    ));
+    vault.recover_key(&admin, "cMK").unwrap();
+    vault.delete_key(&admin, "cmk").unwrap();
+    vault.purge_key(&admin, "CmK").unwrap();
+    assert!(matches!(
+        vault.get_key(&admin, "CMK", None),
+        Err(VaultError::KeyPurged { .. })
+    ));
+    // A new key after the purge keeps its own spelling.
+    let again = create(vault.as_ref(), &admin, "CMK", KeyType::Aes256);
+    assert_eq!(again.name, "CMK");
+    assert_eq!(vault.get_key(&admin, "cmk", None).unwrap().name, "CMK");
 }

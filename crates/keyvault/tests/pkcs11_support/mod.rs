@@ -47,7 +47,17 @@ macro_rules! pkcs11_token_tests {
             dir_state_survives_a_reopen,
             dir_state_tampering_is_corrupt,
             dir_state_needs_its_token_and_mac_key,
+            a_process_without_the_pin_cannot_use_or_break_keys,
+            several_or_mismatched_key_objects_are_refused,
+            a_crash_between_purge_commit_and_destroy_leaves_no_objects,
         );
+        /// Not a test: the child process the tests above start (a process
+        /// that never logs in, or one killed mid-purge). Does nothing
+        /// unless started as a child.
+        #[test]
+        fn pkcs11_child_process() {
+            pkcs11_support::child_main();
+        }
     };
     (@tests $kind:expr, $rsa:expr; $($name:ident),+ $(,)?) => {
         $(
@@ -608,7 +618,10 @@ pub fn key_objects_removed_behind_the_vaults_back(kind: TokenKind, rsa: WrapAlgo
     for (_, h) in objects(&session, &id) {
         session.destroy_object(h).unwrap();
     }
-    // Not a decryption failure: the token lost the key, and says so.
+    // Not a decryption failure: the token lost the key, and says so,
+    // naming the key and version. Wrap is refused too (though RSA-OAEP
+    // needs only the public key the state holds): a DEK wrapped now could
+    // never be unwrapped.
     for result in [
         vault
             .wrap_key(&admin, "cmk", None, rsa, &[1; 32])
@@ -617,13 +630,63 @@ pub fn key_objects_removed_behind_the_vaults_back(kind: TokenKind, rsa: WrapAlgo
             .unwrap_key(&admin, "cmk", &info.version, rsa, &w.wrapped)
             .map(|_| ()),
     ] {
-        match result {
-            Err(VaultError::Token { operation, source }) => {
-                assert_eq!(operation, "C_FindObjects");
-                assert!(source.to_string().contains("no "), "{source}");
-            }
-            other => panic!("expected a token error, got {other:?}"),
+        assert_missing(result, kind, "cmk", &info.version, "RSA private key");
+    }
+}
+
+/// Asserts `result` is [`VaultError::KeyMaterialMissing`] for this key
+/// version and object, saying so plainly.
+#[track_caller]
+pub fn assert_missing<T: std::fmt::Debug>(
+    result: Result<T, VaultError>,
+    kind: TokenKind,
+    key: &str,
+    key_version: &str,
+    what: &str,
+) {
+    match result {
+        Err(err) => {
+            let VaultError::KeyMaterialMissing {
+                name,
+                version,
+                object,
+                backend,
+            } = &err
+            else {
+                panic!("expected KeyMaterialMissing, got {err:?}");
+            };
+            let (object, backend) = (*object, *backend);
+            assert_eq!((name.as_str(), version.as_str()), (key, key_version));
+            assert_eq!((object, backend), (what, kind.backend_name()));
+            let shown = err.to_string();
+            assert!(
+                shown.contains(key) && shown.contains(key_version) && shown.contains("destroyed"),
+                "{shown}"
+            );
         }
+        Ok(other) => panic!("expected KeyMaterialMissing, got {other:?}"),
+    }
+}
+
+/// Asserts `result` is [`VaultError::KeyMaterialCorrupt`] for this key
+/// version, with `reason` in its text.
+#[track_caller]
+pub fn assert_material_corrupt<T: std::fmt::Debug>(
+    result: Result<T, VaultError>,
+    key: &str,
+    key_version: &str,
+    reason: &str,
+) {
+    match result {
+        Err(VaultError::KeyMaterialCorrupt {
+            name,
+            version,
+            reason: why,
+        }) => {
+            assert_eq!((name.as_str(), version.as_str()), (key, key_version));
+            assert!(why.contains(reason), "{why}");
+        }
+        other => panic!("expected KeyMaterialCorrupt, got {other:?}"),
     }
 }
 
@@ -943,5 +1006,478 @@ pub fn dir_state_needs_its_token_and_mac_key(kind: TokenKind, _rsa: WrapAlgorith
             assert!(reason.contains("FileKeyVault"), "{reason}");
         }
         other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}
+
+// ------------------------------------- the token is not trusted (issue 11)
+
+/// Tells a re-run of this test binary that it is a child, and what to do.
+const CHILD_ENV: &str = "STRONGROOM_PKCS11_CHILD";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("child: {name} not set"))
+}
+
+/// Runs this test binary again as a child doing `mode`, on the token of
+/// `kind` (the child's module finds the token through the variable
+/// [`TestToken::child_env`] names), with `vars`.
+fn run_child(kind: TokenKind, mode: &str, vars: &[(&str, String)]) -> std::process::Output {
+    let t = token(kind);
+    let mut command = std::process::Command::new(std::env::current_exe().expect("current_exe"));
+    command
+        .args([
+            "--exact",
+            "pkcs11_child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, mode)
+        .env("P11_MODULE", t.module())
+        .env("P11_LABEL", t.label());
+    let (conf_var, conf) = t.child_env();
+    command.env(conf_var, conf);
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command.output().expect("run the child")
+}
+
+/// The child side: nothing unless [`CHILD_ENV`] says what to do.
+pub fn child_main() {
+    let Ok(mode) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    match mode.as_str() {
+        "attack" => child_attack(),
+        "purge-crash" => child_purge_crash(),
+        other => panic!("child: unknown mode {other}"),
+    }
+    std::process::exit(0);
+}
+
+/// A process that loads the module and opens a read-write session but
+/// never logs in (it has no PIN), then tries, against the vault's key
+/// objects `P11_IDS` (hex, comma-separated): to see them, to destroy
+/// every object it can see, to add a public RSA key (`P11_N`, `P11_E`)
+/// under each id with the vault's own label, and to add a private one.
+/// Prints one `what=result` line per attempt.
+fn child_attack() {
+    use strongroom_test_tokens::cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    let ctx = Pkcs11::new(env("P11_MODULE")).expect("load the module");
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .expect("C_Initialize");
+    let label = env("P11_LABEL");
+    let slot = ctx
+        .get_slots_with_initialized_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == label)
+        .expect("the token");
+    let session = ctx.open_rw_session(slot).expect("C_OpenSession");
+    let (n, e) = (unhex(&env("P11_N")), unhex(&env("P11_E")));
+    let ids: Vec<Vec<u8>> = env("P11_IDS").split(',').map(unhex).collect();
+    for id in &ids {
+        let visible = session.find_objects(&[Attribute::Id(id.clone())]).unwrap();
+        println!("ATTACK:visible={}", visible.len());
+    }
+    // Everything this process can see on the token, destroyed.
+    let mut destroyed = 0;
+    for h in session.find_objects(&[Attribute::Token(true)]).unwrap() {
+        if session.destroy_object(h).is_ok() {
+            destroyed += 1;
+        }
+    }
+    println!("ATTACK:destroyed={destroyed}");
+    for id in ids {
+        let label = env("P11_OBJECT_LABEL").into_bytes();
+        for private in [false, true] {
+            let made = session.create_object(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::KeyType(CkKeyType::RSA),
+                Attribute::Token(true),
+                Attribute::Private(private),
+                Attribute::Encrypt(true),
+                Attribute::Wrap(true),
+                Attribute::Id(id.clone()),
+                Attribute::Label(label.clone()),
+                Attribute::Modulus(n.clone()),
+                Attribute::PublicExponent(e.clone()),
+            ]);
+            println!(
+                "ATTACK:planted-{}={}",
+                if private { "private" } else { "public" },
+                if made.is_ok() { "yes" } else { "no" }
+            );
+        }
+        let made = session.create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(CkKeyType::AES),
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Wrap(true),
+            Attribute::Unwrap(true),
+            Attribute::Id(id.clone()),
+            Attribute::Label(label.clone()),
+            Attribute::Value(vec![0x66; 32]),
+        ]);
+        println!(
+            "ATTACK:planted-aes={}",
+            if made.is_ok() { "yes" } else { "no" }
+        );
+    }
+}
+
+/// Opens the vault in `P11_DIR` with `P11_PIN`, arms the crash hook and
+/// purges key `doomed`: the process aborts between the purge's commit and
+/// the destruction of its objects.
+fn child_purge_crash() {
+    let config = Pkcs11Config {
+        module: env("P11_MODULE").into(),
+        token_label: env("P11_LABEL"),
+        pin: Pkcs11Pin::new(env("P11_PIN")),
+    };
+    let clock = Arc::new(ManualClock::new(T0 + 60));
+    let vault = Pkcs11KeyVault::open_in_dir_with_clock(config, env("P11_DIR"), props(), clock)
+        .expect("child: open the vault");
+    Pkcs11KeyVault::abort_after_purge_commit_for_tests(true);
+    vault
+        .purge_key(&Principal::new("admin"), "doomed")
+        .expect("child: purge");
+    panic!("child: the purge did not stop between commit and destroy");
+}
+
+/// Finding 5 of issue 11: a process that never logs in can neither see,
+/// destroy nor replace the vault's key objects, and what it plants under
+/// their ids is never used: DEKs stay wrapped under the vault's own keys.
+pub fn a_process_without_the_pin_cannot_use_or_break_keys(kind: TokenKind, rsa: WrapAlgorithm) {
+    let (vault, _, admin) = vault(kind);
+    let cmk = vault
+        .create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap();
+    let pmk = vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    let rsa_id = vault.token_object_id("cmk", &cmk.version).unwrap();
+    let aes_id = vault.token_object_id("pmk", &pmk.version).unwrap();
+    let session = token(kind).session();
+    let label_of = |id: &[u8]| {
+        let attrs = session
+            .get_attributes(
+                object(&session, id, ObjectClass::PRIVATE_KEY),
+                &[AttributeType::Label],
+            )
+            .unwrap();
+        match attrs.as_slice() {
+            [Attribute::Label(l)] => String::from_utf8(l.clone()).unwrap(),
+            other => panic!("label: {other:?}"),
+        }
+    };
+    // Every object the vault made is private.
+    for id in [&rsa_id, &aes_id] {
+        for (class, h) in objects(&session, id) {
+            assert!(
+                bool_attr(&session, h, AttributeType::Private),
+                "{class} must be private"
+            );
+        }
+    }
+
+    // The attacker's own key pair.
+    let attacker = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).expect("RSA key");
+    let (n, e) = {
+        use rsa::traits::PublicKeyParts;
+        (attacker.n_bytes().into_vec(), attacker.e_bytes().into_vec())
+    };
+    let out = run_child(
+        kind,
+        "attack",
+        &[
+            ("P11_IDS", format!("{},{}", hex(&rsa_id), hex(&aes_id))),
+            ("P11_N", hex(&n)),
+            ("P11_E", hex(&e)),
+            ("P11_OBJECT_LABEL", label_of(&rsa_id)),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout
+        .split("ATTACK:")
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap_or_default())
+        .collect();
+    // Nothing of the vault's is visible, so nothing is destroyed, and no
+    // private object can be made without the PIN. Public ones may be
+    // (SoftHSM2 lets a public session make public token objects, Kryoptic
+    // does not): either way the vault must not use them.
+    let planted = |what: &str| {
+        if kind == TokenKind::SoftHsm2 {
+            format!("{what}=yes")
+        } else {
+            format!("{what}=no")
+        }
+    };
+    let (public, aes) = (planted("planted-public"), planted("planted-aes"));
+    assert_eq!(
+        lines,
+        [
+            "visible=0",
+            "visible=0",
+            "destroyed=0",
+            &public,
+            "planted-private=no",
+            &aes,
+            &public,
+            "planted-private=no",
+            &aes,
+        ],
+        "{stdout}"
+    );
+    // The vault's objects are all still there.
+    assert_eq!(
+        objects(&session, &rsa_id)
+            .iter()
+            .filter(|(_, h)| bool_attr(&session, *h, AttributeType::Private))
+            .count(),
+        2
+    );
+
+    // Whatever was planted, the vault wraps under its own keys only: the
+    // attacker cannot unwrap, the vault can.
+    let dek = [0x3c; 32];
+    for _ in 0..3 {
+        let w = vault.wrap_key(&admin, "cmk", None, rsa, &dek).unwrap();
+        assert!(
+            match rsa {
+                WrapAlgorithm::RsaOaep => attacker.oaep_decrypt::<sha1::Sha1>(&w.wrapped),
+                _ => attacker.oaep_decrypt::<sha2::Sha256>(&w.wrapped),
+            }
+            .is_err(),
+            "the DEK was wrapped under the attacker's key"
+        );
+        let back = vault
+            .unwrap_key(&admin, "cmk", &w.version, rsa, &w.wrapped)
+            .unwrap();
+        assert_eq!(back.as_slice(), dek);
+    }
+    let w = vault
+        .wrap_key(&admin, "pmk", None, WrapAlgorithm::A256Kw, &dek)
+        .unwrap();
+    {
+        use strongroom_aes::kw::Aes256Kw;
+        let planted = strongroom_aes::Aes256Key::try_from_slice(&[0x66; 32]).unwrap();
+        assert!(Aes256Kw::new(&planted).unwrap(&w.wrapped).is_err());
+    }
+    let back = vault
+        .unwrap_key(&admin, "pmk", &w.version, WrapAlgorithm::A256Kw, &w.wrapped)
+        .unwrap();
+    assert_eq!(back.as_slice(), dek);
+    // get_key still shows the vault's own public key.
+    assert_eq!(vault.get_key(&admin, "cmk", None).unwrap(), cmk);
+}
+
+/// Objects the PIN holder adds or swaps behind the vault's back: several
+/// private objects with a version's `CKA_ID`, or one whose modulus is not
+/// the state's, are refused with a typed error naming the key and
+/// version; the vault never picks one.
+pub fn several_or_mismatched_key_objects_are_refused(kind: TokenKind, rsa: WrapAlgorithm) {
+    let (vault, _, admin) = vault(kind);
+    let cmk = vault
+        .create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap();
+    let pmk = vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    let w = vault.wrap_key(&admin, "cmk", None, rsa, &[5; 32]).unwrap();
+    let rsa_id = vault.token_object_id("cmk", &cmk.version).unwrap();
+    let aes_id = vault.token_object_id("pmk", &pmk.version).unwrap();
+    let session = token(kind).session();
+
+    // A second private AES key under the AES version's id.
+    let extra = session
+        .create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(CkKeyType::AES),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Wrap(true),
+            Attribute::Unwrap(true),
+            Attribute::Id(aes_id.clone()),
+            Attribute::Value(vec![0x11; 32]),
+        ])
+        .unwrap();
+    assert_material_corrupt(
+        vault.wrap_key(&admin, "pmk", None, WrapAlgorithm::A256Kw, &[5; 32]),
+        "pmk",
+        &pmk.version,
+        "2 private AES key objects",
+    );
+    session.destroy_object(extra).unwrap();
+    vault
+        .wrap_key(&admin, "pmk", None, WrapAlgorithm::A256Kw, &[5; 32])
+        .expect("one object again: it works");
+
+    // The RSA private key swapped for another one under the same id.
+    let other = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).expect("RSA key");
+    let private = object(&session, &rsa_id, ObjectClass::PRIVATE_KEY);
+    session.destroy_object(private).unwrap();
+    {
+        use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+        let big = |v: &rsa::BoxedUint| {
+            let b = v.to_be_bytes().into_vec();
+            b[b.iter().take_while(|&&x| x == 0).count()..].to_vec()
+        };
+        let [p, q] = other.primes() else {
+            panic!("two primes")
+        };
+        session
+            .create_object(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::KeyType(CkKeyType::RSA),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Decrypt(true),
+                Attribute::Unwrap(true),
+                Attribute::Id(rsa_id.clone()),
+                Attribute::Modulus(other.n_bytes().into_vec()),
+                Attribute::PublicExponent(other.e_bytes().into_vec()),
+                Attribute::PrivateExponent(big(other.d())),
+                Attribute::Prime1(big(p.as_ref())),
+                Attribute::Prime2(big(q.as_ref())),
+                Attribute::Exponent1(big(other.dp().unwrap())),
+                Attribute::Exponent2(big(other.dq().unwrap())),
+                Attribute::Coefficient(big(&other.crt_coefficient().unwrap())),
+            ])
+            .unwrap();
+    }
+    assert_material_corrupt(
+        vault.wrap_key(&admin, "cmk", None, rsa, &[5; 32]),
+        "cmk",
+        &cmk.version,
+        "another modulus",
+    );
+    assert_material_corrupt(
+        vault.unwrap_key(&admin, "cmk", &cmk.version, rsa, &w.wrapped),
+        "cmk",
+        &cmk.version,
+        "another modulus",
+    );
+}
+
+/// A vault kept in a directory, killed between a purge's commit and the
+/// destruction of the purged key's objects: the next open destroys them
+/// (and what a crash left between making objects and committing them),
+/// and says so in the audit log. Other vaults' objects are left alone.
+pub fn a_crash_between_purge_commit_and_destroy_leaves_no_objects(
+    kind: TokenKind,
+    _rsa: WrapAlgorithm,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let clock = Arc::new(ManualClock::new(T0));
+    let admin = Principal::new("admin");
+    let vault = in_dir(kind, &dir, &clock);
+    vault.set_access_policy(&admin, Permissions::all()).unwrap();
+    let doomed = vault
+        .create_key(&admin, "doomed", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap();
+    let kept = vault
+        .create_key(&admin, "kept", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    let doomed_id = vault.token_object_id("doomed", &doomed.version).unwrap();
+    let kept_id = vault.token_object_id("kept", &kept.version).unwrap();
+    vault.delete_key(&admin, "doomed").unwrap();
+    let vault_id = vault.vault_id().unwrap().to_owned();
+    drop(vault);
+
+    let session = token(kind).session();
+    let out = run_child(
+        kind,
+        "purge-crash",
+        &[
+            ("P11_DIR", dir.display().to_string()),
+            ("P11_PIN", token(kind).user_pin().to_owned()),
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "the child must abort: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Killed after the commit, before the destroy: the objects are there.
+    assert_eq!(objects(&session, &doomed_id).len(), 2);
+    // What a crash between making a key's objects and committing them
+    // leaves: an object labelled as this vault's that its state does not
+    // name. And another vault's object, which must stay.
+    let torn_id = vec![0xab; 16];
+    let foreign_id = vec![0xcd; 16];
+    for (id, owner) in [(&torn_id, vault_id.clone()), (&foreign_id, "00".repeat(16))] {
+        session
+            .create_object(&[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(CkKeyType::AES),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Id(id.clone()),
+                Attribute::Label(
+                    format!("strongroom-keyvault key {owner} {}", hex(id)).into_bytes(),
+                ),
+                Attribute::Value(vec![0x22; 32]),
+            ])
+            .unwrap();
+    }
+
+    assert_eq!(objects(&session, &torn_id).len(), 1);
+
+    let vault = in_dir(kind, &dir, &clock);
+    assert!(matches!(
+        vault.get_key(&admin, "doomed", None),
+        Err(VaultError::KeyPurged { .. })
+    ));
+    assert!(
+        objects(&session, &doomed_id).is_empty(),
+        "purged key's objects"
+    );
+    assert!(objects(&session, &torn_id).is_empty(), "torn objects");
+    assert_eq!(objects(&session, &kept_id).len(), 1, "a live key's object");
+    assert_eq!(objects(&session, &foreign_id).len(), 1, "another vault's");
+    let log = vault.audit_log().unwrap();
+    for id in [&doomed_id, &torn_id] {
+        let entry = log
+            .iter()
+            .find(|e| e.operation.contains(&hex(id)))
+            .unwrap_or_else(|| panic!("no audit entry for {}: {log:#?}", hex(id)));
+        assert!(entry.operation.starts_with("destroyOrphanedTokenObjects"));
+        assert_eq!(entry.principal, "(vault)");
+    }
+    vault.verify_audit_log().unwrap();
+    vault
+        .wrap_key(&admin, "kept", None, WrapAlgorithm::A256Kw, &[1; 32])
+        .unwrap();
+    // A second open finds nothing more to destroy.
+    let before = vault.audit_log().unwrap().len();
+    drop(vault);
+    let vault = in_dir(kind, &dir, &clock);
+    assert_eq!(vault.audit_log().unwrap().len(), before);
+    for (_, h) in objects(&session, &foreign_id) {
+        session.destroy_object(h).unwrap();
     }
 }

@@ -134,6 +134,18 @@ impl TestToken {
         &self.dir
     }
 
+    /// The environment variable, and its value, through which another
+    /// process finds this token when it loads the module: `SOFTHSM2_CONF`
+    /// or `KRYOPTIC_CONF` naming the token's configuration file. For a child
+    /// process a test starts (`Command::env`), never for this one.
+    #[must_use]
+    pub fn child_env(&self) -> (&'static str, PathBuf) {
+        match self.kind {
+            TokenKind::SoftHsm2 => ("SOFTHSM2_CONF", self.dir.join("softhsm2.conf")),
+            TokenKind::Kryoptic => ("KRYOPTIC_CONF", self.dir.join("token.conf")),
+        }
+    }
+
     /// A new session on the token, logged in as the user, for a test to
     /// look at the token's objects without going through the vault.
     ///

@@ -1,0 +1,123 @@
+//! The bounds on every caller-supplied field (DESIGN.md R9: "every
+//! caller-supplied field is bounded; no input can make the vault unreadable
+//! for others").
+//!
+//! Each is checked before anything is written; a call over a limit is
+//! refused with [`VaultError::LimitExceeded`] naming the limit, and its
+//! audit entry records the length, never the over-long value, so it stays
+//! small. Where Azure Key Vault documents a limit we use it (key names,
+//! tags); the others are ours, chosen so that the largest state every
+//! limit allows still reads back (`state.json` is read up to 64 MiB, each
+//! audit log line up to 1 MiB).
+//!
+//! | field                          | limit                                  | source          |
+//! |--------------------------------|----------------------------------------|-----------------|
+//! | key name                       | 1–127 characters of `0-9a-zA-Z-`       | Azure Key Vault |
+//! | tags per key version           | [`MAX_TAGS`] (15)                      | Azure Key Vault |
+//! | tag name                       | [`MAX_TAG_NAME_CHARS`] (512) characters| Azure Key Vault |
+//! | tag value                      | [`MAX_TAG_VALUE_CHARS`] (256) characters | Azure Key Vault |
+//! | principal id                   | [`MAX_PRINCIPAL_ID_BYTES`] (256) bytes | ours            |
+//! | versions per key               | [`MAX_VERSIONS_PER_KEY`] (500)         | ours            |
+//! | imported key (PKCS#8, PEM, JWK)| [`MAX_IMPORT_BYTES`] (64 KiB)          | ours            |
+//! | the whole state, serialized    | [`MAX_STATE_BYTES`] (32 MiB)           | ours            |
+//!
+//! The last one is the backstop: however many keys, versions or access
+//! policies callers add, a change that would make the state larger than
+//! half of what a reader accepts is refused.
+
+use std::collections::BTreeMap;
+
+use crate::VaultError;
+use crate::state::State;
+
+/// The most tags one key version carries (Azure Key Vault: 15).
+pub const MAX_TAGS: usize = 15;
+/// The longest tag name, in characters (Azure Key Vault: 512).
+pub const MAX_TAG_NAME_CHARS: usize = 512;
+/// The longest tag value, in characters (Azure Key Vault: 256).
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+/// The longest principal id, in bytes of UTF-8 (an Azure object id is 36;
+/// a managed identity's name well under 256).
+pub const MAX_PRINCIPAL_ID_BYTES: usize = 256;
+/// The most versions one key has.
+pub const MAX_VERSIONS_PER_KEY: usize = 500;
+/// The longest imported key (PKCS#8 DER or PEM, JWK), in bytes: an
+/// RSA-4096 JWK is under 4 KiB.
+pub const MAX_IMPORT_BYTES: usize = 64 * 1024;
+/// The largest state, serialized, in bytes: half of the 64 MiB a
+/// `FileKeyVault` reads, so the file's own fields never push it over.
+pub const MAX_STATE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Refuses more than `limit` of `what`.
+pub(crate) fn check(what: &'static str, found: usize, limit: usize) -> Result<(), VaultError> {
+    if found > limit {
+        Err(VaultError::LimitExceeded { what, limit, found })
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a principal id's length.
+pub(crate) fn check_principal(id: &str) -> Result<(), VaultError> {
+    check("bytes in a principal id", id.len(), MAX_PRINCIPAL_ID_BYTES)
+}
+
+/// What the audit log records for a principal id over the limit: its
+/// length, not its bytes.
+pub(crate) fn principal_note(id: &str) -> String {
+    format!("(principal id of {} bytes, over the limit)", id.len())
+}
+
+/// Checks a key version's tags: how many, and each name's and value's
+/// length in characters.
+pub(crate) fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), VaultError> {
+    check("tags on a key version", tags.len(), MAX_TAGS)?;
+    for (name, value) in tags {
+        check(
+            "characters in a tag name",
+            name.chars().count(),
+            MAX_TAG_NAME_CHARS,
+        )?;
+        check(
+            "characters in a tag value",
+            value.chars().count(),
+            MAX_TAG_VALUE_CHARS,
+        )?;
+    }
+    Ok(())
+}
+
+/// Checks the size of the state a change would leave.
+pub(crate) fn check_state(state: &State) -> Result<(), VaultError> {
+    let size = serde_json::to_vec(state)
+        .map_err(|e| VaultError::InvalidArgument {
+            reason: format!("the vault state cannot be serialized: {e}"),
+        })?
+        .len();
+    check("bytes of vault state", size, MAX_STATE_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::VaultProperties;
+
+    #[test]
+    fn a_state_over_the_budget_is_refused() {
+        let mut state = State::new(VaultProperties::new("kv"));
+        check_state(&state).unwrap();
+        // However it grew (many keys, versions or policies), it is the
+        // serialized size that counts.
+        state
+            .access
+            .insert("p".repeat(MAX_STATE_BYTES), crate::Permissions::all());
+        assert!(matches!(
+            check_state(&state),
+            Err(VaultError::LimitExceeded {
+                what: "bytes of vault state",
+                limit: MAX_STATE_BYTES,
+                ..
+            })
+        ));
+    }
+}
