@@ -821,7 +821,7 @@ impl Pkcs11Crypto {
 
     fn generate_rsa(&self, bits: usize) -> Result<Material, VaultError> {
         let id = random_id()?;
-        let label = label(&self.owner, &id);
+        let label = new_label(&self.owner, &id);
         let session = self.session()?;
         let bits = Ulong::from(u64::try_from(bits).unwrap_or(u64::MAX));
         let public_template = [
@@ -891,7 +891,7 @@ impl Pkcs11Crypto {
                     Attribute::Encrypt(false),
                     Attribute::Decrypt(false),
                     Attribute::Id(id.clone()),
-                    Attribute::Label(label(&self.owner, &id)),
+                    Attribute::Label(new_label(&self.owner, &id)),
                 ],
             )
             .map_err(token_error("C_GenerateKey"))?;
@@ -904,7 +904,7 @@ impl Pkcs11Crypto {
 
     fn import_rsa(&self, key: &rsa::PrivateKey) -> Result<Material, VaultError> {
         let id = random_id()?;
-        let label = label(&self.owner, &id);
+        let label = new_label(&self.owner, &id);
         let invalid = |what: &str| VaultError::InvalidKeyMaterial {
             reason: format!("the RSA key lacks its {what}"),
         };
@@ -996,7 +996,7 @@ impl Pkcs11Crypto {
             Attribute::Encrypt(false),
             Attribute::Decrypt(false),
             Attribute::Id(id.clone()),
-            Attribute::Label(label(&self.owner, &id)),
+            Attribute::Label(new_label(&self.owner, &id)),
             Attribute::Value(key.expose_secret().to_vec()),
         ];
         let result = self.session().and_then(|session| {
@@ -1146,6 +1146,26 @@ impl KeyCrypto for Pkcs11Crypto {
         }
     }
 
+    fn adopt(&self, material: &Material) -> Result<(), VaultError> {
+        let session = self.session()?;
+        let found = session
+            .find_objects(&[
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Id(material.id.clone()),
+            ])
+            .map_err(token_error("C_FindObjects"))?;
+        for handle in found {
+            session
+                .update_attributes(
+                    handle,
+                    &[Attribute::Label(label(&self.owner, &material.id))],
+                )
+                .map_err(token_error("C_SetAttributeValue (label)"))?;
+        }
+        Ok(())
+    }
+
     fn destroy(&self, material: &Material) -> Result<(), VaultError> {
         let session = self.session()?;
         let found = session
@@ -1218,6 +1238,10 @@ impl OrphanSweep {
             .find_objects(&[Attribute::Token(true), Attribute::Private(true)])
             .map_err(token_error("C_FindObjects (orphaned objects)"))?;
         let prefix = format!("{LABEL_PREFIX} key {} ", hex(&self.owner));
+        let new_prefix = format!("{LABEL_PREFIX} new {} ", hex(&self.owner));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let mut destroyed = std::collections::BTreeMap::new();
         for handle in found {
             let attributes = session
@@ -1234,7 +1258,17 @@ impl OrphanSweep {
             let (Some(label), Some(id)) = (label, id) else {
                 continue;
             };
-            let ours = label.strip_prefix(prefix.as_bytes()) == Some(hex(&id).as_bytes());
+            // Adopted by a transaction: an orphan now. Made outside the
+            // lock and never adopted: an orphan once the grace is over.
+            let adopted = label.strip_prefix(prefix.as_bytes()) == Some(hex(&id).as_bytes());
+            let stale = std::str::from_utf8(&label)
+                .ok()
+                .and_then(|l| l.strip_prefix(new_prefix.as_str()))
+                .and_then(|rest| rest.split_once(' '))
+                .filter(|(i, _)| *i == hex(&id))
+                .and_then(|(_, made)| made.parse::<u64>().ok())
+                .is_some_and(|made| now.saturating_sub(made) > NEW_OBJECT_GRACE);
+            let ours = adopted || stale;
             if ours && !known.contains(id.as_slice()) {
                 session
                     .destroy_object(handle)
@@ -1313,6 +1347,20 @@ fn random_id() -> Result<Vec<u8>, VaultError> {
 fn label(owner: &[u8], id: &[u8]) -> Vec<u8> {
     format!("{LABEL_PREFIX} key {} {}", hex(owner), hex(id)).into_bytes()
 }
+
+/// The label of a key object made outside the state's lock and not yet
+/// adopted by a transaction: `strongroom-keyvault new <owner> <material
+/// id> <Unix time made>`. An open sweeping orphans leaves these alone for
+/// [`NEW_OBJECT_GRACE`] (another process may be about to commit them).
+fn new_label(owner: &[u8], id: &[u8]) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("{LABEL_PREFIX} new {} {} {now}", hex(owner), hex(id)).into_bytes()
+}
+
+/// How long an orphan sweep leaves a not-yet-adopted object alone.
+const NEW_OBJECT_GRACE: u64 = 24 * 3600;
 
 /// Big-endian integer bytes without leading zeros (PKCS#11 and JWK form).
 fn strip_zeros(mut bytes: Vec<u8>) -> Vec<u8> {

@@ -490,6 +490,18 @@ pub(crate) trait KeyCrypto: Send + Sync {
         wrapped: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, VaultError>;
 
+    /// Called inside the transaction that records `material` in the
+    /// state (under the store's lock), before it commits: material made
+    /// outside the lock becomes the vault's (PKCS#11 relabels its objects
+    /// so that an open sweeping orphans may destroy them if the commit
+    /// never happens). Nothing by default.
+    ///
+    /// # Errors
+    /// Token failures.
+    fn adopt(&self, _material: &Material) -> Result<(), VaultError> {
+        Ok(())
+    }
+
     /// Destroys the key material for good (purge).
     ///
     /// # Errors

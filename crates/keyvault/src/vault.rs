@@ -810,6 +810,72 @@ impl Vault {
     fn generate(&self, key_type: KeyType) -> Result<Material, VaultError> {
         self.crypto.generate(key_type)
     }
+
+    /// Makes the material of a new key version before its transaction,
+    /// outside the store's lock (RSA generation takes seconds, and other
+    /// callers and processes must not wait for it), when a read of the
+    /// state says the call will get that far: a caller without
+    /// `permission`, or a name that is taken (create, `key_type` given) or
+    /// absent (rotate), makes nothing. The transaction checks again and
+    /// makes its own if the state changed meanwhile.
+    fn early_material(
+        &self,
+        principal: &str,
+        permission: Permission,
+        name: &str,
+        key_type: Option<KeyType>,
+    ) -> Result<Option<(KeyType, Material)>, VaultError> {
+        let wanted = self.read(|state| {
+            if crate::limits::check_principal(principal).is_err() || !valid_key_name(name) {
+                return None;
+            }
+            let granted = state.access.get(principal).copied().unwrap_or_default();
+            if !granted.contains(permission) {
+                return None;
+            }
+            let stored = stored_name(state, name);
+            match key_type {
+                Some(t) => (!state.keys.contains_key(&stored)
+                    && !state.deleted.contains_key(&stored))
+                .then_some(t),
+                None => state.keys.get(&stored).map(|r| r.key_type),
+            }
+        })?;
+        match wanted {
+            Some(t) => Ok(Some((t, self.generate(t)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// The end of a create or rotate: on success the material is the
+    /// state's; refused before committing, every piece made for it is
+    /// destroyed; failed while committing (the store's own error), it is
+    /// left, since the commit may have happened.
+    fn settle<R>(
+        &self,
+        result: Result<R, VaultError>,
+        committing: Option<Vec<u8>>,
+        made: Vec<Material>,
+    ) -> Result<R, VaultError> {
+        match (&result, committing) {
+            // Early material the transaction did not use (the key's type
+            // changed meanwhile) is nobody's.
+            (Ok(_), Some(used)) => self.discard(made.into_iter().filter(|m| m.id != used)),
+            (Err(_), None) => self.discard(made),
+            // Failed while committing: the commit may have happened.
+            (Err(_), Some(_)) | (Ok(_), None) => {}
+        }
+        result
+    }
+
+    /// Destroys material made for a call that was refused (best effort:
+    /// it is in no state; a PKCS#11 vault kept in a directory would also
+    /// sweep it later).
+    fn discard(&self, unused: impl IntoIterator<Item = Material>) {
+        for material in unused {
+            let _ = self.crypto.destroy(&material);
+        }
+    }
 }
 
 impl<T: AsVault + Send + Sync> KeyVault for T {
@@ -869,7 +935,12 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
         options: KeyOptions,
     ) -> Result<KeyVersionInfo, VaultError> {
         let vault = self.vault();
-        vault.execute(
+        let early = vault.early_material(caller.id(), Permission::Create, name, Some(key_type))?;
+        // Material made and not (yet) in a committed state; whether the
+        // transaction got as far as committing.
+        let mut made: Vec<Material> = early.iter().map(|(_, m)| m.clone()).collect();
+        let mut committing: Option<Vec<u8>> = None;
+        let result = vault.execute(
             caller.id(),
             "create",
             Some(Permission::Create),
@@ -881,7 +952,16 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 ensure_name_free(tx.state, name)?;
                 let attributes = new_attributes(options.clone(), tx.now)?;
                 let version = new_version()?;
-                let material = vault.generate(key_type)?;
+                let material = match &early {
+                    Some((t, m)) if *t == key_type => m.clone(),
+                    _ => {
+                        let m = vault.generate(key_type)?;
+                        made.push(m.clone());
+                        m
+                    }
+                };
+                vault.crypto.adopt(&material)?;
+                let material_id = material.id.clone();
                 tx.version = Some(version.clone());
                 // A new key keeps the caller's spelling.
                 let record = KeyRecord {
@@ -897,9 +977,11 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 tx.state.purged.remove(name);
                 tx.state.keys.insert(given.to_owned(), record);
                 crate::limits::check_state(tx.state)?;
+                committing = Some(material_id);
                 Ok(shown)
             },
-        )
+        );
+        vault.settle(result, committing, made)
     }
 
     fn import_key(
@@ -948,6 +1030,10 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 let attributes = new_attributes(options.clone(), tx.now)?;
                 let version = new_version()?;
                 let material = vault.crypto.import(imported)?;
+                if let Err(err) = vault.crypto.adopt(&material) {
+                    vault.discard([material]);
+                    return Err(err);
+                }
                 tx.version = Some(version.clone());
                 let vault_name = tx.state.properties.name.clone();
                 tx.state.purged.remove(name);
@@ -1097,7 +1183,10 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
         options: KeyOptions,
     ) -> Result<KeyVersionInfo, VaultError> {
         let vault = self.vault();
-        vault.execute(
+        let early = vault.early_material(caller.id(), Permission::Rotate, name, None)?;
+        let mut made: Vec<Material> = early.iter().map(|(_, m)| m.clone()).collect();
+        let mut committing: Option<Vec<u8>> = None;
+        let result = vault.execute(
             caller.id(),
             "rotate",
             Some(Permission::Rotate),
@@ -1114,7 +1203,16 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 let key_type = record.key_type;
                 let attributes = new_attributes(options.clone(), tx.now)?;
                 let version = new_version()?;
-                let material = vault.generate(key_type)?;
+                let material = match &early {
+                    Some((t, m)) if *t == key_type => m.clone(),
+                    _ => {
+                        let m = vault.generate(key_type)?;
+                        made.push(m.clone());
+                        m
+                    }
+                };
+                vault.crypto.adopt(&material)?;
+                let material_id = material.id.clone();
                 tx.version = Some(version.clone());
                 let vault_name = tx.state.properties.name.clone();
                 let record = active_mut(tx.state, name)?;
@@ -1125,9 +1223,11 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 });
                 let shown = latest_info(&vault_name, record)?;
                 crate::limits::check_state(tx.state)?;
+                committing = Some(material_id);
                 Ok(shown)
             },
-        )
+        );
+        vault.settle(result, committing, made)
     }
 
     fn delete_key(&self, caller: &Principal, name: &str) -> Result<DeletedKeyInfo, VaultError> {

@@ -50,6 +50,7 @@ macro_rules! pkcs11_token_tests {
             a_process_without_the_pin_cannot_use_or_break_keys,
             several_or_mismatched_key_objects_are_refused,
             a_crash_between_purge_commit_and_destroy_leaves_no_objects,
+            a_lost_create_race_leaves_no_objects,
         );
         /// Not a test: the child process the tests above start (a process
         /// that never logs in, or one killed mid-purge). Does nothing
@@ -1426,9 +1427,33 @@ pub fn a_crash_between_purge_commit_and_destroy_leaves_no_objects(
     // What a crash between making a key's objects and committing them
     // leaves: an object labelled as this vault's that its state does not
     // name. And another vault's object, which must stay.
+    // Objects made outside the lock for a create or rotate that never
+    // committed are labelled `new`, with the time they were made: one made
+    // a minute ago may belong to a call still running in another process
+    // and stays; one made more than a day ago is an orphan.
     let torn_id = vec![0xab; 16];
     let foreign_id = vec![0xcd; 16];
-    for (id, owner) in [(&torn_id, vault_id.clone()), (&foreign_id, "00".repeat(16))] {
+    let fresh_id = vec![0xef; 16];
+    let stale_id = vec![0x5a; 16];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for (id, label) in [
+        (&torn_id, format!("key {vault_id} {}", hex(&torn_id))),
+        (
+            &foreign_id,
+            format!("key {} {}", "00".repeat(16), hex(&foreign_id)),
+        ),
+        (
+            &fresh_id,
+            format!("new {vault_id} {} {}", hex(&fresh_id), now - 60),
+        ),
+        (
+            &stale_id,
+            format!("new {vault_id} {} {}", hex(&stale_id), now - 25 * 3600),
+        ),
+    ] {
         session
             .create_object(&[
                 Attribute::Class(ObjectClass::SECRET_KEY),
@@ -1437,9 +1462,7 @@ pub fn a_crash_between_purge_commit_and_destroy_leaves_no_objects(
                 Attribute::Private(true),
                 Attribute::Sensitive(true),
                 Attribute::Id(id.clone()),
-                Attribute::Label(
-                    format!("strongroom-keyvault key {owner} {}", hex(id)).into_bytes(),
-                ),
+                Attribute::Label(format!("strongroom-keyvault {label}").into_bytes()),
                 Attribute::Value(vec![0x22; 32]),
             ])
             .unwrap();
@@ -1457,10 +1480,19 @@ pub fn a_crash_between_purge_commit_and_destroy_leaves_no_objects(
         "purged key's objects"
     );
     assert!(objects(&session, &torn_id).is_empty(), "torn objects");
+    assert!(
+        objects(&session, &stale_id).is_empty(),
+        "a day-old new object"
+    );
     assert_eq!(objects(&session, &kept_id).len(), 1, "a live key's object");
     assert_eq!(objects(&session, &foreign_id).len(), 1, "another vault's");
+    assert_eq!(
+        objects(&session, &fresh_id).len(),
+        1,
+        "a minute-old new object"
+    );
     let log = vault.audit_log().unwrap();
-    for id in [&doomed_id, &torn_id] {
+    for id in [&doomed_id, &torn_id, &stale_id] {
         let entry = log
             .iter()
             .find(|e| e.operation.contains(&hex(id)))
@@ -1477,7 +1509,83 @@ pub fn a_crash_between_purge_commit_and_destroy_leaves_no_objects(
     drop(vault);
     let vault = in_dir(kind, &dir, &clock);
     assert_eq!(vault.audit_log().unwrap().len(), before);
-    for (_, h) in objects(&session, &foreign_id) {
-        session.destroy_object(h).unwrap();
+    for id in [&foreign_id, &fresh_id] {
+        for (_, h) in objects(&session, id) {
+            session.destroy_object(h).unwrap();
+        }
     }
+}
+
+/// Key material is made before the state's lock is taken (RSA generation
+/// takes seconds): two handles on one vault directory racing to create
+/// the same RSA key name both make material (when both read the state
+/// before either commits, as they usually do), one commits, and the
+/// loser's objects are destroyed, so the token holds the winner's only
+/// (and when one reads after the other's commit, it makes none). A create
+/// the state already refuses makes nothing.
+pub fn a_lost_create_race_leaves_no_objects(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let clock = Arc::new(ManualClock::new(T0));
+    let admin = Principal::new("admin");
+    let first = in_dir(kind, &dir, &clock);
+    first.set_access_policy(&admin, Permissions::all()).unwrap();
+    let second = in_dir(kind, &dir, &clock);
+    let vault_id = first.vault_id().unwrap().to_owned();
+    let session = token(kind).session();
+    let ours = |session: &Session| -> usize {
+        let prefix = format!("strongroom-keyvault key {vault_id} ");
+        let new_prefix = format!("strongroom-keyvault new {vault_id} ");
+        session
+            .find_objects(&[Attribute::Token(true), Attribute::Private(true)])
+            .unwrap()
+            .into_iter()
+            .filter(|h| {
+                let attrs = session.get_attributes(*h, &[AttributeType::Label]).unwrap();
+                attrs.iter().any(|a| match a {
+                    Attribute::Label(l) => {
+                        l.starts_with(prefix.as_bytes()) || l.starts_with(new_prefix.as_bytes())
+                    }
+                    _ => false,
+                })
+            })
+            .count()
+    };
+    let results: Vec<_> = std::thread::scope(|scope| {
+        [&first, &second]
+            .map(|v| {
+                let admin = &admin;
+                scope.spawn(move || {
+                    v.create_key(admin, "raced", KeyType::Rsa2048, KeyOptions::default())
+                })
+            })
+            .map(|h| h.join().unwrap())
+            .into_iter()
+            .collect()
+    });
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 1, "exactly one create commits: {results:?}");
+    for result in &results {
+        if let Err(err) = result {
+            assert!(matches!(err, VaultError::KeyExists { .. }), "{err:?}");
+        }
+    }
+    let version = results.into_iter().find_map(Result::ok).unwrap().version;
+    let id = first.token_object_id("raced", &version).unwrap();
+    // The winner's private and public key objects, and nothing else of
+    // this vault's (the state MAC key has its own label).
+    assert_eq!(objects(&session, &id).len(), 2);
+    assert_eq!(ours(&session), 2, "the loser's objects are destroyed");
+    // Refused by the state before any material is made.
+    assert!(matches!(
+        second.create_key(&admin, "raced", KeyType::Rsa2048, KeyOptions::default()),
+        Err(VaultError::KeyExists { .. })
+    ));
+    assert_eq!(ours(&session), 2);
+    // Rotation adopts its early material under the lock: still only
+    // committed objects.
+    second
+        .rotate_key(&admin, "raced", KeyOptions::default())
+        .unwrap();
+    assert_eq!(ours(&session), 4);
 }
