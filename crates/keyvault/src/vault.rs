@@ -847,6 +847,28 @@ impl Vault {
         }
     }
 
+    /// The material a create or rotate commits, inside its transaction:
+    /// the early one when it is of `key_type` (the key's type may have
+    /// changed since the read), else new material, which is added to
+    /// `made`. Either way adopted by the vault before the commit.
+    fn material_for(
+        &self,
+        early: Option<&(KeyType, Material)>,
+        key_type: KeyType,
+        made: &mut Vec<Material>,
+    ) -> Result<Material, VaultError> {
+        let material = match early {
+            Some((t, m)) if *t == key_type => m.clone(),
+            _ => {
+                let m = self.generate(key_type)?;
+                made.push(m.clone());
+                m
+            }
+        };
+        self.crypto.adopt(&material)?;
+        Ok(material)
+    }
+
     /// The end of a create or rotate: on success the material is the
     /// state's; refused before committing, every piece made for it is
     /// destroyed; failed while committing (the store's own error), it is
@@ -952,15 +974,7 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 ensure_name_free(tx.state, name)?;
                 let attributes = new_attributes(options.clone(), tx.now)?;
                 let version = new_version()?;
-                let material = match &early {
-                    Some((t, m)) if *t == key_type => m.clone(),
-                    _ => {
-                        let m = vault.generate(key_type)?;
-                        made.push(m.clone());
-                        m
-                    }
-                };
-                vault.crypto.adopt(&material)?;
+                let material = vault.material_for(early.as_ref(), key_type, &mut made)?;
                 let material_id = material.id.clone();
                 tx.version = Some(version.clone());
                 // A new key keeps the caller's spelling.
@@ -1203,15 +1217,7 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 let key_type = record.key_type;
                 let attributes = new_attributes(options.clone(), tx.now)?;
                 let version = new_version()?;
-                let material = match &early {
-                    Some((t, m)) if *t == key_type => m.clone(),
-                    _ => {
-                        let m = vault.generate(key_type)?;
-                        made.push(m.clone());
-                        m
-                    }
-                };
-                vault.crypto.adopt(&material)?;
+                let material = vault.material_for(early.as_ref(), key_type, &mut made)?;
                 let material_id = material.id.clone();
                 tx.version = Some(version.clone());
                 let vault_name = tx.state.properties.name.clone();

@@ -388,6 +388,31 @@ impl DirStore {
         Ok(())
     }
 
+    /// Refuses a state or witness file (`what`) of another format version
+    /// than this build's or of another vault, before its MAC is checked.
+    fn check_file_of_ours(
+        &self,
+        path: &Path,
+        what: &str,
+        format: u32,
+        ours: u32,
+        vault_id: &[u8],
+    ) -> Result<(), VaultError> {
+        if format != ours {
+            return Err(corrupt(
+                path,
+                format!("{what} format version {format}; this build reads version {ours}"),
+            ));
+        }
+        if vault_id != self.vault_id.as_slice() {
+            return Err(corrupt(
+                path,
+                format!("{what} file of another vault (vault id differs)"),
+            ));
+        }
+        Ok(())
+    }
+
     fn parse_state(&self, bytes: &[u8]) -> Result<Loaded, VaultError> {
         let path = &self.paths.state;
         let file: StateFile = serde_json::from_slice(bytes).map_err(|e| {
@@ -407,18 +432,13 @@ impl DirStore {
                 },
             }
         })?;
-        if file.format != STATE_FILE_FORMAT {
-            return Err(corrupt(
-                path,
-                format!(
-                    "state format version {}; this build reads version {STATE_FILE_FORMAT}",
-                    file.format
-                ),
-            ));
-        }
-        if file.vault_id != self.vault_id {
-            return Err(corrupt(path, "belongs to another vault (vault id differs)"));
-        }
+        self.check_file_of_ours(
+            path,
+            "state",
+            file.format,
+            STATE_FILE_FORMAT,
+            &file.vault_id,
+        )?;
         let expected = state_mac(
             self.mac_key.as_ref(),
             &file.commit,
@@ -854,18 +874,13 @@ impl DirStore {
         };
         let witness: WitnessFile = serde_json::from_slice(&bytes)
             .map_err(|e| corrupt(path, format!("not a vault witness file ({e})")))?;
-        if witness.format != WITNESS_FORMAT {
-            return Err(corrupt(
-                path,
-                format!(
-                    "witness format version {}; this build reads version {WITNESS_FORMAT}",
-                    witness.format
-                ),
-            ));
-        }
-        if witness.vault_id != self.vault_id {
-            return Err(corrupt(path, "witnesses another vault (vault id differs)"));
-        }
+        self.check_file_of_ours(
+            path,
+            "witness",
+            witness.format,
+            WITNESS_FORMAT,
+            &witness.vault_id,
+        )?;
         let expected = witness_mac(
             self.mac_key.as_ref(),
             &self.vault_id,
