@@ -7,7 +7,6 @@
 //! backend.
 
 use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
@@ -48,7 +47,44 @@ pub(crate) struct State {
     /// Never serialized: the store appends them to the log.
     #[serde(skip)]
     pub pending_audit: Vec<AuditEntry>,
+    /// When the next soft-deleted key is due for purging, derived from
+    /// `deleted` and cached; never serialized.
+    #[serde(skip)]
+    pub purge_memo: PurgeMemo,
 }
+
+/// The earliest scheduled purge among the soft-deleted keys, as of a
+/// change count of the `deleted` map: so a call finds whether a purge is
+/// due without walking the deleted keys, which it does again only after
+/// they changed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PurgeMemo {
+    /// `(deleted.changes(), earliest scheduled purge)` when last derived.
+    known: Option<(u64, Option<UnixTime>)>,
+}
+
+impl PurgeMemo {
+    /// The earliest scheduled purge in `deleted`.
+    pub(crate) fn earliest(&mut self, deleted: &Tracked<DeletedRecord>) -> Option<UnixTime> {
+        match self.known {
+            Some((changes, earliest)) if changes == deleted.changes() => earliest,
+            _ => {
+                let earliest = deleted.values().map(|r| r.scheduled_purge).min();
+                self.known = Some((deleted.changes(), earliest));
+                earliest
+            }
+        }
+    }
+}
+
+/// A cache: states equal whatever it holds.
+impl PartialEq for PurgeMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for PurgeMemo {}
 
 impl State {
     /// The state of a new, empty vault.
@@ -62,6 +98,7 @@ impl State {
             access: Tracked::default(),
             audit_head: AuditHead::genesis(),
             pending_audit: Vec::new(),
+            purge_memo: PurgeMemo::default(),
         }
     }
 }
@@ -72,11 +109,24 @@ impl State {
 /// entry when it fails, and yields what it changed (a [`Delta`]) for the
 /// store to write: a call's cost follows what it touches, not the vault's
 /// size. Reads go through `Deref` to the map.
+///
+/// Two things are kept beside the map so that no call has to walk it: an
+/// index of the keys folded to lowercase (names compare case-insensitively,
+/// as in Azure Key Vault), and the size of the map's JSON serialization
+/// (the state's size limit), brought up to date entry by entry.
 #[derive(Debug, Clone)]
 pub(crate) struct Tracked<V> {
     map: BTreeMap<String, V>,
     /// Before-values of the entries changed since [`Tracked::begin`].
     undo: BTreeMap<String, Option<V>>,
+    /// Each key folded to ASCII lowercase, to the key as stored.
+    folded: BTreeMap<String, String>,
+    /// The serialized size of the entries as they were before the ones in
+    /// `undo` changed (see [`Tracked::entry_bytes`]).
+    bytes: usize,
+    /// Counts the changes to the map: lets the state cache what it derives
+    /// from one (the next purge time) and know when to derive it again.
+    changes: u64,
 }
 
 impl<V> Default for Tracked<V> {
@@ -84,6 +134,9 @@ impl<V> Default for Tracked<V> {
         Self {
             map: BTreeMap::new(),
             undo: BTreeMap::new(),
+            folded: BTreeMap::new(),
+            bytes: 0,
+            changes: 0,
         }
     }
 }
@@ -109,24 +162,77 @@ impl<V: Serialize> Serialize for Tracked<V> {
     }
 }
 
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for Tracked<V> {
+impl<'de, V: Deserialize<'de> + Serialize> Deserialize<'de> for Tracked<V> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map: BTreeMap<String, V> = BTreeMap::deserialize(d)?;
+        let folded = map
+            .keys()
+            .map(|k| (k.to_ascii_lowercase(), k.clone()))
+            .collect();
+        let bytes = map.iter().map(|(k, v)| entry_bytes(k, v)).sum();
         Ok(Self {
-            map: BTreeMap::deserialize(d)?,
+            map,
             undo: BTreeMap::new(),
+            folded,
+            bytes,
+            changes: 0,
         })
     }
 }
 
-/// What a transaction changed in one map: each key's new value (`None`:
+/// Counts the bytes written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The length of `value` serialized as compact JSON (0 for a value that
+/// does not serialize, which the store then refuses anyway).
+pub(crate) fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    let mut count = ByteCount(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
+
+/// What one entry adds to its map's JSON: `"key":value` and a comma.
+fn entry_bytes<V: Serialize>(key: &str, value: &V) -> usize {
+    json_len(key) + 1 + json_len(value) + 1
+}
+
+/// What one transaction changed in one map: each key's new value (`None`:
 /// removed).
 pub(crate) type Changes<V> = BTreeMap<String, Option<V>>;
 
-impl<V: Clone + PartialEq> Tracked<V> {
+impl<V: Clone + PartialEq + Serialize> Tracked<V> {
     fn touch(&mut self, key: &str) {
+        self.changes += 1;
         if !self.undo.contains_key(key) {
             self.undo.insert(key.to_owned(), self.map.get(key).cloned());
         }
+    }
+
+    /// Keeps the lowercase index right for `key` after its entry changed.
+    fn refold(&mut self, key: &str) {
+        let folded = key.to_ascii_lowercase();
+        if self.map.contains_key(key) {
+            self.folded.insert(folded, key.to_owned());
+        } else if self.folded.get(&folded).is_some_and(|k| k == key) {
+            self.folded.remove(&folded);
+        }
+    }
+
+    /// The key as stored that equals `key` but for ASCII case.
+    pub(crate) fn find_ignore_case(&self, key: &str) -> Option<&String> {
+        self.folded.get(&key.to_ascii_lowercase())
     }
 
     /// The value at `key`, to change.
@@ -138,32 +244,71 @@ impl<V: Clone + PartialEq> Tracked<V> {
     /// Sets `key`.
     pub(crate) fn insert(&mut self, key: String, value: V) -> Option<V> {
         self.touch(&key);
-        self.map.insert(key, value)
+        let old = self.map.insert(key.clone(), value);
+        self.refold(&key);
+        old
     }
 
     /// Removes `key`.
     pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
         self.touch(key);
-        self.map.remove(key)
+        let old = self.map.remove(key);
+        self.refold(key);
+        old
     }
 
-    /// The entry at `key`, to change.
-    pub(crate) fn entry(&mut self, key: String) -> Entry<'_, String, V> {
-        self.touch(&key);
-        self.map.entry(key)
+    /// How many changes the map has had (any change counts, undone or not).
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// The size of the map serialized as JSON, as it is now: the settled
+    /// size, corrected for the entries changed since [`begin`](Self::begin).
+    /// Costs what those entries take to serialize, whatever the map's size.
+    pub(crate) fn json_bytes(&self) -> usize {
+        let mut bytes = self.bytes;
+        for (key, old) in &self.undo {
+            if let Some(old) = old {
+                bytes = bytes.saturating_sub(entry_bytes(key, old));
+            }
+            if let Some(new) = self.map.get(key) {
+                bytes += entry_bytes(key, new);
+            }
+        }
+        // The braces, less the last entry's comma.
+        2 + bytes - usize::from(!self.map.is_empty())
+    }
+
+    /// Takes the entries changed since the last settle into `bytes`; the
+    /// before-values are dropped.
+    fn settle(&mut self) -> BTreeMap<String, Option<V>> {
+        let undo = core::mem::take(&mut self.undo);
+        for (key, old) in &undo {
+            if let Some(old) = old {
+                self.bytes = self.bytes.saturating_sub(entry_bytes(key, old));
+            }
+            if let Some(new) = self.map.get(key) {
+                self.bytes += entry_bytes(key, new);
+            }
+        }
+        undo
     }
 
     fn begin(&mut self) {
-        self.undo.clear();
+        // Changes made outside a transaction (a new state being filled)
+        // are kept.
+        self.settle();
     }
 
     /// Puts back every entry changed since [`begin`](Self::begin).
     fn rollback(&mut self) {
+        self.changes += 1;
         for (key, old) in core::mem::take(&mut self.undo) {
             match old {
-                Some(value) => self.map.insert(key, value),
+                Some(value) => self.map.insert(key.clone(), value),
                 None => self.map.remove(&key),
             };
+            self.refold(&key);
         }
     }
 
@@ -171,7 +316,7 @@ impl<V: Clone + PartialEq> Tracked<V> {
     /// their old value are left out).
     fn take_changes(&mut self) -> Changes<V> {
         let mut changes = BTreeMap::new();
-        for (key, old) in core::mem::take(&mut self.undo) {
+        for (key, old) in self.settle() {
             let new = self.map.get(&key).cloned();
             if new != old {
                 changes.insert(key, new);
@@ -182,11 +327,22 @@ impl<V: Clone + PartialEq> Tracked<V> {
 
     /// Applies changes read back from the store.
     fn apply(&mut self, changes: Changes<V>) {
+        self.settle();
+        self.changes += 1;
         for (key, new) in changes {
+            if let Some(old) = self.map.get(&key) {
+                self.bytes = self.bytes.saturating_sub(entry_bytes(&key, old));
+            }
             match new {
-                Some(value) => self.map.insert(key, value),
-                None => self.map.remove(&key),
-            };
+                Some(value) => {
+                    self.bytes += entry_bytes(&key, &value);
+                    self.map.insert(key.clone(), value);
+                }
+                None => {
+                    self.map.remove(&key);
+                }
+            }
+            self.refold(&key);
         }
     }
 }
@@ -552,4 +708,118 @@ pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
         .chunks_exact(2)
         .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::limits::state_json_bytes;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(String, u64),
+        Remove(String),
+        Change(String, u64),
+        Commit,
+        Rollback,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Few names, in mixed case and with characters JSON escapes, so
+        // that entries are replaced, removed and folded onto each other.
+        let name = prop::sample::select(vec!["a", "A", "b-1", "B-1", "q\"\\", "é", "Ω\u{1}"])
+            .prop_map(str::to_owned);
+        prop_oneof![
+            (name.clone(), any::<u64>()).prop_map(|(n, v)| Op::Insert(n, v)),
+            name.clone().prop_map(Op::Remove),
+            (name, any::<u64>()).prop_map(|(n, v)| Op::Change(n, v)),
+            Just(Op::Commit),
+            Just(Op::Rollback),
+        ]
+    }
+
+    fn check(state: &State) {
+        assert_eq!(
+            state_json_bytes(state),
+            serde_json::to_vec(state).unwrap().len(),
+            "the tracked size is the serialized size"
+        );
+        for name in ["a", "A", "b-1", "B-1", "q\"\\", "é", "Ω\u{1}", "x"] {
+            let scanned = state.purged.keys().find(|k| k.eq_ignore_ascii_case(name));
+            assert_eq!(state.purged.find_ignore_case(name), scanned, "{name}");
+        }
+    }
+
+    proptest! {
+        /// The size each map keeps, and its lowercase index, stay what a
+        /// full serialization and a scan give, through transactions that
+        /// commit or roll back, and in a copy brought up to date by
+        /// applying the committed changes (as the op log is replayed).
+        #[test]
+        fn tracked_size_and_index_follow_the_map(ops in prop::collection::vec(op(), 0..60)) {
+            let mut state = State::new(VaultProperties::new("kv"));
+            let mut replica = state.clone();
+            state.purged.begin();
+            for op in ops {
+                match op {
+                    Op::Insert(name, v) => {
+                        // Names are unique but for case, as the vault keeps them.
+                        let name = state.purged.find_ignore_case(&name).cloned().unwrap_or(name);
+                        state.purged.insert(name, v);
+                    }
+                    Op::Remove(name) => {
+                        state.purged.remove(&name);
+                    }
+                    Op::Change(name, v) => {
+                        if let Some(value) = state.purged.get_mut(&name) {
+                            *value = v;
+                        }
+                    }
+                    Op::Commit => {
+                        let changes = state.purged.take_changes();
+                        replica.apply(Delta { purged: changes, ..Delta::default() });
+                        state.purged.begin();
+                        check(&replica);
+                        prop_assert_eq!(&replica, &state);
+                    }
+                    Op::Rollback => {
+                        state.purged.rollback();
+                        state.purged.begin();
+                    }
+                }
+                check(&state);
+            }
+            // Read back, the map gives the same size and index.
+            let copy: State = serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
+            check(&copy);
+        }
+    }
+
+    #[test]
+    fn the_next_purge_is_derived_again_after_a_change() {
+        let mut state = State::new(VaultProperties::new("kv"));
+        assert_eq!(state.purge_memo.earliest(&state.deleted), None);
+        let record = |at| DeletedRecord {
+            key: KeyRecord {
+                name: "k".into(),
+                key_type: KeyType::Aes256,
+                versions: Vec::new(),
+            },
+            deleted: 0,
+            scheduled_purge: at,
+        };
+        state.deleted.insert("k".into(), record(50));
+        assert_eq!(state.purge_memo.earliest(&state.deleted), Some(50));
+        state.deleted.insert("j".into(), record(20));
+        assert_eq!(state.purge_memo.earliest(&state.deleted), Some(20));
+        state.deleted.rollback();
+        assert_eq!(state.purge_memo.earliest(&state.deleted), None);
+        state.apply(Delta {
+            deleted: BTreeMap::from([("k".to_owned(), Some(record(70)))]),
+            ..Delta::default()
+        });
+        assert_eq!(state.purge_memo.earliest(&state.deleted), Some(70));
+    }
 }

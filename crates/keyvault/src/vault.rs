@@ -438,6 +438,14 @@ pub(crate) fn audit(
 /// as done by the vault itself; returns their material to destroy once the
 /// transaction committed.
 fn purge_due(state: &mut State, now: UnixTime) -> Vec<Material> {
+    // Most calls find nothing due without looking at the deleted keys.
+    if state
+        .purge_memo
+        .earliest(&state.deleted)
+        .is_none_or(|earliest| earliest > now)
+    {
+        return Vec::new();
+    }
     let due: Vec<String> = state
         .deleted
         .iter()
@@ -467,7 +475,6 @@ fn purge_due(state: &mut State, now: UnixTime) -> Vec<Material> {
 /// soft-deleted or purged), compared case-insensitively as Azure Key Vault
 /// compares key names; `name` itself when the state has no such key.
 pub(crate) fn stored_name(state: &State, name: &str) -> String {
-    let matches = |stored: &&String| stored.eq_ignore_ascii_case(name);
     if state.keys.contains_key(name)
         || state.deleted.contains_key(name)
         || state.purged.contains_key(name)
@@ -476,10 +483,9 @@ pub(crate) fn stored_name(state: &State, name: &str) -> String {
     }
     state
         .keys
-        .keys()
-        .find(matches)
-        .or_else(|| state.deleted.keys().find(matches))
-        .or_else(|| state.purged.keys().find(matches))
+        .find_ignore_case(name)
+        .or_else(|| state.deleted.find_ignore_case(name))
+        .or_else(|| state.purged.find_ignore_case(name))
         .map_or_else(|| name.to_owned(), Clone::clone)
 }
 
@@ -1056,15 +1062,21 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 } else {
                     given
                 };
+                if !tx.state.keys.contains_key(name) {
+                    tx.state.keys.insert(
+                        name.to_owned(),
+                        KeyRecord {
+                            name: name.to_owned(),
+                            key_type,
+                            versions: Vec::new(),
+                        },
+                    );
+                }
                 let record = tx
                     .state
                     .keys
-                    .entry(name.to_owned())
-                    .or_insert_with(|| KeyRecord {
-                        name: name.to_owned(),
-                        key_type,
-                        versions: Vec::new(),
-                    });
+                    .get_mut(name)
+                    .ok_or_else(|| invalid("the key was just inserted"))?;
                 record.versions.push(VersionRecord {
                     version,
                     attributes,
