@@ -40,6 +40,25 @@ impl AuditHead {
             mac: vec![0; 32],
         }
     }
+
+    /// Whether this is the head of an empty log.
+    #[must_use]
+    pub fn is_genesis(&self) -> bool {
+        *self == Self::genesis()
+    }
+}
+
+/// An audit log segment closed by a rotation
+/// ([`FileKeyVault::rotate_audit_log`](crate::FileKeyVault::rotate_audit_log)):
+/// a file of the vault's directory that no call writes any more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSegment {
+    /// Where it is (it may be moved elsewhere: verification takes paths).
+    pub path: std::path::PathBuf,
+    /// The sequence number of its first entry.
+    pub first_seq: u64,
+    /// The sequence number of its last entry.
+    pub last_seq: u64,
 }
 
 /// How an operation ended.

@@ -284,7 +284,8 @@ impl core::fmt::Debug for FileVaultOptions {
 /// | `vault.json` | once, at creation | `magic` (`"strongroom-keyvault file vault"`), `format` (1), `vault_id` (16 random bytes, hex), `root_key` (`{"kind":"key-file"}` or `{"kind":"passphrase","algorithm":"argon2id","version":19,"memory_kib","iterations","parallelism","salt"}`), `check` (32 bytes, hex) |
 /// | `state.json` | at creation and at each compaction (the snapshot) | `commit` (16 random bytes, hex), `format` (1), `vault_id`, `generation`, `audit_len` (bytes of `audit.log` up to the committed head), `state` (keys, versions, attributes, sealed key material, deleted and purged keys, access policies, audit head at the commit), `mac` (HMAC-SHA256 of all of it, label `strongroom-keyvault state v1`) |
 /// | `ops.log` | appended by every call that changes the state; emptied at compaction | one JSON op record per line: `snapshot` (the `commit` of the `state.json` it extends), `generation` (one more than the record before, or the snapshot), `audit_len`, `audit_head`, `delta` (the new value of each key, deleted key, purged name and access policy the commit changed, `null` for removed, and the properties if they changed), `mac` (HMAC-SHA256 of all of it and of the previous record's MAC, or the snapshot's; label `strongroom-keyvault op v1`) |
-/// | `audit.log` | appended by every call | one JSON [`AuditEntry`](crate::AuditEntry) per line: `seq`, `generation` (the state's generation once the call was done), time, principal, operation, key, version, outcome, `prev` (the previous entry's MAC), `mac` (HMAC-SHA256 of all of it under the vault's key, label `strongroom-keyvault audit entry v2`) |
+/// | `audit.log` | appended by every call, until the first [rotation](FileKeyVault::rotate_audit_log) | one JSON [`AuditEntry`](crate::AuditEntry) per line: `seq`, `generation` (the state's generation once the call was done), time, principal, operation, key, version, outcome, `prev` (the previous entry's MAC), `mac` (HMAC-SHA256 of all of it under the vault's key, label `strongroom-keyvault audit entry v2`) |
+/// | `audit.<n>.log` (`n`: 20 digits) | the live audit log segment after a rotation: appended by every call until the next | as `audit.log`; its first entry has sequence number `n` and follows the last of the segment before. Which segment is live follows from the state (`audit_start`: the head the live segment starts after, in `state.json`'s `state` once the log was rotated, and in the `delta` of the rotation's op record) |
 /// | `lock` | created at creation | empty; locked exclusively (`File::lock`: `flock` on Unix) for each transaction |
 /// | `*.tmp` | during a change | the next `vault.json` / `state.json` before its rename; a leftover is ignored and overwritten |
 ///
@@ -602,6 +603,83 @@ impl FileKeyVault {
     /// call.
     pub fn compact(&self) -> Result<(), VaultError> {
         self.inner.store.compact()
+    }
+
+    /// Rotates the audit log: closes the live segment, which stays in the
+    /// directory under its name (`audit.log` for the first, then
+    /// `audit.<first sequence number>.log`) and is never written again, and
+    /// begins a new one whose first entry records the rotation. From then on
+    /// [`audit_log`](KeyVault::audit_log),
+    /// [`verify_audit_log`](KeyVault::verify_audit_log) and
+    /// [`export_audit_log`](KeyVault::export_audit_log) cover the new
+    /// segment; archived ones are checked with
+    /// [`verify_archived_audit_log`](Self::verify_archived_audit_log), here or
+    /// after they were moved elsewhere. Returns the closed segment, or
+    /// `None` when the live one held no entry (nothing is done).
+    ///
+    /// The live segment is verified first: a tampered log is refused, never
+    /// archived. The rotation is one commit: a crash leaves the old segment
+    /// live or the new one, and the chain of entries runs on unbroken
+    /// across segments (each entry still carries the MAC of the one before).
+    ///
+    /// # Errors
+    /// [`VaultError::AuditTampered`] when the live segment does not verify;
+    /// [`VaultError::Io`], [`VaultError::Corrupt`], rollback errors as any
+    /// call.
+    ///
+    /// ```
+    /// # use strongroom_keyvault::*;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let key_file = tmp.path().join("root.key");
+    /// # FileKeyVault::generate_key_file(&key_file)?;
+    /// let vault = FileKeyVault::create(
+    ///     tmp.path().join("vault"),
+    ///     VaultProperties::new("backups"),
+    ///     RootKeySource::KeyFile(key_file),
+    /// )?;
+    /// let admin = Principal::new("admin");
+    /// vault.set_access_policy(&admin, Permissions::all())?;
+    /// vault.create_key(&admin, "k", KeyType::Aes256, KeyOptions::default())?;
+    ///
+    /// let archived = vault.rotate_audit_log()?.expect("entries to archive");
+    /// assert_eq!((archived.first_seq, archived.last_seq), (1, 2));
+    /// // The live log starts afresh with the rotation's own entry...
+    /// assert_eq!(vault.audit_log()?[0].seq, 3);
+    /// vault.verify_audit_log()?;
+    /// // ...and the archive still verifies, against it.
+    /// assert_eq!(vault.verify_archived_audit_log(&[&archived.path])?, 1..=2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn rotate_audit_log(&self) -> Result<Option<crate::AuditSegment>, VaultError> {
+        self.inner.rotate_audit_log()
+    }
+
+    /// Verifies archived audit log segments (the files
+    /// [`rotate_audit_log`](Self::rotate_audit_log) closed, wherever they are
+    /// now), given oldest first: every entry's MAC under the vault's key,
+    /// the links between entries and between files, and that the last one
+    /// ends exactly where the live log begins. The oldest segments may be
+    /// left out (the check then starts at the first entry given); a missing,
+    /// edited, forged or reordered one in between is found. Returns the
+    /// sequence numbers the segments cover.
+    ///
+    /// # Errors
+    /// [`VaultError::AuditTampered`] naming the first bad entry (its
+    /// position counts across the files, in the order given);
+    /// [`VaultError::Corrupt`] for a line that is not an audit entry;
+    /// [`VaultError::Io`]; [`VaultError::InvalidArgument`] when no segment
+    /// is given or the log was never rotated.
+    pub fn verify_archived_audit_log(
+        &self,
+        segments: &[impl AsRef<Path>],
+    ) -> Result<core::ops::RangeInclusive<u64>, VaultError> {
+        let mut entries = Vec::new();
+        for segment in segments {
+            entries.extend(store::read_audit_segment(segment.as_ref())?);
+        }
+        self.inner.verify_archived_entries(&entries)
     }
 
     /// Test hook (feature `testing`): every crash point of the

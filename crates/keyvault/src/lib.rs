@@ -116,7 +116,7 @@ mod state;
 mod vault;
 mod wrapper;
 
-pub use audit::{AuditEntry, AuditError, AuditHead, AuditOutcome};
+pub use audit::{AuditEntry, AuditError, AuditHead, AuditOutcome, AuditSegment};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::VaultError;
 pub use memory::MemoryKeyVault;

@@ -111,9 +111,14 @@ pub(crate) fn state_json_bytes(state: &State) -> usize {
         purged: Empty,
         access: Empty,
         audit_head: &'a crate::AuditHead,
+        #[serde(skip_serializing_if = "is_genesis")]
+        audit_start: &'a crate::AuditHead,
     }
     #[derive(serde::Serialize)]
     struct Empty {}
+    fn is_genesis(head: &&crate::AuditHead) -> bool {
+        head.is_genesis()
+    }
     let shell = crate::state::json_len(&Shell {
         format: state.format,
         properties: &state.properties,
@@ -122,6 +127,7 @@ pub(crate) fn state_json_bytes(state: &State) -> usize {
         purged: Empty {},
         access: Empty {},
         audit_head: &state.audit_head,
+        audit_start: &state.audit_start,
     });
     // Each empty map is "{}" in the shell.
     shell - 8

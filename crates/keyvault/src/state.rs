@@ -43,6 +43,16 @@ pub(crate) struct State {
     pub access: Tracked<Permissions>,
     /// The last audit entry written; the log must reach it.
     pub audit_head: AuditHead,
+    /// What the live audit log segment's first entry follows: the genesis
+    /// head until the log is first rotated, then the last entry of the
+    /// segment archived before it. Left out of the serialization while it
+    /// is the genesis head, so a state never rotated reads and MACs as
+    /// before it existed.
+    #[serde(
+        default = "AuditHead::genesis",
+        skip_serializing_if = "AuditHead::is_genesis"
+    )]
+    pub audit_start: AuditHead,
     /// Audit entries made by the current transaction, not yet in the log.
     /// Never serialized: the store appends them to the log.
     #[serde(skip)]
@@ -97,6 +107,7 @@ impl State {
             purged: Tracked::default(),
             access: Tracked::default(),
             audit_head: AuditHead::genesis(),
+            audit_start: AuditHead::genesis(),
             pending_audit: Vec::new(),
             purge_memo: PurgeMemo::default(),
         }
@@ -362,6 +373,9 @@ pub(crate) struct Delta {
     pub purged: Changes<UnixTime>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub access: Changes<Permissions>,
+    /// A rotation of the audit log: where the new live segment starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_start: Option<AuditHead>,
 }
 
 impl Delta {
@@ -372,6 +386,7 @@ impl Delta {
             && self.deleted.is_empty()
             && self.purged.is_empty()
             && self.access.is_empty()
+            && self.audit_start.is_none()
     }
 }
 
@@ -395,6 +410,9 @@ impl State {
         self.deleted.apply(delta.deleted);
         self.purged.apply(delta.purged);
         self.access.apply(delta.access);
+        if let Some(start) = delta.audit_start {
+            self.audit_start = start;
+        }
     }
 }
 
@@ -488,6 +506,25 @@ pub(crate) trait StateStore: Send + Sync {
     fn compact(&self) -> Result<(), VaultError> {
         Ok(())
     }
+
+    /// Closes the live audit log segment and starts a new one, whose first
+    /// entry is the one `record` makes from the closed segment's start and
+    /// end. `None` when the live segment is empty.
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidArgument`] for a store that keeps no log on
+    /// disk; the store's own; [`VaultError::AuditTampered`] when the live
+    /// segment does not verify.
+    fn rotate_audit(
+        &self,
+        record: &mut dyn FnMut(&AuditHead, &AuditHead) -> crate::audit::AuditRecord,
+    ) -> Result<Option<crate::AuditSegment>, VaultError> {
+        let _ = record;
+        Err(VaultError::InvalidArgument {
+            reason: "this vault keeps its audit log in memory: there is no segment to rotate"
+                .into(),
+        })
+    }
 }
 
 /// An audit log as a store holds it.
@@ -579,6 +616,7 @@ pub(crate) fn run_transaction(
             deleted: state.deleted.take_changes(),
             purged: state.purged.take_changes(),
             access: state.access.take_changes(),
+            audit_start: None,
         }
     } else {
         state.properties = properties;

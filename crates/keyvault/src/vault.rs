@@ -261,7 +261,12 @@ pub trait KeyVault: Send + Sync {
         self.unwrap_key(caller, name, &wrapped.version, algorithm, &wrapped.wrapped)
     }
 
-    /// Every audit entry, oldest first.
+    /// Every audit entry, oldest first. For a vault kept in a directory
+    /// whose log was rotated
+    /// ([`FileKeyVault::rotate_audit_log`](crate::FileKeyVault::rotate_audit_log)),
+    /// the entries of the live segment: those since the last rotation. The
+    /// same holds for [`verify_audit_log`](Self::verify_audit_log) and
+    /// [`export_audit_log`](Self::export_audit_log).
     ///
     /// # Errors
     /// Storage failures.
@@ -660,6 +665,63 @@ fn check_algorithm(record: &KeyRecord, algorithm: WrapAlgorithm) -> Result<(), V
 }
 
 impl Vault {
+    /// Closes the live audit log segment and begins the next, whose first
+    /// entry records the rotation (by the vault itself).
+    pub(crate) fn rotate_audit_log(&self) -> Result<Option<crate::AuditSegment>, VaultError> {
+        let now = self.clock.now();
+        self.store.rotate_audit(&mut |start, end| AuditRecord {
+            time: now,
+            principal: SYSTEM.to_owned(),
+            operation: format!(
+                "rotateAuditLog (entries {} to {} archived)",
+                start.seq + 1,
+                end.seq
+            ),
+            key: None,
+            version: None,
+            outcome: AuditOutcome::Allowed,
+        })
+    }
+
+    /// Verifies the entries of archived audit log segments, oldest first,
+    /// as the entries that come right before the live segment. Returns the
+    /// sequence numbers they cover.
+    pub(crate) fn verify_archived_entries(
+        &self,
+        entries: &[AuditEntry],
+    ) -> Result<core::ops::RangeInclusive<u64>, VaultError> {
+        let live = self.store.audit_log()?;
+        if live.start.is_genesis() {
+            return Err(invalid(
+                "the audit log was never rotated: there is no archived segment to verify",
+            ));
+        }
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Err(invalid("no archived audit entries were given"));
+        };
+        // The oldest segments may have been let go: the entries then start
+        // where the first one says it follows. Its MAC still proves the
+        // vault wrote it; what comes before it is not checked.
+        let start = if first.seq <= 1 {
+            crate::AuditHead::genesis()
+        } else {
+            crate::AuditHead {
+                seq: first.seq - 1,
+                mac: first.prev.clone(),
+            }
+        };
+        verify_chain(entries, &start, &live.start, self.store.audit_key())?;
+        if last.seq != live.start.seq {
+            // verify_chain allows entries past its head (a crash's leftovers
+            // in a live log); an archive ends exactly where the live log
+            // begins.
+            return Err(VaultError::AuditTampered(crate::AuditError {
+                index: (live.start.seq - start.seq) as usize,
+                reason: "runs past the start of the live log (was the live segment given?)",
+            }));
+        }
+        Ok(first.seq..=last.seq)
+    }
     /// The vault logic over `store`, `crypto` and `clock`, after checking
     /// the stored properties ([`validate_properties`]).
     ///

@@ -117,6 +117,9 @@ fn run_op(op: &str, dir: &Path, key_file: &Path) -> Result<(), VaultError> {
         "compact" => {
             vault.compact()?;
         }
+        "rotate-audit" => {
+            vault.rotate_audit_log()?;
+        }
         "denied" => {
             let err = vault
                 .create_key(&reader(), "nope", KeyType::Aes256, KeyOptions::default())
@@ -407,7 +410,7 @@ fn a_crash_at_any_step_of_creation_leaves_no_vault_or_a_whole_one() {
         .iter()
         .copied()
         .filter(|p| {
-            !["audit:", "recover:", "ops:", "compact:"]
+            !["audit:", "recover:", "ops:", "compact:", "rotate:"]
                 .iter()
                 .any(|t| p.starts_with(t))
         })
@@ -512,6 +515,88 @@ fn a_crash_at_any_step_of_compaction_leaves_the_state_whole() {
 }
 
 #[test]
+fn a_crash_at_any_step_of_an_audit_log_rotation_loses_no_entry() {
+    child_main();
+    const TEST: &str = "a_crash_at_any_step_of_an_audit_log_rotation_loses_no_entry";
+    let tmp = tempfile::tempdir().unwrap();
+    let key_file = tmp.path().join("root.key");
+    FileKeyVault::generate_key_file(&key_file).unwrap();
+    let base = tmp.path().join("base").join("vault");
+    make_base(&base, &key_file);
+    let entries = open(&base, &key_file).unwrap().audit_log().unwrap().len() as u64;
+    let points: Vec<&str> = FileKeyVault::crash_points_for_tests()
+        .iter()
+        .copied()
+        .filter(|p| {
+            ["ops:", "audit:", "rotate:"]
+                .iter()
+                .any(|t| p.starts_with(t))
+        })
+        .collect();
+    assert_eq!(points.len(), 9);
+    let next_segment = format!("audit.{:020}.log", entries + 1);
+    for point in points {
+        let dir = tmp.path().join(point.replace(':', "-")).join("vault");
+        copy_dir(&base, &dir);
+        fs::copy(
+            base.parent().unwrap().join("wrapped"),
+            dir.parent().unwrap().join("wrapped"),
+        )
+        .unwrap();
+        let status = run_child(TEST, "rotate-audit", Some(point), &dir, &key_file);
+        assert!(aborted(status), "rotate at {point}: {status}");
+        // Committed once its op record is whole; the rotation's own entry
+        // is there once appended whole.
+        let committed = !matches!(point, "ops:before-append" | "ops:torn-append");
+        let entry_kept = matches!(point, "audit:before-fsync" | "audit:after-fsync");
+        let vault = open(&dir, &key_file).unwrap_or_else(|e| panic!("{point}: {e}"));
+        vault
+            .verify_audit_log()
+            .unwrap_or_else(|e| panic!("{point}: {e}"));
+        let live: Vec<u64> = vault.audit_log().unwrap().iter().map(|e| e.seq).collect();
+        if committed {
+            assert_eq!(
+                vault
+                    .verify_archived_audit_log(&[dir.join("audit.log")])
+                    .unwrap(),
+                1..=entries,
+                "{point}"
+            );
+            let expected: &[u64] = if entry_kept { &[entries + 1] } else { &[] };
+            assert_eq!(live, expected, "{point}");
+            if !entry_kept {
+                // An empty live segment has nothing to rotate.
+                assert_eq!(vault.rotate_audit_log().unwrap(), None, "{point}");
+            }
+        } else {
+            assert_eq!(live, (1..=entries).collect::<Vec<_>>(), "{point}");
+            assert!(!dir.join(&next_segment).exists(), "{point}");
+            let again = vault.rotate_audit_log().unwrap().unwrap();
+            assert_eq!((again.first_seq, again.last_seq), (1, entries), "{point}");
+        }
+        // It goes on: a call, a reopen, the chain whole across segments.
+        vault
+            .wrap_key(&reader(), "k", None, WrapAlgorithm::A256Kw, &[1; 32])
+            .unwrap();
+        drop(vault);
+        let vault = open(&dir, &key_file).unwrap();
+        vault.verify_audit_log().unwrap();
+        let live = vault.audit_log().unwrap();
+        let first = live[0].seq;
+        assert_eq!(
+            vault
+                .verify_archived_audit_log(&[dir.join("audit.log")])
+                .unwrap(),
+            1..=first - 1,
+            "{point}"
+        );
+        for (i, e) in live.iter().enumerate() {
+            assert_eq!(e.seq, first + i as u64, "{point}: gap");
+        }
+    }
+}
+
+#[test]
 fn a_crash_while_repairing_a_torn_log_is_repaired_again() {
     child_main();
     const TEST: &str = "a_crash_while_repairing_a_torn_log_is_repaired_again";
@@ -553,7 +638,7 @@ fn a_crash_while_repairing_a_torn_log_is_repaired_again() {
 fn every_crash_point_is_a_known_name() {
     child_main();
     let points = FileKeyVault::crash_points_for_tests();
-    assert_eq!(points.len(), 23);
+    assert_eq!(points.len(), 24);
     for p in points {
         FileKeyVault::set_crash_point_for_tests(Some(p)).unwrap();
     }

@@ -435,3 +435,201 @@ fn an_altered_op_record_is_caught() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }
+
+// ------------------------------------------------- audit log rotation
+
+/// Three wraps: the log holds the fixture's two entries and three more.
+fn with_entries(fx: &Fixture) -> FileKeyVault {
+    let vault = fx.open().unwrap();
+    for _ in 0..3 {
+        vault
+            .wrap_key(&admin(), "k", None, WrapAlgorithm::A256Kw, &[1; 32])
+            .unwrap();
+    }
+    vault
+}
+
+#[test]
+fn a_rotated_audit_log_verifies_live_and_archived_across_processes_and_moves() {
+    let fx = Fixture::new();
+    let vault = with_entries(&fx);
+    // A second handle (as another process) that has read the log before.
+    let other = fx.open().unwrap();
+    assert_eq!(other.audit_log().unwrap().len(), 5);
+
+    let first = vault.rotate_audit_log().unwrap().expect("a segment");
+    assert_eq!((first.first_seq, first.last_seq), (1, 5));
+    assert_eq!(first.path, fx.dir.join("audit.log"));
+    let live = vault.audit_log().unwrap();
+    assert_eq!(live.len(), 1, "the rotation's own entry");
+    assert_eq!(live[0].seq, 6);
+    assert!(live[0].operation.starts_with("rotateAuditLog"), "{live:?}");
+    vault.verify_audit_log().unwrap();
+
+    // The other handle writes on into the new segment, linked to the old.
+    other
+        .wrap_key(&admin(), "k", None, WrapAlgorithm::A256Kw, &[2; 32])
+        .unwrap();
+    let live = vault.audit_log().unwrap();
+    assert_eq!(live.iter().map(|e| e.seq).collect::<Vec<_>>(), [6, 7]);
+    vault.verify_audit_log().unwrap();
+    other.verify_audit_log().unwrap();
+    assert_eq!(log_lines(&fx.dir).len(), 5, "the archive is never written");
+
+    let second = other.rotate_audit_log().unwrap().expect("a segment");
+    assert_eq!((second.first_seq, second.last_seq), (6, 7));
+    assert_eq!(second.path, fx.dir.join(format!("audit.{:020}.log", 6)));
+    assert_eq!(
+        vault.rotate_audit_log().unwrap().map(|s| s.first_seq),
+        Some(8)
+    );
+    drop((vault, other));
+
+    // Archives moved elsewhere verify, in order, against the live log of a
+    // reopened vault; the oldest may be left out.
+    let vault = fx.open().unwrap();
+    vault.verify_audit_log().unwrap();
+    let away = fx._tmp.path().join("cold-storage");
+    fs::create_dir_all(&away).unwrap();
+    let mut moved = Vec::new();
+    for (i, segment) in [&first, &second].iter().enumerate() {
+        let to = away.join(format!("segment-{i}"));
+        fs::rename(&segment.path, &to).unwrap();
+        moved.push(to);
+    }
+    let third = fx.dir.join(format!("audit.{:020}.log", 8));
+    let all = [moved[0].clone(), moved[1].clone(), third.clone()];
+    assert_eq!(vault.verify_archived_audit_log(&all).unwrap(), 1..=8);
+    assert_eq!(vault.verify_archived_audit_log(&all[1..]).unwrap(), 6..=8);
+    // The vault goes on after its archives were moved away.
+    vault
+        .wrap_key(&admin(), "k", None, WrapAlgorithm::A256Kw, &[3; 32])
+        .unwrap();
+    drop(vault);
+    let vault = fx.open().unwrap();
+    vault.verify_audit_log().unwrap();
+
+    // Out of order, with a segment missing, ending short, or running into
+    // the live log: each refused.
+    let wrong_order = [moved[1].clone(), moved[0].clone(), third.clone()];
+    assert_eq!(
+        common::tampered_at(
+            vault.verify_archived_audit_log(&wrong_order).map(drop),
+            "reordered"
+        ),
+        2
+    );
+    let gap = [moved[0].clone(), third.clone()];
+    assert_eq!(
+        common::tampered_at(vault.verify_archived_audit_log(&gap).map(drop), "gap"),
+        5
+    );
+    let short = [moved[0].clone(), moved[1].clone()];
+    assert_eq!(
+        common::tampered_at(vault.verify_archived_audit_log(&short).map(drop), "short"),
+        7
+    );
+    let live = fx.dir.join(format!("audit.{:020}.log", 9));
+    let too_far = [third.clone(), live];
+    assert_eq!(
+        common::tampered_at(
+            vault.verify_archived_audit_log(&too_far).map(drop),
+            "live given"
+        ),
+        1
+    );
+    assert!(matches!(
+        vault.verify_archived_audit_log(&[] as &[&Path]),
+        Err(VaultError::InvalidArgument { .. })
+    ));
+}
+
+#[test]
+fn a_forged_or_edited_archived_entry_is_found() {
+    let fx = Fixture::new();
+    let vault = with_entries(&fx);
+    let archived = vault.rotate_audit_log().unwrap().unwrap();
+    let lines = log_lines(&fx.dir);
+    assert_eq!(lines.len(), 5);
+    // An entry rewritten, with a MAC made without the vault's key.
+    let mut edited = lines.clone();
+    edited[3] = forged_after(&lines[2]);
+    let path = fx._tmp.path().join("edited.log");
+    fs::write(&path, edited.join("\n") + "\n").unwrap();
+    assert_eq!(
+        common::tampered_at(
+            vault.verify_archived_audit_log(&[&path]).map(drop),
+            "edited"
+        ),
+        3
+    );
+    // A forged entry appended to the closed segment.
+    let appended = fx._tmp.path().join("appended.log");
+    fs::write(
+        &appended,
+        format!("{}\n{}\n", lines.join("\n"), forged_after(&lines[4])),
+    )
+    .unwrap();
+    assert_eq!(
+        common::tampered_at(
+            vault.verify_archived_audit_log(&[&appended]).map(drop),
+            "appended"
+        ),
+        5
+    );
+    // Not an audit log at all.
+    let junk = fx._tmp.path().join("junk.log");
+    fs::write(&junk, "{}\n").unwrap();
+    assert!(matches!(
+        vault.verify_archived_audit_log(&[&junk]),
+        Err(VaultError::Corrupt { .. })
+    ));
+    assert_eq!(
+        vault.verify_archived_audit_log(&[&archived.path]).unwrap(),
+        1..=5
+    );
+}
+
+#[test]
+fn a_tampered_live_log_is_not_archived() {
+    let fx = Fixture::new();
+    let lines = log_lines(&fx.dir);
+    let forged = forged_after(&lines[lines.len() - 1]);
+    fs::write(
+        fx.dir.join("audit.log"),
+        format!("{}\n{forged}\n", lines.join("\n")),
+    )
+    .unwrap();
+    let vault = fx.open().unwrap();
+    assert_eq!(
+        common::tampered_at(vault.rotate_audit_log().map(drop), "rotate"),
+        lines.len()
+    );
+    assert!(
+        !fx.dir
+            .join(format!("audit.{:020}.log", lines.len() + 1))
+            .exists(),
+        "no new segment"
+    );
+}
+
+#[test]
+fn a_state_from_before_a_rotation_is_refused_without_a_witness() {
+    let fx = Fixture::new();
+    let vault = with_entries(&fx);
+    let before = state_files(&fx.dir);
+    vault.rotate_audit_log().unwrap().unwrap();
+    // Right after, the live segment holds the rotation's entry alone.
+    let again = vault.rotate_audit_log().unwrap().unwrap();
+    assert_eq!((again.first_seq, again.last_seq), (6, 6));
+    drop(vault);
+    // The old state names audit.log (whole, and untouched since) as the
+    // live log; the segment the rotation began shows it is old.
+    put_back(&fx.dir, &before);
+    match fx.open() {
+        Err(VaultError::RolledBack { found, last_seen }) => {
+            assert_eq!(last_seen, found + 1, "one commit undone");
+        }
+        other => panic!("expected RolledBack, got {other:?}"),
+    }
+}

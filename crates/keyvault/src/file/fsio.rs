@@ -58,6 +58,8 @@ pub(super) const CRASH_POINTS: &[&str] = &[
     "state.json:done",
     "compact:before-truncate",
     "compact:done",
+    // an audit log rotation: its commit, then the new segment's first entry
+    "rotate:committed",
 ];
 
 static ARMED: AtomicBool = AtomicBool::new(false);
@@ -231,6 +233,17 @@ impl Paths {
             audit: dir.join(super::AUDIT_FILE),
             ops: dir.join(super::OPS_FILE),
             lock: dir.join(super::LOCK_FILE),
+        }
+    }
+
+    /// The audit log segment whose first entry has sequence number
+    /// `start_seq + 1`: `audit.log` for the first, `audit.<first seq, 20
+    /// digits>.log` for each one begun by a rotation.
+    pub(super) fn audit_segment(&self, start_seq: u64) -> PathBuf {
+        if start_seq == 0 {
+            self.audit.clone()
+        } else {
+            self.dir.join(format!("audit.{:020}.log", start_seq + 1))
         }
     }
 }

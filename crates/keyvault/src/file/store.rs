@@ -160,6 +160,7 @@ impl DirStore {
             let loaded = store.load(&mut cache)?;
             let (_, _, head, _) = store.recover_audit(loaded)?;
             store.check_witness(loaded.generation, &head)?;
+            store.check_no_later_segment(loaded, &head)?;
             store.write_witness(loaded.generation, &head)?;
         }
         Ok(store)
@@ -296,6 +297,11 @@ impl DirStore {
                         loaded.ops_len
                     ),
                 ));
+            }
+            if record.delta.audit_start.is_some() {
+                // The log was rotated: what this process last saw of it is
+                // in the segment now archived.
+                loaded.tail = None;
             }
             loaded.state.apply(record.delta);
             loaded.generation = record.generation;
@@ -494,7 +500,7 @@ impl DirStore {
     /// call's cost does not grow with the log; a process's first call reads
     /// the entries since the last commit.
     fn recover_audit(&self, loaded: &Loaded) -> Result<(File, u64, AuditHead, bool), VaultError> {
-        let path = &self.paths.audit;
+        let path = &self.audit_path(loaded);
         let mut log = fsio::create_private(path, false).map_err(io_err(path))?;
         let len = log.metadata().map_err(io_err(path))?.len();
         let (start, mut head) = match &loaded.tail {
@@ -768,16 +774,23 @@ impl StateStore for DirStore {
         };
         let (log, end, log_head, _) = self.recover_audit(loaded)?;
         self.check_witness(loaded.generation, &log_head)?;
-        let entries = self.read_log(log, end)?;
+        let entries = self.read_log(&self.audit_path(loaded), log, end)?;
         Ok(AuditLog {
             entries,
-            start: AuditHead::genesis(),
+            start: loaded.state.audit_start.clone(),
             head,
         })
     }
 
     fn audit_key(&self) -> &dyn StateMacKey {
         self.mac_key.as_ref()
+    }
+
+    fn rotate_audit(
+        &self,
+        record: &mut dyn FnMut(&AuditHead, &AuditHead) -> crate::audit::AuditRecord,
+    ) -> Result<Option<crate::AuditSegment>, VaultError> {
+        self.rotate_audit_locked(record)
     }
 
     fn compact(&self) -> Result<(), VaultError> {
@@ -805,19 +818,7 @@ impl DirStore {
         f: &mut dyn FnMut(&mut State) -> Result<(), VaultError>,
     ) -> Result<Result<(), VaultError>, VaultError> {
         let loaded = self.load(cache)?;
-        let (mut log, log_end, head, crashed_commit) = self.recover_audit(loaded)?;
-        self.check_witness(loaded.generation, &head)?;
-        if crashed_commit {
-            // A crashed commit's entries claim the next generation: commit
-            // the state as it is, so that it reaches them again.
-            self.append_op(
-                loaded,
-                loaded.generation + 1,
-                log_end,
-                &head,
-                Delta::default(),
-            )?;
-        }
+        let (mut log, log_end, head) = self.prepare(loaded)?;
         loaded.state.audit_head = head;
         let outcome = run_transaction(
             &mut loaded.state,
@@ -837,7 +838,7 @@ impl DirStore {
                 })?;
                 bytes.push(b'\n');
             }
-            fsio::append_durable(&mut log, &bytes, &self.paths.audit, "audit")?;
+            fsio::append_durable(&mut log, &bytes, &self.audit_path(loaded), "audit")?;
             audit_end += bytes.len() as u64;
         }
         let new_head = loaded.state.audit_head.clone();
@@ -861,6 +862,130 @@ impl DirStore {
             self.write_witness(loaded.generation, &new_head)?;
         }
         Ok(outcome.result)
+    }
+
+    /// The live audit log segment of `loaded`.
+    fn audit_path(&self, loaded: &Loaded) -> PathBuf {
+        self.paths.audit_segment(loaded.state.audit_start.seq)
+    }
+
+    /// What every transaction does first, under the lock: repairs the
+    /// audit log, checks the witness, and makes the commit a crash left
+    /// unmade. Returns the live segment, its end and its head.
+    fn prepare(&self, loaded: &mut Loaded) -> Result<(File, u64, AuditHead), VaultError> {
+        let (log, log_end, head, crashed_commit) = self.recover_audit(loaded)?;
+        self.check_witness(loaded.generation, &head)?;
+        if crashed_commit {
+            // A crashed commit's entries claim the next generation: commit
+            // the state as it is, so that it reaches them again.
+            self.append_op(
+                loaded,
+                loaded.generation + 1,
+                log_end,
+                &head,
+                Delta::default(),
+            )?;
+        }
+        Ok((log, log_end, head))
+    }
+
+    /// Refuses a state from before a rotation of the audit log: the
+    /// segment the rotation began (named after the entry past `head`)
+    /// exists and starts with an entry the vault wrote after `head`.
+    /// Costs one failed `open` when there is no such segment.
+    fn check_no_later_segment(&self, loaded: &Loaded, head: &AuditHead) -> Result<(), VaultError> {
+        let path = self.paths.audit_segment(head.seq);
+        if head.seq == loaded.state.audit_start.seq {
+            // The live segment is empty: the one after it is itself.
+            return Ok(());
+        }
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let mut line = Vec::new();
+        BufReader::new(file.take(MAX_AUDIT_LINE))
+            .read_until(b'\n', &mut line)
+            .map_err(io_err(&path))?;
+        if let Ok(entry) = serde_json::from_slice::<AuditEntry>(&line)
+            && entry.follows(head, self.mac_key.as_ref())?
+        {
+            return Err(VaultError::RolledBack {
+                found: loaded.generation,
+                last_seen: entry.generation,
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes the live audit log segment and starts the next one, whose
+    /// first entry is `record` (the rotation itself). The closed segment
+    /// must verify first: a tampered log is never archived as if sound.
+    /// Returns the closed segment's path and its first and last sequence
+    /// numbers, or `None` when the live segment holds no entry.
+    fn rotate_audit_locked(
+        &self,
+        record: &mut dyn FnMut(&AuditHead, &AuditHead) -> crate::audit::AuditRecord,
+    ) -> Result<Option<crate::AuditSegment>, VaultError> {
+        let mut cache = self.guard();
+        let _lock = DirLock::acquire(&self.lock_file, &self.paths)?;
+        let result = (|| {
+            let loaded = self.load(&mut cache)?;
+            let (log, end, head) = self.prepare(loaded)?;
+            let start = loaded.state.audit_start.clone();
+            if head.seq == start.seq {
+                return Ok(None);
+            }
+            let closed = self.audit_path(loaded);
+            let entries = self.read_log(&closed, log, end)?;
+            crate::audit::verify_chain(&entries, &start, &head, self.mac_key.as_ref())?;
+            // The commit point: from here the next segment is the live one.
+            self.append_op(
+                loaded,
+                loaded.generation + 1,
+                0,
+                &head,
+                Delta {
+                    audit_start: Some(head.clone()),
+                    ..Delta::default()
+                },
+            )?;
+            loaded.state.apply(Delta {
+                audit_start: Some(head.clone()),
+                ..Delta::default()
+            });
+            crash_point("rotate:committed");
+            let (mut entry, _) = AuditEntry::chain(&head, record(&start, &head));
+            let new_head = crate::audit::seal(
+                core::slice::from_mut(&mut entry),
+                &head,
+                loaded.generation,
+                self.mac_key.as_ref(),
+            )?;
+            let mut bytes =
+                serde_json::to_vec(&entry).map_err(|e| VaultError::InvalidArgument {
+                    reason: format!("an audit entry cannot be serialized: {e}"),
+                })?;
+            bytes.push(b'\n');
+            let live = self.audit_path(loaded);
+            let mut file = fsio::create_private(&live, false).map_err(io_err(&live))?;
+            // No vault wrote there before the commit that made it the live
+            // segment: whatever is there is not part of the log.
+            file.set_len(0).map_err(io_err(&live))?;
+            fsio::append_durable(&mut file, &bytes, &live, "audit")?;
+            loaded.tail = Some((bytes.len() as u64, new_head.clone()));
+            self.write_witness(loaded.generation, &new_head)?;
+            Ok(Some(crate::AuditSegment {
+                path: closed,
+                first_seq: start.seq + 1,
+                last_seq: head.seq,
+            }))
+        })();
+        if result.is_err() {
+            *cache = None;
+        }
+        result
     }
 
     /// Refuses a state older than the witness has seen, and an audit log
@@ -940,36 +1065,55 @@ impl DirStore {
         )
     }
 
-    /// Every entry of the log up to `end`, each line bounded.
-    fn read_log(&self, mut log: File, end: u64) -> Result<Vec<AuditEntry>, VaultError> {
-        let path = &self.paths.audit;
+    /// Every entry of the log segment at `path` up to `end`, each line
+    /// bounded.
+    fn read_log(
+        &self,
+        path: &Path,
+        mut log: File,
+        end: u64,
+    ) -> Result<Vec<AuditEntry>, VaultError> {
         log.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
-        let mut reader = BufReader::new(log.take(end));
-        let mut entries = Vec::new();
-        let mut line = Vec::new();
-        for number in 1.. {
-            line.clear();
-            let n = (&mut reader)
-                .take(MAX_AUDIT_LINE + 1)
-                .read_until(b'\n', &mut line)
-                .map_err(io_err(path))?;
-            if n == 0 {
-                break;
-            }
-            if line.last() != Some(&b'\n') {
-                return Err(corrupt(
-                    path,
-                    if n as u64 > MAX_AUDIT_LINE {
-                        format!("line {number} is longer than {MAX_AUDIT_LINE} bytes")
-                    } else {
-                        format!("line {number} is incomplete")
-                    },
-                ));
-            }
-            let entry = serde_json::from_slice(&line)
-                .map_err(|e| corrupt(path, format!("line {number} is not an audit entry: {e}")))?;
-            entries.push(entry);
-        }
-        Ok(entries)
+        read_entries(path, BufReader::new(log.take(end)))
     }
+}
+
+/// Every entry of an archived audit log segment (a whole file).
+///
+/// # Errors
+/// [`VaultError::Io`]; [`VaultError::Corrupt`] for a line that is not an
+/// entry, too long, or incomplete.
+pub(crate) fn read_audit_segment(path: &Path) -> Result<Vec<AuditEntry>, VaultError> {
+    let file = File::open(path).map_err(io_err(path))?;
+    read_entries(path, BufReader::new(file))
+}
+
+/// The entries of the audit log lines `reader` gives, each line bounded.
+fn read_entries(path: &Path, mut reader: impl BufRead) -> Result<Vec<AuditEntry>, VaultError> {
+    let mut entries = Vec::new();
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_AUDIT_LINE + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') {
+            return Err(corrupt(
+                path,
+                if n as u64 > MAX_AUDIT_LINE {
+                    format!("line {number} is longer than {MAX_AUDIT_LINE} bytes")
+                } else {
+                    format!("line {number} is incomplete")
+                },
+            ));
+        }
+        let entry = serde_json::from_slice(&line)
+            .map_err(|e| corrupt(path, format!("line {number} is not an audit entry: {e}")))?;
+        entries.push(entry);
+    }
+    Ok(entries)
 }
