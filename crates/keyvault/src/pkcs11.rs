@@ -1650,6 +1650,7 @@ fn open_dir_state(
             header,
             vault_id,
             mac_key: Box::new(crypto.mac_key(key_id)),
+            witness: None,
             state: State::new(properties),
         })
     });
@@ -1700,6 +1701,7 @@ fn open_dir_state(
         dir,
         header.vault_id.clone(),
         Box::new(crypto.mac_key(header.state_mac.key_id)),
+        None,
     )?;
     Ok((store, header.vault_id))
 }
