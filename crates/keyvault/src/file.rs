@@ -21,7 +21,7 @@ use crate::{VaultError, VaultProperties};
 use fsio::{Paths, io_err};
 use header::{RootKeyKind, VaultFile};
 #[cfg_attr(not(feature = "pkcs11"), allow(unused_imports))]
-pub(crate) use store::{DirStore, StateMacKey, Witness};
+pub(crate) use store::{DirStore, MAX_WITNESS_FILE, StateMacKey, Witness};
 use store::{FileWitness, LocalMacKey};
 
 const VAULT_FILE: &str = "vault.json";
