@@ -20,9 +20,9 @@ use crate::vault::{AsVault, Vault, validate_properties};
 use crate::{VaultError, VaultProperties};
 use fsio::{Paths, io_err};
 use header::{RootKeyKind, VaultFile};
-use store::LocalMacKey;
 #[cfg_attr(not(feature = "pkcs11"), allow(unused_imports))]
-pub(crate) use store::{DirStore, StateMacKey};
+pub(crate) use store::{DirStore, MAX_WITNESS_FILE, StateMacKey, Witness};
+use store::{FileWitness, LocalMacKey};
 
 const VAULT_FILE: &str = "vault.json";
 const STATE_FILE: &str = "state.json";
@@ -567,7 +567,9 @@ impl FileKeyVault {
             paths,
             vault_id,
             Box::new(LocalMacKey(mac)),
-            options.witness,
+            options
+                .witness
+                .map(|path| Box::new(FileWitness(path)) as Box<dyn Witness>),
         )?;
         let inner = Vault::new(
             Box::new(store),
@@ -727,6 +729,8 @@ pub(crate) struct NewDirVault {
     pub(crate) vault_id: Vec<u8>,
     /// The key that authenticates `state.json`.
     pub(crate) mac_key: Box<dyn StateMacKey>,
+    /// Where the newest generation seen is kept, if anywhere.
+    pub(crate) witness: Option<Box<dyn Witness>>,
     /// The first state.
     pub(crate) state: State,
 }
@@ -748,7 +752,7 @@ pub(crate) fn create_dir_vault(
 ) -> Result<Option<DirStore>, VaultError> {
     let paths = Paths::new(dir);
     make_dir(dir)?;
-    let (vault_id, mac_key) = {
+    let (vault_id, mac_key, witness) = {
         let lock_file = fsio::create_private(&paths.lock, false).map_err(io_err(&paths.lock))?;
         lock_file.lock().map_err(io_err(&paths.lock))?;
         if paths.state.exists() {
@@ -765,9 +769,9 @@ pub(crate) fn create_dir_vault(
         // state.json last: its rename is the point at which the vault
         // exists.
         DirStore::write_initial(&paths, &new.vault_id, new.mac_key.as_ref(), &new.state)?;
-        (new.vault_id, new.mac_key)
+        (new.vault_id, new.mac_key, new.witness)
     };
-    DirStore::open(paths, vault_id, mac_key).map(Some)
+    DirStore::open_with_witness(paths, vault_id, mac_key, witness).map(Some)
 }
 
 /// The path of `dir`'s `vault.json`, and its bytes (`None` when missing).
@@ -779,14 +783,15 @@ pub(crate) fn read_dir_vault_header(dir: &Path) -> Result<(PathBuf, Option<Vec<u
 }
 
 /// Opens the state of the existing vault in `dir`, authenticated by
-/// `mac_key`.
+/// `mac_key`, with the newest generation seen kept in `witness` if given.
 #[cfg_attr(not(feature = "pkcs11"), allow(dead_code))]
 pub(crate) fn open_dir_store(
     dir: &Path,
     vault_id: Vec<u8>,
     mac_key: Box<dyn StateMacKey>,
+    witness: Option<Box<dyn Witness>>,
 ) -> Result<DirStore, VaultError> {
-    DirStore::open(Paths::new(dir), vault_id, mac_key)
+    DirStore::open_with_witness(Paths::new(dir), vault_id, mac_key, witness)
 }
 
 /// Reads a key file: exactly 32 bytes.

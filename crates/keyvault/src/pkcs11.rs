@@ -21,6 +21,9 @@
 //! found. Key objects are labelled `strongroom-keyvault key <vault id>
 //! <material id>`; a vault kept in a directory destroys, when it opens,
 //! those its state no longer names (what a crash left), and audits it.
+//! A vault kept in a directory also keeps its state MAC key (`state-mac
+//! <vault id>`) and its rollback witness, a data object (`witness <vault
+//! id>`), on the token: the sweep touches neither.
 //!
 //! # Contexts and sessions
 //!
@@ -48,13 +51,16 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, AttributeType, KeyType as CkKeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{
+    Attribute, AttributeInfo, AttributeType, KeyType as CkKeyType, ObjectClass, ObjectHandle,
+};
 use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::{AuthPin, Ulong};
@@ -66,7 +72,7 @@ use zeroize::{Zeroize, Zeroizing};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
-use crate::file::{self, NewDirVault, StateMacKey};
+use crate::file::{self, MAX_WITNESS_FILE, NewDirVault, StateMacKey, Witness};
 use crate::memory::MemoryStore;
 use crate::state::{ImportedKey, KeyCrypto, Material, State, StateStore, hex, hex_bytes};
 use crate::vault::{AsVault, Vault};
@@ -241,6 +247,29 @@ impl Pkcs11KeyVault {
     /// object makes the directory unusable (keys stay on the token, but
     /// the state naming them can no longer be authenticated).
     ///
+    /// **Rollback witness, always on.** The token is a second place the
+    /// vault already has, so it keeps the newest state generation and
+    /// audit head the vault reached there, as
+    /// [`FileVaultOptions::witness`](crate::FileVaultOptions::witness)
+    /// keeps them in a file (same bytes, MACed by the token under the
+    /// state MAC key): one private data object (`CKO_DATA`,
+    /// `CKA_APPLICATION` `strongroom-keyvault`) labelled
+    /// `strongroom-keyvault witness <vault id>`. No option turns it on or
+    /// off. It is read, under the directory's lock, at open and by every
+    /// call (as a witness file is), and written after every call that
+    /// committed or appended an audit entry: its value is set in place, or,
+    /// on tokens that keep a data object's value read-only (SoftHSM2), the
+    /// object is replaced (a new one labelled `strongroom-keyvault
+    /// witness-pending <vault id>`, the old one destroyed, the new one
+    /// relabelled; what a crash leaves is settled by the next write). So a
+    /// copy of the whole directory put back after later calls is refused
+    /// at open, and by the next call of a vault already open:
+    /// [`VaultError::RolledBack`] naming both generations, or
+    /// [`VaultError::AuditRolledBack`]. It cannot tell when the token is
+    /// put back together with the directory, nor when someone with the PIN
+    /// destroys the object (the next open makes it again from the state it
+    /// finds); `SECURITY.md` has the full list.
+    ///
     /// # Errors
     /// [`VaultError::InvalidArgument`] for invalid properties, a vault in
     /// `dir` with another name, a directory holding something else (a
@@ -248,9 +277,12 @@ impl Pkcs11KeyVault {
     /// that cannot be found; [`VaultError::Token`] when the module does not
     /// load, the login fails, the token lacks `CKM_SHA256_HMAC`, or it does
     /// not hold the vault's MAC key (another token, or the key object was
-    /// destroyed); [`VaultError::Corrupt`] for a damaged or altered
-    /// `vault.json` or `state.json`; [`VaultError::Io`];
-    /// [`VaultError::RandomnessUnavailable`].
+    /// destroyed), or its witness object is not the vault's or has been
+    /// duplicated; [`VaultError::Corrupt`] for a damaged or altered
+    /// `vault.json` or `state.json`; [`VaultError::RolledBack`] /
+    /// [`VaultError::AuditRolledBack`] when the directory's state or audit
+    /// log is older than the token's witness (or than the audit log)
+    /// records; [`VaultError::Io`]; [`VaultError::RandomnessUnavailable`].
     pub fn open_in_dir_with_clock(
         config: Pkcs11Config,
         dir: impl AsRef<Path>,
@@ -1528,6 +1560,208 @@ impl StateMacKey for TokenMacKey {
     }
 }
 
+/// The `CKA_APPLICATION` of the witness object.
+const WITNESS_APPLICATION: &str = "strongroom-keyvault";
+
+/// The label of vault `vault_id`'s witness object.
+fn witness_label(vault_id: &[u8]) -> String {
+    format!("{LABEL_PREFIX} witness {}", hex(vault_id))
+}
+
+/// The label of the object that replaces a witness object on a token that
+/// cannot change a data object's value in place, until it has.
+fn pending_witness_label(vault_id: &[u8]) -> String {
+    format!("{LABEL_PREFIX} witness-pending {}", hex(vault_id))
+}
+
+/// The rollback witness of a vault directory, kept in its token: one
+/// private data object (`CKO_DATA`, `CKA_APPLICATION`
+/// `strongroom-keyvault`) labelled `strongroom-keyvault witness <vault
+/// id>`, whose `CKA_VALUE` holds the witness bytes (JSON, MACed under the
+/// state MAC key, as a witness file). Private, so a process without the
+/// PIN can neither see, change nor destroy it. It has no `CKA_ID`, and its
+/// label is neither `key` nor `new`: the orphan sweep never takes it for a
+/// key object.
+///
+/// A write sets `CKA_VALUE` in place (`C_SetAttributeValue`). PKCS#11 does
+/// not list a data object's value as modifiable, and some tokens refuse
+/// (SoftHSM2: `CKR_ATTRIBUTE_READ_ONLY`); there the object is replaced:
+/// (1) a new object with the new value, labelled `strongroom-keyvault
+/// witness-pending <vault id>`, (2) the old object destroyed, (3) the new
+/// one relabelled. A crash after (1) leaves the old value in force (one
+/// step behind, as a witness file's crash does), after (2) the pending
+/// object holds the newest value and is read as the witness; the next
+/// write finishes or discards what the crash left.
+struct TokenWitness {
+    module: Arc<Module>,
+    slot: Slot,
+    pin: AuthPin,
+    label: String,
+    pending_label: String,
+    /// The token refused to set the value in place: replace from now on.
+    replace: AtomicBool,
+}
+
+impl TokenWitness {
+    /// The private data objects labelled `label`.
+    fn find_labelled(
+        &self,
+        session: &Session,
+        label: &str,
+    ) -> Result<Vec<ObjectHandle>, VaultError> {
+        session
+            .find_objects(&[
+                Attribute::Token(true),
+                // A public object is not the vault's, whatever its label
+                // says: a process without the PIN may have made it.
+                Attribute::Private(true),
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .map_err(token_error("C_FindObjects (rollback witness)"))
+    }
+
+    /// The witness objects: the ones labelled as the witness, and the ones
+    /// labelled as pending.
+    fn objects(
+        &self,
+        session: &Session,
+    ) -> Result<(Vec<ObjectHandle>, Vec<ObjectHandle>), VaultError> {
+        let current = self.find_labelled(session, &self.label)?;
+        let pending = self.find_labelled(session, &self.pending_label)?;
+        if current.len() > 1 || (current.is_empty() && pending.len() > 1) {
+            let (n, label) = if current.len() > 1 {
+                (current.len(), &self.label)
+            } else {
+                (pending.len(), &self.pending_label)
+            };
+            return Err(self.corrupt(format!(
+                "the token holds {n} private data objects labelled {label:?}, where the vault \
+                 makes one; none is used (someone with the PIN made them: destroy the extra \
+                 ones)"
+            )));
+        }
+        Ok((current, pending))
+    }
+
+    fn create(
+        &self,
+        session: &Session,
+        label: &str,
+        bytes: &[u8],
+    ) -> Result<ObjectHandle, VaultError> {
+        session
+            .create_object(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Modifiable(true),
+                Attribute::Application(WITNESS_APPLICATION.as_bytes().to_vec()),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Value(bytes.to_vec()),
+            ])
+            .map_err(token_error("C_CreateObject (rollback witness)"))
+    }
+
+    fn relabel(&self, session: &Session, object: ObjectHandle) -> Result<(), VaultError> {
+        session
+            .update_attributes(object, &[Attribute::Label(self.label.as_bytes().to_vec())])
+            .map_err(token_error("C_SetAttributeValue (rollback witness label)"))
+    }
+}
+
+impl Witness for TokenWitness {
+    fn read(&self) -> Result<Option<Vec<u8>>, VaultError> {
+        const OPERATION: &str = "C_GetAttributeValue (rollback witness)";
+        let session = user_session(&self.module, self.slot, &self.pin)?;
+        // The witness; without one, what a crash mid-replace left (the
+        // newest value).
+        let (current, pending) = self.objects(&session)?;
+        let Some(&object) = current.first().or(pending.first()) else {
+            return Ok(None);
+        };
+        // Bounded before the token is asked for the bytes.
+        let info = session
+            .get_attribute_info(object, &[AttributeType::Value])
+            .map_err(token_error(OPERATION))?;
+        match info.as_slice() {
+            [AttributeInfo::Available(len)] if *len as u64 <= MAX_WITNESS_FILE => {}
+            [AttributeInfo::Available(len)] => {
+                return Err(self.corrupt(format!(
+                    "{len} bytes, more than the {MAX_WITNESS_FILE} a witness may hold"
+                )));
+            }
+            other => {
+                return Err(self.corrupt(format!("its CKA_VALUE cannot be read ({other:?})")));
+            }
+        }
+        let attributes = session
+            .get_attributes(object, &[AttributeType::Value])
+            .map_err(token_error(OPERATION))?;
+        match attributes.into_iter().next() {
+            Some(Attribute::Value(bytes)) if bytes.len() as u64 <= MAX_WITNESS_FILE => {
+                Ok(Some(bytes))
+            }
+            _ => Err(self.corrupt("its CKA_VALUE cannot be read".to_owned())),
+        }
+    }
+
+    fn write(&self, bytes: &[u8]) -> Result<(), VaultError> {
+        const DESTROY: &str = "C_DestroyObject (rollback witness)";
+        let session = user_session(&self.module, self.slot, &self.pin)?;
+        // First settle what a crash mid-replace left.
+        let (current, pending) = self.objects(&session)?;
+        let object = match (current.first(), pending.as_slice()) {
+            (None, []) => None,
+            // Crashed after destroying the old object: finish. (There is
+            // one: objects() refuses several.)
+            (None, [newest, ..]) => {
+                self.relabel(&session, *newest)?;
+                Some(*newest)
+            }
+            // Crashed before destroying it: the old value is in force;
+            // the pending one is superseded by this write.
+            (Some(object), stale) => {
+                for handle in stale {
+                    session
+                        .destroy_object(*handle)
+                        .map_err(token_error(DESTROY))?;
+                }
+                Some(*object)
+            }
+        };
+        let Some(object) = object else {
+            self.create(&session, &self.label, bytes)?;
+            return Ok(());
+        };
+        if !self.replace.load(Ordering::Relaxed) {
+            match session.update_attributes(object, &[Attribute::Value(bytes.to_vec())]) {
+                Ok(()) => return Ok(()),
+                Err(CkError::Pkcs11(RvError::AttributeReadOnly, _)) => {
+                    self.replace.store(true, Ordering::Relaxed);
+                }
+                Err(err) => return Err(token_error("C_SetAttributeValue (rollback witness)")(err)),
+            }
+        }
+        let new = self.create(&session, &self.pending_label, bytes)?;
+        session
+            .destroy_object(object)
+            .map_err(token_error(DESTROY))?;
+        self.relabel(&session, new)
+    }
+
+    fn corrupt(&self, reason: String) -> VaultError {
+        VaultError::Token {
+            operation: "check the rollback witness",
+            source: format!(
+                "the token object labelled {:?} is not the vault's witness: {reason}",
+                self.label
+            )
+            .into(),
+        }
+    }
+}
+
 impl Pkcs11Crypto {
     /// The state MAC key object `key_id` of this token.
     fn mac_key(&self, key_id: Vec<u8>) -> TokenMacKey {
@@ -1537,6 +1771,18 @@ impl Pkcs11Crypto {
             pin: self.pin.clone(),
             key_id,
         }
+    }
+
+    /// The rollback witness object of vault `vault_id` on this token.
+    fn witness(&self, vault_id: &[u8]) -> Box<dyn Witness> {
+        Box::new(TokenWitness {
+            module: Arc::clone(&self.module),
+            slot: self.slot,
+            pin: self.pin.clone(),
+            label: witness_label(vault_id),
+            pending_label: pending_witness_label(vault_id),
+            replace: AtomicBool::new(false),
+        })
     }
 
     fn token_record(&self) -> Result<TokenRecord, VaultError> {
@@ -1648,6 +1894,7 @@ fn open_dir_state(
             })?;
         Ok(NewDirVault {
             header,
+            witness: Some(crypto.witness(&vault_id)),
             vault_id,
             mac_key: Box::new(crypto.mac_key(key_id)),
             state: State::new(properties),
@@ -1700,6 +1947,7 @@ fn open_dir_state(
         dir,
         header.vault_id.clone(),
         Box::new(crypto.mac_key(header.state_mac.key_id)),
+        Some(crypto.witness(&header.vault_id)),
     )?;
     Ok((store, header.vault_id))
 }

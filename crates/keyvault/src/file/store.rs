@@ -96,8 +96,16 @@ pub(crate) struct DirStore {
     vault_id: Vec<u8>,
     mac_key: Box<dyn StateMacKey>,
     /// Where the newest generation and audit head seen are kept, outside
-    /// the directory (rollback detection), if the user gave a place.
-    witness: Option<PathBuf>,
+    /// the directory (rollback detection): a file the user named, or the
+    /// PKCS#11 vault's token.
+    witness: Option<Box<dyn Witness>>,
+    /// The witness bytes the last [`check_witness`](Self::check_witness)
+    /// found (`None`: none), or the last
+    /// [`write_witness`](Self::write_witness) wrote: authenticated, so
+    /// the same bytes found again need no MAC (a round trip to the token
+    /// for the PKCS#11 vault), and the same bytes are not written again.
+    /// Used under the `cache` lock only.
+    witness_known: Mutex<Option<Vec<u8>>>,
     /// Held open for the store's life; locked (flock) for each transaction.
     lock_file: File,
     /// Serializes this process's threads (a file lock is per open file, so
@@ -125,23 +133,14 @@ impl Drop for DirLock<'_> {
 }
 
 impl DirStore {
-    /// Opens the lock file of an existing vault directory.
-    pub(super) fn open(
-        paths: Paths,
-        vault_id: Vec<u8>,
-        mac_key: Box<dyn StateMacKey>,
-    ) -> Result<Self, VaultError> {
-        Self::open_with_witness(paths, vault_id, mac_key, None)
-    }
-
     /// Opens the lock file of an existing vault directory, keeping the
-    /// newest generation seen in `witness` (a file outside the directory)
-    /// if given.
+    /// newest generation seen in `witness` (outside the directory) if
+    /// given.
     pub(super) fn open_with_witness(
         paths: Paths,
         vault_id: Vec<u8>,
         mac_key: Box<dyn StateMacKey>,
-        witness: Option<PathBuf>,
+        witness: Option<Box<dyn Witness>>,
     ) -> Result<Self, VaultError> {
         let lock_file = fsio::create_private(&paths.lock, false).map_err(io_err(&paths.lock))?;
         let store = Self {
@@ -149,6 +148,7 @@ impl DirStore {
             vault_id,
             mac_key,
             witness,
+            witness_known: Mutex::new(None),
             lock_file,
             cache: Mutex::new(None),
         };
@@ -395,26 +395,22 @@ impl DirStore {
     }
 
     /// Refuses a state or witness file (`what`) of another format version
-    /// than this build's or of another vault, before its MAC is checked.
+    /// than this build's or of another vault, before its MAC is checked:
+    /// the error is why.
     fn check_file_of_ours(
         &self,
-        path: &Path,
         what: &str,
         format: u32,
         ours: u32,
         vault_id: &[u8],
-    ) -> Result<(), VaultError> {
+    ) -> Result<(), String> {
         if format != ours {
-            return Err(corrupt(
-                path,
-                format!("{what} format version {format}; this build reads version {ours}"),
+            return Err(format!(
+                "{what} format version {format}; this build reads version {ours}"
             ));
         }
         if vault_id != self.vault_id.as_slice() {
-            return Err(corrupt(
-                path,
-                format!("{what} file of another vault (vault id differs)"),
-            ));
+            return Err(format!("{what} file of another vault (vault id differs)"));
         }
         Ok(())
     }
@@ -438,13 +434,8 @@ impl DirStore {
                 },
             }
         })?;
-        self.check_file_of_ours(
-            path,
-            "state",
-            file.format,
-            STATE_FILE_FORMAT,
-            &file.vault_id,
-        )?;
+        self.check_file_of_ours("state", file.format, STATE_FILE_FORMAT, &file.vault_id)
+            .map_err(|reason| corrupt(path, reason))?;
         let expected = state_mac(
             self.mac_key.as_ref(),
             &file.commit,
@@ -573,8 +564,56 @@ impl DirStore {
 
 /// The version of the witness file.
 const WITNESS_FORMAT: u32 = 1;
-/// Longest witness file read (it is a few hundred bytes).
-const MAX_WITNESS_FILE: u64 = 64 * 1024;
+/// Longest witness read, from a file or a token object (it is a few
+/// hundred bytes).
+pub(crate) const MAX_WITNESS_FILE: u64 = 64 * 1024;
+
+/// A place outside the vault directory that keeps the newest generation
+/// and audit head the vault reached: the bytes of a [`WitnessFile`]. The
+/// store parses, authenticates and compares them; a witness only stores
+/// them. Every call is made under the directory's lock.
+pub(crate) trait Witness: Send + Sync {
+    /// The witness's bytes (at most [`MAX_WITNESS_FILE`]), or `None` when
+    /// there is none yet.
+    fn read(&self) -> Result<Option<Vec<u8>>, VaultError>;
+    /// Replaces the witness's bytes, or creates it: all of them or, after
+    /// a crash or an error, the old ones.
+    fn write(&self, bytes: &[u8]) -> Result<(), VaultError>;
+    /// The error for a witness whose bytes are not this vault's valid
+    /// witness; `reason` says why.
+    fn corrupt(&self, reason: String) -> VaultError;
+}
+
+/// A witness kept in a file ([`FileVaultOptions::witness`]): replaced by a
+/// temporary file, fsynced, renamed over it.
+///
+/// [`FileVaultOptions::witness`]: crate::FileVaultOptions::witness
+pub(crate) struct FileWitness(pub(crate) PathBuf);
+
+impl Witness for FileWitness {
+    fn read(&self) -> Result<Option<Vec<u8>>, VaultError> {
+        fsio::read_bounded(&self.0, MAX_WITNESS_FILE)
+    }
+
+    fn write(&self, bytes: &[u8]) -> Result<(), VaultError> {
+        let path = &self.0;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let name = path
+            .file_name()
+            .ok_or_else(|| VaultError::InvalidArgument {
+                reason: format!("witness path {} names no file", path.display()),
+            })?;
+        fsio::replace_durable(
+            dir.unwrap_or(Path::new(".")),
+            &name.to_string_lossy(),
+            bytes,
+        )
+    }
+
+    fn corrupt(&self, reason: String) -> VaultError {
+        corrupt(&self.0, reason)
+    }
+}
 
 /// The contents of the witness file: the newest generation and audit head
 /// this vault reached, MACed under its key.
@@ -588,6 +627,16 @@ struct WitnessFile {
     audit_head: AuditHead,
     #[serde(with = "hex_bytes")]
     mac: Vec<u8>,
+}
+
+/// The witness bytes known to be authentic (see `DirStore::witness_known`).
+fn lock_known(known: &Mutex<Option<Vec<u8>>>) -> MutexGuard<'_, Option<Vec<u8>>> {
+    // A panic mid-check leaves nothing half-done that matters: forget.
+    known.lock().unwrap_or_else(|poisoned| {
+        let mut guard = poisoned.into_inner();
+        *guard = None;
+        guard
+    })
 }
 
 /// HMAC-SHA256 of a witness's contents.
@@ -991,32 +1040,35 @@ impl DirStore {
     /// Refuses a state older than the witness has seen, and an audit log
     /// shorter than it has seen. A missing witness is made at open.
     fn check_witness(&self, generation: u64, head: &AuditHead) -> Result<(), VaultError> {
-        let Some(path) = &self.witness else {
+        let Some(place) = &self.witness else {
             return Ok(());
         };
-        let Some(bytes) = fsio::read_bounded(path, MAX_WITNESS_FILE)? else {
+        let mut known = lock_known(&self.witness_known);
+        let read = place.read();
+        let Some(bytes) = read.inspect_err(|_| *known = None)? else {
+            *known = None;
             return Ok(());
         };
+        if known.as_ref() != Some(&bytes) {
+            *known = None;
+        }
         let witness: WitnessFile = serde_json::from_slice(&bytes)
-            .map_err(|e| corrupt(path, format!("not a vault witness file ({e})")))?;
-        self.check_file_of_ours(
-            path,
-            "witness",
-            witness.format,
-            WITNESS_FORMAT,
-            &witness.vault_id,
-        )?;
-        let expected = witness_mac(
-            self.mac_key.as_ref(),
-            &self.vault_id,
-            witness.generation,
-            &witness.audit_head,
-        )?;
-        if !bool::from(expected.as_slice().ct_eq(&witness.mac)) {
-            return Err(corrupt(
-                path,
-                "its contents do not match their MAC: the file was altered",
-            ));
+            .map_err(|e| place.corrupt(format!("not a vault witness file ({e})")))?;
+        if known.is_none() {
+            self.check_file_of_ours("witness", witness.format, WITNESS_FORMAT, &witness.vault_id)
+                .map_err(|reason| place.corrupt(reason))?;
+            let expected = witness_mac(
+                self.mac_key.as_ref(),
+                &self.vault_id,
+                witness.generation,
+                &witness.audit_head,
+            )?;
+            if !bool::from(expected.as_slice().ct_eq(&witness.mac)) {
+                return Err(place.corrupt(
+                    "its contents do not match their MAC: the file was altered".to_owned(),
+                ));
+            }
+            *known = Some(bytes);
         }
         if generation < witness.generation {
             return Err(VaultError::RolledBack {
@@ -1033,12 +1085,11 @@ impl DirStore {
         Ok(())
     }
 
-    /// Records `generation` and `head` in the witness: a temporary file,
-    /// fsynced, renamed over it. Made after the commit, so a crash leaves
-    /// the witness behind (one commit undetected), never ahead (a false
-    /// alarm).
+    /// Records `generation` and `head` in the witness. Made after the
+    /// commit, so a crash leaves the witness behind (one commit
+    /// undetected), never ahead (a false alarm).
     fn write_witness(&self, generation: u64, head: &AuditHead) -> Result<(), VaultError> {
-        let Some(path) = &self.witness else {
+        let Some(place) = &self.witness else {
             return Ok(());
         };
         let mac = witness_mac(self.mac_key.as_ref(), &self.vault_id, generation, head)?;
@@ -1052,17 +1103,16 @@ impl DirStore {
         let bytes = serde_json::to_vec(&file).map_err(|e| VaultError::InvalidArgument {
             reason: format!("the witness cannot be serialized: {e}"),
         })?;
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-        let name = path
-            .file_name()
-            .ok_or_else(|| VaultError::InvalidArgument {
-                reason: format!("witness path {} names no file", path.display()),
-            })?;
-        fsio::replace_durable(
-            dir.unwrap_or(Path::new(".")),
-            &name.to_string_lossy(),
-            &bytes,
-        )
+        let mut known = lock_known(&self.witness_known);
+        // Every write follows a check under the same lock: these bytes
+        // are the ones there (a reopen of an unchanged vault).
+        if known.as_ref() == Some(&bytes) {
+            return Ok(());
+        }
+        *known = None;
+        place.write(&bytes)?;
+        *known = Some(bytes);
+        Ok(())
     }
 
     /// Every entry of the log segment at `path` up to `end`, each line

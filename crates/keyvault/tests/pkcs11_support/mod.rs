@@ -51,6 +51,10 @@ macro_rules! pkcs11_token_tests {
             several_or_mismatched_key_objects_are_refused,
             a_crash_between_purge_commit_and_destroy_leaves_no_objects,
             a_lost_create_race_leaves_no_objects,
+            a_rolled_back_directory_is_refused_by_the_token_witness,
+            the_token_witness_is_private_and_stays_put,
+            the_pin_holder_can_delete_or_duplicate_the_witness,
+            a_torn_witness_replacement_is_settled,
         );
         /// Not a test: the child process the tests above start (a process
         /// that never logs in, or one killed mid-purge). Does nothing
@@ -1062,6 +1066,7 @@ pub fn child_main() {
     match mode.as_str() {
         "attack" => child_attack(),
         "purge-crash" => child_purge_crash(),
+        "witness-attack" => child_witness_attack(),
         other => panic!("child: unknown mode {other}"),
     }
     std::process::exit(0);
@@ -1588,4 +1593,430 @@ pub fn a_lost_create_race_leaves_no_objects(kind: TokenKind, _rsa: WrapAlgorithm
         .rotate_key(&admin, "raced", KeyOptions::default())
         .unwrap();
     assert_eq!(ours(&session), 4);
+}
+
+// ------------------------------------------ the rollback witness (issue 11)
+
+/// The private data objects labelled `strongroom-keyvault <what>
+/// <vault id>` (`what`: `witness`, or `witness-pending` for one a crash
+/// mid-replace left).
+fn witness_objects(session: &Session, what: &str, vault_id: &str) -> Vec<ObjectHandle> {
+    session
+        .find_objects(&[
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Label(format!("strongroom-keyvault {what} {vault_id}").into_bytes()),
+        ])
+        .expect("C_FindObjects")
+}
+
+/// The value of the vault's one witness object.
+#[track_caller]
+fn witness_value(session: &Session, vault_id: &str) -> Vec<u8> {
+    let found = witness_objects(session, "witness", vault_id);
+    assert_eq!(found.len(), 1, "one witness object");
+    value_of(session, found[0])
+}
+
+fn value_of(session: &Session, h: ObjectHandle) -> Vec<u8> {
+    match session
+        .get_attributes(h, &[AttributeType::Value])
+        .expect("C_GetAttributeValue")
+        .as_slice()
+    {
+        [Attribute::Value(v)] => v.clone(),
+        other => panic!("CKA_VALUE: {other:?}"),
+    }
+}
+
+/// The generation a witness value records.
+fn witness_generation(value: &[u8]) -> u64 {
+    let json: serde_json::Value = serde_json::from_slice(value).expect("witness JSON");
+    json["generation"].as_u64().expect("a generation")
+}
+
+/// Makes a witness object as the vault does (what the PIN holder can do).
+fn make_witness_object(session: &Session, label: String, value: Vec<u8>) -> ObjectHandle {
+    session
+        .create_object(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Modifiable(true),
+            Attribute::Application(b"strongroom-keyvault".to_vec()),
+            Attribute::Label(label.into_bytes()),
+            Attribute::Value(value),
+        ])
+        .expect("C_CreateObject")
+}
+
+/// The generation of the state in a vault directory: the last op record's,
+/// or the snapshot's when the op log is empty.
+fn dir_generation(dir: &std::path::Path) -> u64 {
+    let ops = std::fs::read_to_string(dir.join("ops.log")).unwrap_or_default();
+    let line = ops.lines().last().map_or_else(
+        || std::fs::read_to_string(dir.join("state.json")).unwrap(),
+        str::to_owned,
+    );
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    json["generation"].as_u64().expect("a generation")
+}
+
+/// Copies the files of a vault directory (it has no subdirectories).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// Puts the copy `from` back as the vault directory `dir`, every file.
+fn put_back(from: &std::path::Path, dir: &std::path::Path) {
+    std::fs::remove_dir_all(dir).unwrap();
+    copy_dir(from, dir);
+}
+
+/// Issue 11: a copy of the whole directory put back after more commits
+/// (state, op log and audit log consistent with each other, so nothing
+/// in the directory can tell) is refused by the witness in the token,
+/// naming both generations. The newest directory put back opens again.
+pub fn a_rolled_back_directory_is_refused_by_the_token_witness(
+    kind: TokenKind,
+    _rsa: WrapAlgorithm,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let old = tmp.path().join("old");
+    let newest = tmp.path().join("newest");
+    let clock = Arc::new(ManualClock::new(T0));
+    let admin = Principal::new("admin");
+    let app = Principal::new("app");
+    let vault = in_dir(kind, &dir, &clock);
+    vault.set_access_policy(&admin, Permissions::all()).unwrap();
+    vault
+        .set_access_policy(&app, Permissions::key_user())
+        .unwrap();
+    drop(vault);
+    copy_dir(&dir, &old);
+    let old_generation = dir_generation(&old);
+
+    // More commits: a key, and the app's access revoked.
+    let vault = in_dir(kind, &dir, &clock);
+    vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    vault.set_access_policy(&app, Permissions::NONE).unwrap();
+    drop(vault);
+    let new_generation = dir_generation(&dir);
+    assert!(new_generation >= old_generation + 2, "two commits at least");
+    copy_dir(&dir, &newest);
+
+    put_back(&old, &dir);
+    for _ in 0..2 {
+        let err = Pkcs11KeyVault::open_in_dir(token(kind).config(), &dir, props()).unwrap_err();
+        let text = err.to_string();
+        match err {
+            VaultError::RolledBack { found, last_seen } => {
+                assert_eq!(found, old_generation);
+                assert_eq!(last_seen, new_generation);
+            }
+            other => panic!("expected RolledBack, got {other:?}"),
+        }
+        assert!(
+            text.contains(&format!("generation {old_generation}"))
+                && text.contains(&format!("generation {new_generation}")),
+            "{text}"
+        );
+    }
+    // The refused opens left the witness alone: the newest state opens,
+    // with the revocation in force.
+    put_back(&newest, &dir);
+    let vault = in_dir(kind, &dir, &clock);
+    assert_eq!(vault.access_policy(&app).unwrap(), Permissions::NONE);
+    vault.get_key(&admin, "pmk", None).unwrap();
+    vault.verify_audit_log().unwrap();
+}
+
+/// The witness is one private data object: a process without the PIN
+/// neither sees nor destroys it, and what it plants under the witness's
+/// label (a public object, where the token lets it) is never read. An
+/// untouched vault reopens any number of times (each open sweeps orphaned
+/// objects; the witness is not one), and an unchanged witness is not
+/// rewritten.
+pub fn the_token_witness_is_private_and_stays_put(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let clock = Arc::new(ManualClock::new(T0));
+    let admin = Principal::new("admin");
+    let vault = in_dir(kind, &dir, &clock);
+    vault.set_access_policy(&admin, Permissions::all()).unwrap();
+    vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    let vault_id = vault.vault_id().unwrap().to_owned();
+    drop(vault);
+
+    let session = token(kind).session();
+    let found = witness_objects(&session, "witness", &vault_id);
+    assert_eq!(found.len(), 1, "one witness object");
+    let h = found[0];
+    assert!(
+        bool_attr(&session, h, AttributeType::Token),
+        "a token object"
+    );
+    assert!(bool_attr(&session, h, AttributeType::Private), "private");
+    match session
+        .get_attributes(h, &[AttributeType::Application])
+        .unwrap()
+        .as_slice()
+    {
+        [Attribute::Application(a)] => assert_eq!(a, b"strongroom-keyvault"),
+        other => panic!("CKA_APPLICATION: {other:?}"),
+    }
+    let value = witness_value(&session, &vault_id);
+    assert_eq!(witness_generation(&value), dir_generation(&dir));
+    let json: serde_json::Value = serde_json::from_slice(&value).unwrap();
+    assert_eq!(json["vault_id"], vault_id.as_str());
+    assert!(witness_objects(&session, "witness-pending", &vault_id).is_empty());
+
+    let label = format!("strongroom-keyvault witness {vault_id}");
+    let out = run_child(
+        kind,
+        "witness-attack",
+        &[("P11_WITNESS_LABEL", label.clone())],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout
+        .split("ATTACK:")
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap_or_default())
+        .collect();
+    // SoftHSM2 lets a public session make public token objects, Kryoptic
+    // does not.
+    let planted = if kind == TokenKind::SoftHsm2 {
+        "planted-public=yes"
+    } else {
+        "planted-public=no"
+    };
+    assert_eq!(
+        lines,
+        ["visible=0", "destroyed=0", planted, "planted-private=no"],
+        "{stdout}"
+    );
+    assert_eq!(witness_value(&session, &vault_id), value, "untouched");
+
+    for _ in 0..5 {
+        let vault = in_dir(kind, &dir, &clock);
+        vault.get_key(&admin, "pmk", None).unwrap();
+        drop(vault);
+    }
+    // Each get appended an audit entry, so the witness moved on (same
+    // generation, newer audit head): still one object (rewritten in place,
+    // or replaced where the token cannot), never swept or duplicated.
+    assert_eq!(witness_objects(&session, "witness", &vault_id).len(), 1);
+    assert!(witness_objects(&session, "witness-pending", &vault_id).is_empty());
+    let after = witness_value(&session, &vault_id);
+    assert_eq!(witness_generation(&after), witness_generation(&value));
+    assert_ne!(after, value, "the audit head moved");
+    // Opens that change nothing do not write it (on SoftHSM2 a write
+    // would replace the object).
+    let object = witness_objects(&session, "witness", &vault_id);
+    for _ in 0..3 {
+        drop(in_dir(kind, &dir, &clock));
+    }
+    assert_eq!(witness_objects(&session, "witness", &vault_id), object);
+    assert_eq!(witness_value(&session, &vault_id), after);
+    // What the child planted is still there, public, and was never read.
+    let public: Vec<_> = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Private(false),
+            Attribute::Label(label.into_bytes()),
+        ])
+        .unwrap();
+    assert_eq!(public.len(), usize::from(kind == TokenKind::SoftHsm2));
+    for h in public {
+        session.destroy_object(h).unwrap();
+    }
+}
+
+/// A process that never logs in, against the witness labelled
+/// `P11_WITNESS_LABEL`: tries to see it, to destroy what it sees, and to
+/// plant a public and a private data object with its label. Prints one
+/// `what=result` line per attempt.
+fn child_witness_attack() {
+    use strongroom_test_tokens::cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    let ctx = Pkcs11::new(env("P11_MODULE")).expect("load the module");
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .expect("C_Initialize");
+    let label = env("P11_LABEL");
+    let slot = ctx
+        .get_slots_with_initialized_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == label)
+        .expect("the token");
+    let session = ctx.open_rw_session(slot).expect("C_OpenSession");
+    let witness = env("P11_WITNESS_LABEL").into_bytes();
+    let visible = session
+        .find_objects(&[Attribute::Label(witness.clone())])
+        .unwrap();
+    println!("ATTACK:visible={}", visible.len());
+    let destroyed = visible
+        .into_iter()
+        .filter(|h| session.destroy_object(*h).is_ok())
+        .count();
+    println!("ATTACK:destroyed={destroyed}");
+    for private in [false, true] {
+        let made = session.create_object(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(true),
+            Attribute::Private(private),
+            Attribute::Label(witness.clone()),
+            Attribute::Value(b"{\"generation\":0}".to_vec()),
+        ]);
+        println!(
+            "ATTACK:planted-{}={}",
+            if private { "private" } else { "public" },
+            if made.is_ok() { "yes" } else { "no" }
+        );
+    }
+}
+
+/// The PIN holder is trusted for rollback: deleting the witness object
+/// (then putting back an older directory) goes unnoticed, and the next
+/// open makes the object again from the directory's state. Two witness
+/// objects are refused, naming the label, not chosen from.
+pub fn the_pin_holder_can_delete_or_duplicate_the_witness(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let old = tmp.path().join("old");
+    let clock = Arc::new(ManualClock::new(T0));
+    let admin = Principal::new("admin");
+    let vault = in_dir(kind, &dir, &clock);
+    vault.set_access_policy(&admin, Permissions::all()).unwrap();
+    let vault_id = vault.vault_id().unwrap().to_owned();
+    drop(vault);
+    copy_dir(&dir, &old);
+    let vault = in_dir(kind, &dir, &clock);
+    vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    drop(vault);
+
+    let session = token(kind).session();
+    // A second witness object: the vault does not open, and says why.
+    let copy = witness_value(&session, &vault_id);
+    let extra = make_witness_object(
+        &session,
+        format!("strongroom-keyvault witness {vault_id}"),
+        copy,
+    );
+    match Pkcs11KeyVault::open_in_dir(token(kind).config(), &dir, props()) {
+        Err(VaultError::Token { source, .. }) => {
+            let text = source.to_string();
+            assert!(text.contains("2 private data objects"), "{text}");
+            assert!(text.contains(&vault_id), "{text}");
+        }
+        other => panic!("expected a token error, got {other:?}"),
+    }
+    session.destroy_object(extra).unwrap();
+    drop(in_dir(kind, &dir, &clock));
+
+    // The witness deleted, an older directory put back: not detected.
+    for h in witness_objects(&session, "witness", &vault_id) {
+        session.destroy_object(h).unwrap();
+    }
+    put_back(&old, &dir);
+    let vault = in_dir(kind, &dir, &clock);
+    assert!(matches!(
+        vault.get_key(&admin, "pmk", None),
+        Err(VaultError::KeyNotFound { .. })
+    ));
+    drop(vault);
+    // Made again at open, from the state found.
+    let value = witness_value(&session, &vault_id);
+    assert_eq!(witness_generation(&value), dir_generation(&dir));
+}
+
+/// A token that cannot set a data object's value in place (SoftHSM2) gets
+/// a replaced witness object: a new one labelled `witness-pending`, the
+/// old one destroyed, the new one relabelled. What a crash leaves at each
+/// step is settled: the old object and a pending one (the old value is in
+/// force, the pending one is discarded by the next write), or the pending
+/// one alone (it is the witness: an older directory is refused; the next
+/// write makes it the witness object).
+pub fn a_torn_witness_replacement_is_settled(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let old = tmp.path().join("old");
+    let clock = Arc::new(ManualClock::new(T0));
+    let admin = Principal::new("admin");
+    let vault = in_dir(kind, &dir, &clock);
+    vault.set_access_policy(&admin, Permissions::all()).unwrap();
+    let vault_id = vault.vault_id().unwrap().to_owned();
+    drop(vault);
+    copy_dir(&dir, &old);
+    let session = token(kind).session();
+    let first = witness_value(&session, &vault_id);
+    let vault = in_dir(kind, &dir, &clock);
+    vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    drop(vault);
+    let second = witness_value(&session, &vault_id);
+    assert!(witness_generation(&second) > witness_generation(&first));
+    let label = |what: &str| format!("strongroom-keyvault {what} {vault_id}");
+    let replace = |current: Option<Vec<u8>>, pending: Option<Vec<u8>>| {
+        for what in ["witness", "witness-pending"] {
+            for h in witness_objects(&session, what, &vault_id) {
+                session.destroy_object(h).unwrap();
+            }
+        }
+        if let Some(v) = current {
+            make_witness_object(&session, label("witness"), v);
+        }
+        if let Some(v) = pending {
+            make_witness_object(&session, label("witness-pending"), v);
+        }
+    };
+
+    // Crashed before the old object was destroyed: it is in force (one
+    // step behind the directory, which is no rollback), and the open's
+    // write settles both.
+    replace(Some(first.clone()), Some(second.clone()));
+    let vault = in_dir(kind, &dir, &clock);
+    vault.get_key(&admin, "pmk", None).unwrap();
+    drop(vault);
+    assert!(witness_objects(&session, "witness-pending", &vault_id).is_empty());
+    let settled = witness_value(&session, &vault_id);
+    assert!(witness_generation(&settled) >= witness_generation(&second));
+
+    // Crashed after: the pending object alone is the witness.
+    replace(None, Some(settled.clone()));
+    let current = tmp.path().join("current");
+    copy_dir(&dir, &current);
+    put_back(&old, &dir);
+    match Pkcs11KeyVault::open_in_dir(token(kind).config(), &dir, props()) {
+        Err(VaultError::RolledBack { found, last_seen }) => {
+            assert_eq!(found, witness_generation(&first));
+            assert_eq!(last_seen, witness_generation(&settled));
+        }
+        other => panic!("expected RolledBack, got {other:?}"),
+    }
+    put_back(&current, &dir);
+    let vault = in_dir(kind, &dir, &clock);
+    vault.get_key(&admin, "pmk", None).unwrap();
+    drop(vault);
+    assert!(witness_objects(&session, "witness-pending", &vault_id).is_empty());
+    let last = witness_value(&session, &vault_id);
+    assert_eq!(witness_generation(&last), dir_generation(&dir));
 }
