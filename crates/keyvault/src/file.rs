@@ -21,7 +21,7 @@ use crate::{VaultError, VaultProperties};
 use fsio::{Paths, io_err};
 use header::{RootKeyKind, VaultFile};
 #[cfg_attr(not(feature = "pkcs11"), allow(unused_imports))]
-pub(crate) use store::{DirStore, MAX_WITNESS_FILE, StateMacKey, Witness};
+pub(crate) use store::{DirStore, MAX_WITNESS_FILE, StateMacKey, Witness, read_audit_segment};
 use store::{FileWitness, LocalMacKey};
 
 const VAULT_FILE: &str = "vault.json";
@@ -679,7 +679,7 @@ impl FileKeyVault {
     ) -> Result<core::ops::RangeInclusive<u64>, VaultError> {
         let mut entries = Vec::new();
         for segment in segments {
-            entries.extend(store::read_audit_segment(segment.as_ref())?);
+            entries.extend(read_audit_segment(segment.as_ref())?);
         }
         self.inner.verify_archived_entries(&entries)
     }

@@ -413,6 +413,35 @@ impl Pkcs11KeyVault {
         self.dir.as_ref().map(|(_, id)| id.as_str())
     }
 
+    /// Rotates the audit log of a vault kept in a directory, as
+    /// [`FileKeyVault::rotate_audit_log`](crate::FileKeyVault::rotate_audit_log)
+    /// does (the segments' MACs are computed in the token).
+    ///
+    /// # Errors
+    /// As there; [`VaultError::InvalidArgument`] for a vault kept in memory
+    /// ([`open`](Self::open)), whose log has no segments.
+    pub fn rotate_audit_log(&self) -> Result<Option<crate::AuditSegment>, VaultError> {
+        self.inner.rotate_audit_log()
+    }
+
+    /// Verifies archived audit log segments, oldest first, against the
+    /// live log, as
+    /// [`FileKeyVault::verify_archived_audit_log`](crate::FileKeyVault::verify_archived_audit_log)
+    /// does.
+    ///
+    /// # Errors
+    /// As there.
+    pub fn verify_archived_audit_log(
+        &self,
+        segments: &[impl AsRef<Path>],
+    ) -> Result<core::ops::RangeInclusive<u64>, VaultError> {
+        let mut entries = Vec::new();
+        for segment in segments {
+            entries.extend(file::read_audit_segment(segment.as_ref())?);
+        }
+        self.inner.verify_archived_entries(&entries)
+    }
+
     /// The `CKA_ID` of the token objects holding a key version (active or
     /// soft-deleted key): for HSM administrators who audit the token's
     /// contents. A management-plane call, like

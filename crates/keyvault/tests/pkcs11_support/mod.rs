@@ -55,6 +55,7 @@ macro_rules! pkcs11_token_tests {
             the_token_witness_is_private_and_stays_put,
             the_pin_holder_can_delete_or_duplicate_the_witness,
             a_torn_witness_replacement_is_settled,
+            the_audit_log_rotates_under_the_token_mac,
         );
         /// Not a test: the child process the tests above start (a process
         /// that never logs in, or one killed mid-purge). Does nothing
@@ -2019,4 +2020,39 @@ pub fn a_torn_witness_replacement_is_settled(kind: TokenKind, _rsa: WrapAlgorith
     assert!(witness_objects(&session, "witness-pending", &vault_id).is_empty());
     let last = witness_value(&session, &vault_id);
     assert_eq!(witness_generation(&last), dir_generation(&dir));
+}
+
+/// The audit log of a vault kept in a directory rotates as a file vault's
+/// does, its MACs computed in the token: the live segment and the archived
+/// one verify after a reopen; a memory-kept vault has no segments.
+pub fn the_audit_log_rotates_under_the_token_mac(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let clock = Arc::new(ManualClock::new(T0));
+    let admin = Principal::new("admin");
+    let vault = in_dir(kind, &dir, &clock);
+    vault.set_access_policy(&admin, Permissions::all()).unwrap();
+    vault
+        .create_key(&admin, "pmk", KeyType::Aes256, KeyOptions::default())
+        .unwrap();
+    let archived = vault.rotate_audit_log().unwrap().expect("entries");
+    assert_eq!((archived.first_seq, archived.last_seq), (1, 2));
+    vault
+        .wrap_key(&admin, "pmk", None, WrapAlgorithm::A256Kw, &[5; 32])
+        .unwrap();
+    drop(vault);
+    let vault = in_dir(kind, &dir, &clock);
+    vault.verify_audit_log().unwrap();
+    let live: Vec<u64> = vault.audit_log().unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(live, [3, 4]);
+    assert_eq!(
+        vault.verify_archived_audit_log(&[&archived.path]).unwrap(),
+        1..=2
+    );
+    drop(vault);
+    let memory = Pkcs11KeyVault::open(token(kind).config(), props()).unwrap();
+    assert!(matches!(
+        memory.rotate_audit_log(),
+        Err(VaultError::InvalidArgument { .. })
+    ));
 }
