@@ -611,9 +611,9 @@ impl FileKeyVault {
     /// directory under its name (`audit.log` for the first, then
     /// `audit.<first sequence number>.log`) and is never written again, and
     /// begins a new one whose first entry records the rotation. From then on
-    /// [`audit_log`](KeyVault::audit_log),
-    /// [`verify_audit_log`](KeyVault::verify_audit_log) and
-    /// [`export_audit_log`](KeyVault::export_audit_log) cover the new
+    /// [`audit_log`](crate::KeyVault::audit_log),
+    /// [`verify_audit_log`](crate::KeyVault::verify_audit_log) and
+    /// [`export_audit_log`](crate::KeyVault::export_audit_log) cover the new
     /// segment; archived ones are checked with
     /// [`verify_archived_audit_log`](Self::verify_archived_audit_log), here or
     /// after they were moved elsewhere. Returns the closed segment, or
