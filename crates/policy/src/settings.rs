@@ -44,7 +44,7 @@ pub enum Identity {
 impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::SystemAssigned => f.write_str("the system-assigned identity"),
+            Self::SystemAssigned => f.write_str("system-assigned identity"),
             Self::UserAssigned(name) => write!(f, "user-assigned identity {name}"),
         }
     }

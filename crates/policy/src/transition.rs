@@ -150,14 +150,14 @@ impl VaultEncryption {
     /// customer key first, so that the key is known to be usable.
     ///
     /// # Errors
-    /// - [`TransitionError::InvalidSettings`]: a name out of bounds.
-    /// - [`TransitionError::ItemsAlreadyProtected`]: a customer key after a
-    ///   protection attempt.
-    /// - [`TransitionError::NoWayBackToPlatformManaged`]: platform-managed
-    ///   after a customer key.
-    /// - [`TransitionError::InfrastructureEncryptionNeedsCustomerKey`]:
-    ///   infrastructure encryption with a platform-managed key.
-    /// - [`TransitionError::InfrastructureEncryptionIsFixed`]: another
+    /// - [`TransitionError::InvalidSettings`] for a name out of bounds;
+    /// - [`TransitionError::ItemsAlreadyProtected`] for a customer key after
+    ///   a protection attempt;
+    /// - [`TransitionError::NoWayBackToPlatformManaged`] for
+    ///   platform-managed after a customer key;
+    /// - [`TransitionError::InfrastructureEncryptionNeedsCustomerKey`] for
+    ///   infrastructure encryption with a platform-managed key;
+    /// - [`TransitionError::InfrastructureEncryptionIsFixed`] for another
     ///   infrastructure flag than the one chosen with the first customer
     ///   key.
     pub fn set(&mut self, proposed: EncryptionSettings) -> Result<(), TransitionError> {
