@@ -3,6 +3,10 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+mod reports_soft_delete_off;
+
+pub use reports_soft_delete_off::ReportsSoftDeleteOff;
+
 use std::sync::Arc;
 
 use strongroom_keyvault::{
