@@ -334,6 +334,9 @@ static ABORT_AFTER_PURGE_COMMIT: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
 /// Arms (or disarms) [`crash_after_purge_commit`] for this process.
+/// Only the PKCS#11 vault's crash hook calls it: without the feature it
+/// would be dead code (a warning in any build of a dependent crate alone).
+#[cfg(feature = "pkcs11")]
 pub(crate) fn set_abort_after_purge_commit(on: bool) {
     ABORT_AFTER_PURGE_COMMIT.store(on, std::sync::atomic::Ordering::SeqCst);
 }
