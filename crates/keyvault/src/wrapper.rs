@@ -60,13 +60,15 @@ pub struct VaultKeyWrapper {
 impl VaultKeyWrapper {
     /// A wrapper for key `name` of `vault`, used as `caller`, wrapping
     /// under `version` (`None`: the latest enabled version, resolved now
-    /// with a `get`) with `algorithm`.
+    /// with a `get`, and a `list` of the versions when the latest is
+    /// disabled) with `algorithm`.
     ///
     /// # Errors
     /// What `get` refuses (access denied without `get`, key not found,
     /// deleted, purged); [`VaultError::AlgorithmMismatch`] when the key
     /// type cannot do `algorithm`; [`VaultError::KeyDisabled`] when a
-    /// versionless key has no enabled version.
+    /// versionless key has no enabled version, or its latest version is
+    /// disabled and `caller` may not list the others.
     pub fn new(
         vault: Arc<dyn KeyVault>,
         caller: Principal,
@@ -81,15 +83,22 @@ impl VaultKeyWrapper {
                 if latest.attributes.enabled {
                     latest
                 } else {
-                    vault
-                        .list_versions(&caller, name)?
-                        .into_iter()
-                        .rev()
-                        .find(|v| v.attributes.enabled)
-                        .ok_or(VaultError::KeyDisabled {
-                            name: latest.name,
-                            version: latest.version,
-                        })?
+                    let disabled = VaultError::KeyDisabled {
+                        name: latest.name.clone(),
+                        version: latest.version.clone(),
+                    };
+                    match vault.list_versions(&caller, name) {
+                        Ok(versions) => versions
+                            .into_iter()
+                            .rev()
+                            .find(|v| v.attributes.enabled)
+                            .ok_or(disabled)?,
+                        // Without `list`, older versions are out of
+                        // sight: what stops the caller is the disabled
+                        // latest version, so say that.
+                        Err(VaultError::AccessDenied { .. }) => return Err(disabled),
+                        Err(e) => return Err(e),
+                    }
                 }
             }
         };
