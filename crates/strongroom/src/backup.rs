@@ -1,0 +1,367 @@
+//! Backing up: a byte source in, a committed recovery point out.
+//!
+//! The header is written first, then the body as a multipart upload of
+//! sealed parts, and last the manifest, with a create-only put: that put is
+//! the commit. A failure anywhere before it leaves no manifest (nothing
+//! visible) and the vault removes what it wrote; a crash leaves objects
+//! that [`RecoveryVault::gc`] removes.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use object_store::{ObjectStoreExt, PutPayload};
+use strongroom_envelope::{BodySealer, Dek, Header, HeaderOptions, SealingHeader};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use zeroize::Zeroizing;
+
+use crate::error::envelope_error;
+use crate::layout::{self, Manifest};
+use crate::vault::{Item, RecoveryPoint, RecoveryVault, blocking, now_millis, now_secs};
+use crate::{Error, store};
+
+/// The plaintext bytes of one uploaded part (rounded up to whole chunks):
+/// above S3's 5 MiB minimum part, small enough that a few in flight stay
+/// within the memory bound.
+const PART_TARGET: usize = 8 * 1024 * 1024;
+
+/// How far a backup, restore or verify has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes of data done.
+    pub done: u64,
+    /// All the bytes, when known (a restore always knows; a backup when
+    /// given [`BackupOptions::size_hint`]).
+    pub total: Option<u64>,
+}
+
+/// A progress callback: called after each part, from the task running
+/// the operation. Keep it quick.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// Options for one backup.
+#[derive(Clone)]
+pub struct BackupOptions {
+    pub(crate) size_hint: Option<u64>,
+    pub(crate) progress: Option<ProgressFn>,
+    pub(crate) chunk_size: Option<usize>,
+    pub(crate) parts_in_flight: usize,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        Self {
+            size_hint: None,
+            progress: None,
+            chunk_size: None,
+            parts_in_flight: 2,
+        }
+    }
+}
+
+impl core::fmt::Debug for BackupOptions {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BackupOptions")
+            .field("size_hint", &self.size_hint)
+            .field("progress", &self.progress.is_some())
+            .field("chunk_size", &self.chunk_size)
+            .field("parts_in_flight", &self.parts_in_flight)
+            .finish()
+    }
+}
+
+impl BackupOptions {
+    /// The source's size, when known: progress then reports a total.
+    #[must_use]
+    pub fn size_hint(mut self, bytes: u64) -> Self {
+        self.size_hint = Some(bytes);
+        self
+    }
+
+    /// Calls `progress` as parts are done.
+    #[must_use]
+    pub fn progress(mut self, progress: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+
+    /// Plaintext bytes per chunk, the unit a range restore reads: a power
+    /// of two from 4 KiB to 16 MiB (default 1 MiB).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for any other size.
+    pub fn chunk_size(mut self, bytes: usize) -> Result<Self, Error> {
+        HeaderOptions::default()
+            .chunk_size(bytes)
+            .map_err(|_| Error::InvalidArgument {
+                reason: format!(
+                    "chunk size must be a power of two from 4 KiB to 16 MiB, not {bytes}"
+                ),
+            })?;
+        self.chunk_size = Some(bytes);
+        Ok(self)
+    }
+
+    /// Parts uploading at once (default 2, at most 16). Memory is about
+    /// `(parts_in_flight + 2) × 8 MiB` plus the sealing threads' chunks.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] outside 1 to 16.
+    pub fn parts_in_flight(mut self, parts: usize) -> Result<Self, Error> {
+        if !(1..=16).contains(&parts) {
+            return Err(Error::InvalidArgument {
+                reason: format!("parts in flight must be 1 to 16, not {parts}"),
+            });
+        }
+        self.parts_in_flight = parts;
+        Ok(self)
+    }
+}
+
+/// Where a backup's bytes come from.
+pub(crate) trait Source: Send {
+    /// Reads some bytes into `buf`; 0 at the end.
+    fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, io::Result<usize>>;
+}
+
+/// An async reader as a source.
+pub(crate) struct AsyncSource<R>(pub R);
+
+impl<R: AsyncRead + Unpin + Send> Source for AsyncSource<R> {
+    fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> BoxFuture<'a, io::Result<usize>> {
+        Box::pin(self.0.read(buf))
+    }
+}
+
+/// Reads until `buf` is full or the source ends; returns the bytes read.
+async fn fill(source: &mut dyn Source, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match source.read(&mut buf[filled..]).await {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+impl RecoveryVault {
+    /// Backs up `source` as a new recovery point of `item`, under a fresh
+    /// data-encryption key wrapped by the vault's key (R2), sealing on the
+    /// vault's threads while earlier parts upload.
+    ///
+    /// The point is committed by its manifest, written last with a
+    /// create-only put: until then nothing is visible, and a failure
+    /// (source error, store error, key refused) removes what was written.
+    /// The key is used before any data moves, both ways (the fresh DEK is
+    /// wrapped, then unwrapped again), so a key that is disabled, deleted,
+    /// or that the vault's identity may not wrap or unwrap with fails the
+    /// backup at once rather than leave a point nobody can restore.
+    ///
+    /// # Errors
+    /// [`Error::Key`] / [`Error::KeyPurged`] when the vault's key cannot
+    /// wrap; [`Error::NotFound`] for an item not protected in this vault;
+    /// [`Error::Io`] when the source fails; [`Error::Store`].
+    pub async fn backup<R: AsyncRead + Unpin + Send>(
+        &self,
+        item: &Item,
+        source: R,
+        options: BackupOptions,
+    ) -> Result<RecoveryPoint, Error> {
+        self.backup_from(item, &mut AsyncSource(source), options)
+            .await
+    }
+
+    pub(crate) async fn backup_from(
+        &self,
+        item: &Item,
+        source: &mut dyn Source,
+        options: BackupOptions,
+    ) -> Result<RecoveryPoint, Error> {
+        // Protected here, in this vault (not a stale handle of another).
+        let item = self.item(item.name()).await?;
+        let point = layout::new_point_id(now_millis())?;
+        let wrapper = self.current_wrapper().await?;
+        let mut header_options = HeaderOptions::default()
+            .metadata("strongroom.vault", self.id())
+            .metadata("strongroom.item", item.name())
+            .metadata("strongroom.point", point.as_str());
+        if let Some(bytes) = options.chunk_size {
+            header_options = header_options
+                .chunk_size(bytes)
+                .map_err(|e| envelope_error(&point, e))?;
+        }
+        let sealing = {
+            let point = point.clone();
+            blocking(move || -> Result<SealingHeader, Error> {
+                let dek = Dek::generate().map_err(|_| {
+                    envelope_error(&point, strongroom_envelope::Error::RandomnessUnavailable)
+                })?;
+                let sealing = Header::create(dek, &[wrapper.as_ref()], &header_options)
+                    .map_err(|e| envelope_error(&point, e))?;
+                // Prove the point restorable before any data moves: the
+                // wrapped DEK must unwrap (a vault identity that may wrap
+                // but not unwrap would make points nobody can restore).
+                Header::from_bytes(sealing.header().as_bytes())
+                    .and_then(|header| header.open(&[wrapper.as_ref()]))
+                    .map_err(|e| envelope_error(&point, e))?;
+                Ok(sealing)
+            })
+            .await??
+        };
+        let layout = &self.inner.layout;
+        let store = self.inner.store.as_ref();
+        let header_path = layout.header(item.name(), &point);
+        let body_path = layout.body(item.name(), &point);
+        let keys = sealing.header().key_refs().cloned().collect();
+        let chunk_size = sealing.chunk_size() as u64;
+        if !store::put_new(store, &header_path, sealing.header().as_bytes().to_vec()).await? {
+            return Err(Error::AlreadyExists {
+                what: format!("recovery point {point}"),
+            });
+        }
+        let uploaded = self
+            .upload_body(&body_path, sealing, source, &options)
+            .await;
+        let committed = match uploaded {
+            Ok((size, body_size)) => {
+                let manifest = Manifest {
+                    format: layout::FORMAT,
+                    vault_id: self.id().to_owned(),
+                    item: item.name().to_owned(),
+                    point: point.clone(),
+                    created: now_secs(),
+                    size,
+                    body_size,
+                    chunk_size,
+                };
+                let path = layout.manifest(item.name(), &point);
+                store::put_new(store, &path, layout::to_json(&manifest))
+                    .await
+                    .and_then(|created| {
+                        if created {
+                            Ok(manifest)
+                        } else {
+                            Err(Error::AlreadyExists {
+                                what: format!("recovery point {point}"),
+                            })
+                        }
+                    })
+            }
+            Err(e) => Err(e),
+        };
+        match committed {
+            Ok(manifest) => Ok(RecoveryPoint {
+                item: manifest.item,
+                id: manifest.point,
+                created: manifest.created,
+                size: manifest.size,
+                body_size: manifest.body_size,
+                chunk_size: manifest.chunk_size,
+                keys,
+            }),
+            Err(e) => {
+                // Nothing was committed; remove what was written (best
+                // effort: gc removes what a failing store leaves).
+                let _ = store::delete(store, &header_path).await;
+                let _ = store::delete(store, &body_path).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Seals `source` part by part into a multipart upload at `path`.
+    /// Returns the plaintext and body sizes.
+    async fn upload_body(
+        &self,
+        path: &object_store::path::Path,
+        sealing: SealingHeader,
+        source: &mut dyn Source,
+        options: &BackupOptions,
+    ) -> Result<(u64, u64), Error> {
+        let chunk = sealing.chunk_size();
+        let part_plain = chunk * PART_TARGET.div_ceil(chunk).max(1);
+        let threads = self.inner.threads;
+        let mut sealer: BodySealer = blocking(move || sealing.body_sealer(threads))
+            .await?
+            .map_err(|e| envelope_error("new", e))?;
+        let mut upload = self
+            .inner
+            .store
+            .put_multipart(path)
+            .await
+            .map_err(store::upload_error(path))?;
+        let result: Result<(u64, u64), Error> = async {
+            // One byte more than a part: a full read means another part
+            // follows, so the part read is not the last.
+            let mut plain = Zeroizing::new(vec![0u8; part_plain + 1]);
+            let mut carried = 0;
+            let mut in_flight = VecDeque::new();
+            let (mut done, mut body_size) = (0u64, 0u64);
+            loop {
+                let n = carried + fill(source, &mut plain[carried..]).await?;
+                let last = n <= part_plain;
+                let take = n.min(part_plain);
+                let (back, buffer, body) = blocking(move || {
+                    let result = if last {
+                        sealer.final_len(take).and_then(|len| {
+                            let mut body = vec![0u8; len];
+                            sealer.finish(&plain[..take], &mut body).map(|()| body)
+                        })
+                    } else {
+                        sealer.sealed_len(take).and_then(|len| {
+                            let mut body = vec![0u8; len];
+                            sealer.seal(&plain[..take], &mut body).map(|()| body)
+                        })
+                    };
+                    (sealer, plain, result)
+                })
+                .await?;
+                sealer = back;
+                plain = buffer;
+                let body = body.map_err(|e| envelope_error("new", e))?;
+                body_size += body.len() as u64;
+                while in_flight.len() >= options.parts_in_flight {
+                    finish_part(path, in_flight.pop_front()).await?;
+                }
+                in_flight.push_back(tokio::spawn(upload.put_part(PutPayload::from(body))));
+                done += take as u64;
+                if let Some(progress) = &options.progress {
+                    progress(Progress {
+                        done,
+                        total: options.size_hint,
+                    });
+                }
+                if last {
+                    break;
+                }
+                plain[0] = plain[part_plain];
+                carried = 1;
+            }
+            while let Some(part) = in_flight.pop_front() {
+                finish_part(path, Some(part)).await?;
+            }
+            upload.complete().await.map_err(store::upload_error(path))?;
+            Ok((done, body_size))
+        }
+        .await;
+        if result.is_err() {
+            let _ = upload.abort().await;
+        }
+        result
+    }
+}
+
+/// Waits for one part's upload.
+async fn finish_part(
+    path: &object_store::path::Path,
+    part: Option<tokio::task::JoinHandle<object_store::Result<()>>>,
+) -> Result<(), Error> {
+    let Some(part) = part else { return Ok(()) };
+    part.await
+        .map_err(|e| Error::Io(io::Error::other(format!("an upload task failed: {e}"))))?
+        .map_err(store::upload_error(path))
+}

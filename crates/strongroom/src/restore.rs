@@ -1,0 +1,330 @@
+//! Restoring and verifying recovery points, whole or a byte range.
+//!
+//! A point's body is read in parts with ranged reads (the next one in
+//! flight while the current one opens), each part opened on the vault's
+//! threads: no byte of a part reaches the sink before every chunk of the
+//! part authenticated. Only the last part, which holds the final chunk,
+//! proves the point whole: a restore that fails returns an error after
+//! writing the verified parts before it, which the caller discards (the
+//! `strongroom` command writes to a temporary file and renames it only on
+//! success).
+
+use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use strongroom_envelope::{BodyOpener, Header, KeyWrapper, OpenedHeader, SeekableDecryptor};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use zeroize::Zeroizing;
+
+use crate::error::envelope_error;
+use crate::layout;
+use crate::vault::{RecoveryPoint, RecoveryVault, blocking};
+use crate::{Error, Progress, ProgressFn, store};
+
+/// Body bytes read per part when restoring (rounded to whole chunks).
+const PART_TARGET: u64 = 8 * 1024 * 1024;
+
+/// Where restored bytes go.
+pub(crate) trait Sink: Send {
+    /// Writes all of `bytes`.
+    fn write_all<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, io::Result<()>>;
+    /// Flushes what was written.
+    fn flush(&mut self) -> BoxFuture<'_, io::Result<()>>;
+}
+
+/// An async writer as a sink.
+pub(crate) struct AsyncSink<W>(pub W);
+
+impl<W: AsyncWrite + Unpin + Send> Sink for AsyncSink<W> {
+    fn write_all<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(self.0.write_all(bytes))
+    }
+    fn flush(&mut self) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(self.0.flush())
+    }
+}
+
+/// A sink that keeps nothing (verify).
+struct Discard;
+
+impl Sink for Discard {
+    fn write_all<'a>(&'a mut self, _: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn flush(&mut self) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl RecoveryVault {
+    /// Restores all of `point` into `sink`; returns the bytes written.
+    ///
+    /// Each part is written once all its chunks authenticated; the last
+    /// part proves the point whole. On an error, discard what the sink
+    /// received.
+    ///
+    /// # Errors
+    /// [`Error::Key`] / [`Error::KeyPurged`] / [`Error::NoKey`] when no key
+    /// can open the point (disabled, revoked, purged, not attached);
+    /// [`Error::Integrity`] when the header or body was altered or cut;
+    /// [`Error::NotFound`] for a deleted point; [`Error::Io`] when the
+    /// sink fails; [`Error::Store`].
+    pub async fn restore<W: AsyncWrite + Unpin + Send>(
+        &self,
+        point: &RecoveryPoint,
+        sink: W,
+    ) -> Result<u64, Error> {
+        self.restore_to(point, &mut AsyncSink(sink), None).await
+    }
+
+    /// As [`restore`](Self::restore), calling `progress` after each part.
+    ///
+    /// # Errors
+    /// As [`restore`](Self::restore).
+    pub async fn restore_with_progress<W: AsyncWrite + Unpin + Send>(
+        &self,
+        point: &RecoveryPoint,
+        sink: W,
+        progress: impl Fn(Progress) + Send + Sync + 'static,
+    ) -> Result<u64, Error> {
+        let progress: ProgressFn = Arc::new(progress);
+        self.restore_to(point, &mut AsyncSink(sink), Some(progress))
+            .await
+    }
+
+    /// Authenticates every chunk of `point` and writes nothing; returns the
+    /// bytes of data it holds.
+    ///
+    /// # Errors
+    /// As [`restore`](Self::restore), less the sink's.
+    pub async fn verify(&self, point: &RecoveryPoint) -> Result<u64, Error> {
+        self.restore_to(point, &mut Discard, None).await
+    }
+
+    /// Opens the point's header with the keys that can: checks that it is
+    /// this point's (vault, item and point in its authenticated metadata).
+    pub(crate) async fn open_header(&self, point: &RecoveryPoint) -> Result<OpenedHeader, Error> {
+        let path = self.inner.layout.header(&point.item, &point.id);
+        let bytes = store::get_small(self.inner.store.as_ref(), &path, layout::MAX_HEADER)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: format!("recovery point {} of item {:?}", point.id, point.item),
+            })?;
+        let header = Header::from_bytes(&bytes).map_err(|e| envelope_error(&point.id, e))?;
+        let keys: Vec<_> = header.key_refs().cloned().collect();
+        let wrappers = self.unwrappers(&keys).await?;
+        let id = point.id.clone();
+        let opened = blocking(move || {
+            let refs: Vec<&dyn KeyWrapper> = wrappers.iter().map(|w| w.as_ref()).collect();
+            header.open(&refs).map_err(|e| envelope_error(&id, e))
+        })
+        .await??;
+        let metadata = opened.header().metadata();
+        let ours = metadata.get("strongroom.vault").map(String::as_str) == Some(self.id())
+            && metadata.get("strongroom.item") == Some(&point.item)
+            && metadata.get("strongroom.point") == Some(&point.id);
+        if !ours {
+            return Err(Error::Integrity {
+                point: point.id.clone(),
+                reason: "its header belongs to another recovery point (moved or swapped)".into(),
+            });
+        }
+        Ok(opened)
+    }
+
+    pub(crate) async fn restore_to(
+        &self,
+        point: &RecoveryPoint,
+        sink: &mut dyn Sink,
+        progress: Option<ProgressFn>,
+    ) -> Result<u64, Error> {
+        let opened = self.open_header(point).await?;
+        let store = Arc::clone(&self.inner.store);
+        let path = self.inner.layout.body(&point.item, &point.id);
+        let body_len = store::head(store.as_ref(), &path)
+            .await?
+            .ok_or_else(|| Error::Integrity {
+                point: point.id.clone(),
+                reason: "its body is missing".into(),
+            })?
+            .size;
+        if body_len != point.body_size {
+            return Err(Error::Integrity {
+                point: point.id.clone(),
+                reason: format!(
+                    "its body is {body_len} bytes, the manifest says {}",
+                    point.body_size
+                ),
+            });
+        }
+        let stride = opened.chunk_size() as u64 + 16;
+        let part = stride * PART_TARGET.div_ceil(stride).max(1);
+        let total = opened
+            .plaintext_len(body_len)
+            .map_err(|e| envelope_error(&point.id, e))?;
+        let threads = self.inner.threads;
+        let mut opener: BodyOpener = blocking(move || opened.body_opener(threads))
+            .await?
+            .map_err(|e| envelope_error(&point.id, e))?;
+        let fetch = |range: Range<u64>| {
+            let store = Arc::clone(&store);
+            let path = path.clone();
+            tokio::spawn(async move { store::get_range(store.as_ref(), &path, range).await })
+        };
+        let mut at = 0u64;
+        let mut next = Some(fetch(0..part.min(body_len)));
+        let mut done = 0u64;
+        while let Some(current) = next.take() {
+            let bytes = current
+                .await
+                .map_err(|e| Error::Io(io::Error::other(format!("a read task failed: {e}"))))??;
+            let end = at + bytes.len() as u64;
+            let last = end >= body_len;
+            if !last {
+                next = Some(fetch(end..(end + part).min(body_len)));
+            }
+            let id = point.id.clone();
+            let (back, plain) = blocking(move || {
+                let opened = if last {
+                    opener.final_opened_len(bytes.len()).and_then(|len| {
+                        let mut plain = Zeroizing::new(vec![0u8; len]);
+                        opener.finish(&bytes, &mut plain).map(|()| plain)
+                    })
+                } else {
+                    opener.opened_len(bytes.len()).and_then(|len| {
+                        let mut plain = Zeroizing::new(vec![0u8; len]);
+                        opener.open(&bytes, &mut plain).map(|()| plain)
+                    })
+                };
+                (opener, opened.map_err(|e| envelope_error(&id, e)))
+            })
+            .await?;
+            opener = back;
+            let plain = plain?;
+            sink.write_all(&plain).await?;
+            done += plain.len() as u64;
+            at = end;
+            if let Some(progress) = &progress {
+                progress(Progress {
+                    done,
+                    total: Some(total),
+                });
+            }
+        }
+        sink.flush().await?;
+        Ok(done)
+    }
+
+    /// Restores bytes `range` of `point` into `sink`, reading only the
+    /// chunks that hold them (each authenticated before any of its bytes
+    /// is written). Returns the bytes written.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a range past the end; otherwise as
+    /// [`restore`](Self::restore).
+    pub async fn restore_range<W: AsyncWrite + Unpin + Send>(
+        &self,
+        point: &RecoveryPoint,
+        range: Range<u64>,
+        sink: W,
+    ) -> Result<u64, Error> {
+        self.restore_range_to(point, range, &mut AsyncSink(sink))
+            .await
+    }
+
+    pub(crate) async fn restore_range_to(
+        &self,
+        point: &RecoveryPoint,
+        range: Range<u64>,
+        sink: &mut dyn Sink,
+    ) -> Result<u64, Error> {
+        if range.start > range.end || range.end > point.size {
+            return Err(Error::InvalidArgument {
+                reason: format!(
+                    "range {}..{} is not within the point's {} bytes",
+                    range.start, range.end, point.size
+                ),
+            });
+        }
+        let opened = self.open_header(point).await?;
+        let reader = StoreReader {
+            store: Arc::clone(&self.inner.store),
+            path: self.inner.layout.body(&point.item, &point.id),
+            len: point.body_size,
+            pos: 0,
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let id = point.id.clone();
+        let mut decryptor = blocking(move || {
+            SeekableDecryptor::body(reader, &opened).map_err(|e| envelope_error(&id, e))
+        })
+        .await??;
+        let step = PART_TARGET;
+        let mut at = range.start;
+        while at < range.end {
+            let len = (range.end - at).min(step) as usize;
+            let id = point.id.clone();
+            let (back, bytes) = blocking(move || {
+                let bytes = decryptor
+                    .read_range(at, len)
+                    .map(Zeroizing::new)
+                    .map_err(|e| envelope_error(&id, e));
+                (decryptor, bytes)
+            })
+            .await?;
+            decryptor = back;
+            sink.write_all(&bytes?).await?;
+            at += len as u64;
+        }
+        sink.flush().await?;
+        Ok(range.end - range.start)
+    }
+}
+
+/// A body object as `Read + Seek`, each read one ranged get: what the
+/// envelope's random-access decryptor reads through. Runs on a blocking
+/// thread, reaching the async store through the runtime's handle.
+struct StoreReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    len: u64,
+    pos: u64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Read for StoreReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let end = (self.pos + buf.len() as u64).min(self.len);
+        if self.pos >= end {
+            return Ok(0);
+        }
+        let bytes = self
+            .runtime
+            .block_on(store::get_range(
+                self.store.as_ref(),
+                &self.path,
+                self.pos..end,
+            ))
+            .map_err(io::Error::other)?;
+        let n = bytes.len().min(buf.len());
+        buf[..n].copy_from_slice(&bytes[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for StoreReader {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let target = match pos {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target.ok_or_else(|| io::Error::other("seek before the start"))?;
+        Ok(self.pos)
+    }
+}

@@ -1,0 +1,347 @@
+//! The vault's encryption settings (R11–R14): kept as a log of records in
+//! the store, changed only as `strongroom-policy` allows, a customer key
+//! checked by preflight before it is taken.
+//!
+//! Each change writes `settings/<seq>.json` with the next sequence number,
+//! create-only: of two processes changing the settings at once, one
+//! writes the number and the other reads again and re-applies its change
+//! to what won (or is refused by the rules). The highest number is in
+//! force.
+
+use std::sync::Arc;
+
+use strongroom_envelope::{KeyWrapper, WrapAlgorithm};
+use strongroom_keyvault::{KeyVault, Principal, VaultKeyWrapper};
+use strongroom_policy::{
+    CustomerKey, EncryptionSettings, Identity, KeyHealth, PointKeys, Problem, VaultEncryption,
+    VaultIdentities,
+};
+
+use crate::error::key_error;
+use crate::layout::{self, SettingsRecord};
+use crate::vault::{RecoveryVault, blocking, now_secs};
+use crate::{Error, store};
+
+/// How many times a settings change is re-applied when other writers keep
+/// winning the race for the next record.
+const SETTINGS_RETRIES: usize = 32;
+
+impl RecoveryVault {
+    /// The encryption settings in force, and whether an item was ever
+    /// protected (after which a customer key can no longer be enabled).
+    ///
+    /// # Errors
+    /// [`Error::Store`]; [`Error::Corrupt`] for a damaged settings record.
+    pub async fn encryption(&self) -> Result<VaultEncryption, Error> {
+        Ok(self.latest_settings().await?.1)
+    }
+
+    /// Changes the vault's encryption settings (R12): a customer-managed
+    /// key only while no item was ever protected (a failed attempt
+    /// included), never back to platform-managed; the customer key or its
+    /// key vault may change later. A customer key is checked first with
+    /// [`preflight`](Self::preflight) and refused on any problem, all of
+    /// them listed. Its key vault must be attached
+    /// ([`attach_key_vault`](Self::attach_key_vault)) and its identity
+    /// known ([`identities`](Self::identities)).
+    ///
+    /// New recovery points are wrapped under the new key; existing ones
+    /// keep theirs (a rewrap moves them).
+    ///
+    /// # Errors
+    /// [`Error::Policy`] for a change the rules refuse, saying what to do
+    /// instead; [`Error::Preflight`] with every problem found;
+    /// [`Error::Unsupported`] for infrastructure encryption, which this
+    /// version does not write yet; [`Error::Store`].
+    pub async fn set_encryption(&self, settings: EncryptionSettings) -> Result<(), Error> {
+        settings
+            .validate()
+            .map_err(|field| Error::InvalidArgument {
+                reason: field.to_string(),
+            })?;
+        if settings.infrastructure_encryption {
+            return Err(Error::Unsupported {
+                what: "infrastructure (double) encryption is not written by this version".into(),
+            });
+        }
+        // The rules first, before asking the key vault anything.
+        let (_, current) = self.latest_settings().await?;
+        current.check(&settings).map_err(Error::Policy)?;
+        if let Some(key) = settings.key.customer_key() {
+            let problems = self.preflight(key).await?;
+            if !problems.is_empty() {
+                return Err(Error::Preflight {
+                    key: key.to_string(),
+                    problems,
+                });
+            }
+        }
+        self.update_settings(|current| {
+            current.check(&settings).map_err(Error::Policy)?;
+            if current.settings() == &settings {
+                return Ok(None);
+            }
+            let mut next = current.clone();
+            next.set(settings.clone()).map_err(Error::Policy)?;
+            Ok(Some(next))
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Checks a customer key as [`set_encryption`](Self::set_encryption)
+    /// would (R13): the identity, its get / wrapKey / unwrapKey
+    /// permissions, soft delete and purge protection, and the key itself
+    /// (RSA 2048/3072/4096, enabled, in its validity window, wrap and
+    /// unwrap allowed). Returns every problem, or none.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the key's key vault is not attached.
+    pub async fn preflight(&self, key: &CustomerKey) -> Result<Vec<Problem>, Error> {
+        let key_vault = self.key_vault(&key.key_vault)?;
+        let identities = self.identities();
+        let key = key.clone();
+        blocking(move || {
+            strongroom_policy::preflight(key_vault.as_ref(), &identities, &key, now_secs())
+        })
+        .await
+    }
+
+    /// The identities the vault acts as towards customer key vaults: its
+    /// system-assigned identity (principal `strongroom/vault/<id>/system`),
+    /// and the user-assigned ones added to this handle.
+    #[must_use]
+    pub fn identities(&self) -> VaultIdentities {
+        self.inner
+            .identities
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The principal of the vault's system-assigned identity: grant it
+    /// get, wrapKey and unwrapKey in a customer key vault.
+    #[must_use]
+    pub fn system_identity(&self) -> Principal {
+        system_principal(self.id())
+    }
+
+    /// Adds a user-assigned identity `name`, acting as `principal`, to
+    /// this handle (like key vaults, identities are attached to a handle;
+    /// the settings name them).
+    pub fn add_user_assigned_identity(&self, name: &str, principal: Principal) {
+        let mut identities = self
+            .inner
+            .identities
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *identities = identities.clone().with_user_assigned(name, principal);
+    }
+
+    /// Which key versions the vault's recovery points still need (R14):
+    /// per version, how many points hold a copy of their DEK under it,
+    /// and which points would become unrestorable if it were disabled.
+    ///
+    /// # Errors
+    /// [`Error::Store`]; [`Error::Corrupt`].
+    pub async fn key_health(&self) -> Result<KeyHealth, Error> {
+        let mut points = Vec::new();
+        for item in self.items().await? {
+            for point in self.points(&item).await? {
+                points.push(PointKeys {
+                    point: format!("{}/{}", point.item, point.id),
+                    keys: point.keys,
+                });
+            }
+        }
+        Ok(strongroom_policy::key_health(&points))
+    }
+
+    /// The key vault named `name`: the platform one, or an attached one.
+    pub(crate) fn key_vault(&self, name: &str) -> Result<Arc<dyn KeyVault>, Error> {
+        if name == self.inner.record.platform_key_vault {
+            return Ok(Arc::clone(&self.inner.platform));
+        }
+        self.inner
+            .key_vaults
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                what: format!("key vault {name:?} (attach it with attach_key_vault)"),
+            })
+    }
+
+    /// The principal the vault reaches `key`'s key vault as.
+    fn principal_for(&self, identity: &Identity) -> Result<Principal, Error> {
+        self.identities()
+            .resolve(identity)
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                what: format!("the vault's {identity} (add it to this handle)"),
+            })
+    }
+
+    /// The wrapper that wraps new points' DEKs under the settings in
+    /// force: the platform key, or the customer key as the vault's
+    /// identity (RSA-OAEP-256; a versionless reference follows the latest
+    /// enabled version).
+    pub(crate) async fn current_wrapper(&self) -> Result<Arc<dyn KeyWrapper>, Error> {
+        let (_, encryption) = self.latest_settings().await?;
+        let (vault, principal, name, version, algorithm, label) =
+            match encryption.settings().key.customer_key() {
+                None => (
+                    Arc::clone(&self.inner.platform),
+                    self.inner.platform_principal.clone(),
+                    self.inner.record.platform_key.clone(),
+                    None,
+                    WrapAlgorithm::A256Kw,
+                    format!(
+                        "{}/{}",
+                        self.inner.record.platform_key_vault, self.inner.record.platform_key
+                    ),
+                ),
+                Some(key) => (
+                    self.key_vault(&key.key_vault)?,
+                    self.principal_for(&key.identity)?,
+                    key.key_name.clone(),
+                    key.key_version.clone(),
+                    WrapAlgorithm::RsaOaep256,
+                    key.to_string(),
+                ),
+            };
+        blocking(move || -> Result<Arc<dyn KeyWrapper>, Error> {
+            let wrapper =
+                VaultKeyWrapper::new(vault, principal, &name, version.as_deref(), algorithm)
+                    .map_err(|e| key_error(label, e))?;
+            Ok(Arc::new(wrapper))
+        })
+        .await?
+    }
+
+    /// The wrappers that may open a point recorded under `keys`: the
+    /// platform key, and each attached key vault's key a reference names,
+    /// reached as the identity the settings in force name for that key
+    /// vault (the system-assigned one otherwise).
+    pub(crate) async fn unwrappers(
+        &self,
+        keys: &[strongroom_envelope::KeyRef],
+    ) -> Result<Vec<Arc<dyn KeyWrapper>>, Error> {
+        let (_, encryption) = self.latest_settings().await?;
+        let mut candidates = Vec::new();
+        for key in keys {
+            let Ok(vault) = self.key_vault(&key.vault) else {
+                continue;
+            };
+            let principal = if key.vault == self.inner.record.platform_key_vault {
+                self.inner.platform_principal.clone()
+            } else {
+                match encryption.settings().key.customer_key() {
+                    Some(current) if current.key_vault == key.vault => {
+                        self.principal_for(&current.identity)?
+                    }
+                    _ => self.system_identity(),
+                }
+            };
+            candidates.push((vault, principal, key.clone()));
+        }
+        blocking(move || -> Result<Vec<Arc<dyn KeyWrapper>>, Error> {
+            let mut wrappers: Vec<Arc<dyn KeyWrapper>> = Vec::new();
+            let mut first_error = None;
+            for (vault, principal, key) in candidates {
+                match VaultKeyWrapper::new(
+                    vault,
+                    principal,
+                    &key.name,
+                    Some(&key.version),
+                    key.algorithm,
+                ) {
+                    Ok(w) => wrappers.push(Arc::new(w)),
+                    Err(e) => {
+                        first_error.get_or_insert_with(|| key_error(key.to_string(), e));
+                    }
+                }
+            }
+            match (wrappers.is_empty(), first_error) {
+                (true, Some(e)) => Err(e),
+                _ => Ok(wrappers),
+            }
+        })
+        .await?
+    }
+
+    /// Records, durably and before anything else of a protection, that an
+    /// item was (or is being) protected: from then on a customer key can
+    /// no longer be enabled (R12), even if the protection fails.
+    pub(crate) async fn record_protection_attempt(&self) -> Result<(), Error> {
+        self.update_settings(|current| {
+            if current.protection_attempted() {
+                return Ok(None);
+            }
+            let mut next = current.clone();
+            next.record_protection_attempt();
+            Ok(Some(next))
+        })
+        .await
+        .map(drop)
+    }
+
+    /// The settings record in force and its sequence number (0 and the
+    /// defaults before any was written).
+    async fn latest_settings(&self) -> Result<(u64, VaultEncryption), Error> {
+        let layout = &self.inner.layout;
+        let store = self.inner.store.as_ref();
+        let latest = store::list(store, &layout.settings_dir())
+            .await?
+            .iter()
+            .filter_map(|meta| layout.settings_seq(&meta.location))
+            .max();
+        let Some(seq) = latest else {
+            return Ok((0, VaultEncryption::new()));
+        };
+        let path = layout.settings(seq);
+        let bytes = store::get_small(store, &path, layout::MAX_RECORD)
+            .await?
+            .ok_or_else(|| layout::corrupt(&path, "listed, then gone"))?;
+        let record: SettingsRecord = layout::parse(&path, &bytes)?;
+        layout::check_ours(&path, record.format, &record.vault_id, self.id())?;
+        if record.seq != seq {
+            return Err(layout::corrupt(&path, "it holds another sequence number"));
+        }
+        Ok((seq, record.encryption))
+    }
+
+    /// Applies `change` to the settings in force and writes the result as
+    /// the next record; `None` from `change` leaves them as they are.
+    /// Returns the settings in force afterwards.
+    async fn update_settings(
+        &self,
+        change: impl Fn(&VaultEncryption) -> Result<Option<VaultEncryption>, Error>,
+    ) -> Result<VaultEncryption, Error> {
+        for _ in 0..SETTINGS_RETRIES {
+            let (seq, current) = self.latest_settings().await?;
+            let Some(next) = change(&current)? else {
+                return Ok(current);
+            };
+            let record = SettingsRecord {
+                format: layout::FORMAT,
+                vault_id: self.id().to_owned(),
+                seq: seq + 1,
+                encryption: next.clone(),
+            };
+            let path = self.inner.layout.settings(seq + 1);
+            if store::put_new(self.inner.store.as_ref(), &path, layout::to_json(&record)).await? {
+                return Ok(next);
+            }
+        }
+        Err(Error::Conflict {
+            what: "the vault's encryption settings kept changing under this update".into(),
+        })
+    }
+}
+
+/// The principal of vault `id`'s system-assigned identity.
+pub(crate) fn system_principal(id: &str) -> Principal {
+    Principal::new(format!("strongroom/vault/{id}/system"))
+}

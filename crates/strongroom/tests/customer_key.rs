@@ -1,0 +1,480 @@
+//! A customer-managed key (R12–R15): preflight, the rules of change, and
+//! revocation as a user lives it, with the key in a `FileKeyVault`.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use strongroom::keyvault::{
+    AttributeUpdate, FileKeyVault, KeyOptions, KeyType, KeyVault, ManualClock, Permission,
+    Permissions, Principal, RootKeySource, VaultError, VaultProperties,
+};
+use strongroom::policy::{CustomerKey, EncryptionSettings, Problem, TransitionError};
+use strongroom::{BackupOptions, Error, RecoveryVault};
+
+const KV: &str = "contoso-kv";
+const KEY: &str = "cmk";
+
+struct Setup {
+    _tmp: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    kv: Arc<FileKeyVault>,
+    clock: Arc<ManualClock>,
+    admin: Principal,
+    vault: RecoveryVault,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A recovery vault, and a customer key vault with purge protection, an
+/// RSA-3072 key and an admin; the vault's identity not granted yet.
+async fn setup() -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let key_file = tmp.path().join("kv.key");
+    FileKeyVault::generate_key_file(&key_file).unwrap();
+    let clock = Arc::new(ManualClock::new(now()));
+    let kv = Arc::new(
+        FileKeyVault::create_with_clock(
+            tmp.path().join("kv"),
+            VaultProperties::new(KV),
+            RootKeySource::KeyFile(key_file),
+            clock.clone(),
+        )
+        .unwrap(),
+    );
+    let admin = Principal::new("admin@contoso");
+    kv.set_access_policy(&admin, Permissions::all()).unwrap();
+    kv.create_key(&admin, KEY, KeyType::Rsa3072, KeyOptions::default())
+        .unwrap();
+    let dir = tmp.path().join("vault");
+    let vault = RecoveryVault::create_local(&dir, "backups").await.unwrap();
+    vault.attach_key_vault(kv.clone()).unwrap();
+    Setup {
+        _tmp: tmp,
+        dir,
+        kv,
+        clock,
+        admin,
+        vault,
+    }
+}
+
+/// `setup`, fixed up and switched to the customer key, one item protected.
+async fn customer_managed() -> (Setup, strongroom::Item) {
+    let s = setup().await;
+    s.kv.enable_purge_protection().unwrap();
+    s.kv.set_access_policy(&s.vault.system_identity(), Permissions::key_user())
+        .unwrap();
+    s.vault
+        .set_encryption(EncryptionSettings::customer_managed(CustomerKey::new(
+            KV, KEY,
+        )))
+        .await
+        .unwrap();
+    let item = s.vault.protect("vm-7").await.unwrap();
+    (s, item)
+}
+
+fn headers(dir: &std::path::Path) -> usize {
+    let mut count = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == "header") {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_lists_every_problem_and_nothing_changes_until_they_are_fixed() {
+    let s = setup().await;
+    let key = CustomerKey::new(KV, KEY);
+    let refused = s
+        .vault
+        .set_encryption(EncryptionSettings::customer_managed(key.clone()))
+        .await;
+    let Err(Error::Preflight { problems, .. }) = refused else {
+        panic!("{refused:?}");
+    };
+    let system = s.vault.system_identity();
+    assert_eq!(
+        problems,
+        vec![
+            Problem::PurgeProtectionOff,
+            Problem::MissingPermission {
+                principal: system.clone(),
+                permission: Permission::Get
+            },
+            Problem::MissingPermission {
+                principal: system.clone(),
+                permission: Permission::WrapKey
+            },
+            Problem::MissingPermission {
+                principal: system.clone(),
+                permission: Permission::UnwrapKey
+            },
+        ]
+    );
+    let message = Error::Preflight {
+        key: key.to_string(),
+        problems,
+    }
+    .to_string();
+    assert!(
+        message.contains("purge protection") && message.contains("unwrapKey"),
+        "{message}"
+    );
+    assert!(
+        !s.vault
+            .encryption()
+            .await
+            .unwrap()
+            .settings()
+            .is_customer_managed()
+    );
+
+    s.kv.enable_purge_protection().unwrap();
+    s.kv.set_access_policy(&system, Permissions::key_user())
+        .unwrap();
+    assert_eq!(s.vault.preflight(&key).await.unwrap(), vec![]);
+    s.vault
+        .set_encryption(EncryptionSettings::customer_managed(key.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.vault.encryption().await.unwrap().settings(),
+        &EncryptionSettings::customer_managed(key)
+    );
+
+    // A key vault not attached is named.
+    let elsewhere = CustomerKey::new("fabrikam-kv", KEY);
+    assert!(matches!(
+        s.vault.preflight(&elsewhere).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rules_of_change_hold_across_handles_and_reopen() {
+    // A protection attempt first: no customer key afterwards, ever.
+    let s = setup().await;
+    s.kv.enable_purge_protection().unwrap();
+    s.kv.set_access_policy(&s.vault.system_identity(), Permissions::key_user())
+        .unwrap();
+    s.vault.protect("first").await.unwrap();
+    let reopened = RecoveryVault::open_local(&s.dir).await.unwrap();
+    reopened.attach_key_vault(s.kv.clone()).unwrap();
+    let refused = reopened
+        .set_encryption(EncryptionSettings::customer_managed(CustomerKey::new(
+            KV, KEY,
+        )))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::Policy(TransitionError::ItemsAlreadyProtected))
+        ),
+        "{refused:?}"
+    );
+    assert!(reopened.encryption().await.unwrap().protection_attempted());
+
+    // Customer-managed: no way back; another key is fine.
+    let (s, _item) = customer_managed().await;
+    let back = s
+        .vault
+        .set_encryption(EncryptionSettings::platform_managed())
+        .await;
+    assert!(
+        matches!(
+            back,
+            Err(Error::Policy(TransitionError::NoWayBackToPlatformManaged))
+        ),
+        "{back:?}"
+    );
+    s.kv.create_key(&s.admin, "cmk-2", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap();
+    s.vault
+        .set_encryption(EncryptionSettings::customer_managed(CustomerKey::new(
+            KV, "cmk-2",
+        )))
+        .await
+        .unwrap();
+    let double = s
+        .vault
+        .set_encryption(
+            EncryptionSettings::customer_managed(CustomerKey::new(KV, "cmk-2"))
+                .with_infrastructure_encryption(),
+        )
+        .await;
+    assert!(double.is_err(), "{double:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_racing_customer_key_against_first_protection_never_both_win() {
+    for _ in 0..8 {
+        let s = setup().await;
+        s.kv.enable_purge_protection().unwrap();
+        s.kv.set_access_policy(&s.vault.system_identity(), Permissions::key_user())
+            .unwrap();
+        let other = RecoveryVault::open_local(&s.dir).await.unwrap();
+        let (set, protected) = tokio::join!(
+            s.vault
+                .set_encryption(EncryptionSettings::customer_managed(CustomerKey::new(
+                    KV, KEY
+                ))),
+            other.protect("vm"),
+        );
+        protected.unwrap();
+        let settings = s.vault.encryption().await.unwrap();
+        assert!(settings.protection_attempted());
+        match set {
+            // The key was set before the protection was recorded.
+            Ok(()) => assert!(settings.settings().is_customer_managed()),
+            Err(Error::Policy(TransitionError::ItemsAlreadyProtected)) => {
+                assert!(!settings.settings().is_customer_managed());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn points_are_wrapped_under_the_customer_key_and_restore() {
+    let (s, item) = customer_managed().await;
+    let disk = vec![0x5a; 300_000];
+    let point = s
+        .vault
+        .backup(&item, disk.as_slice(), BackupOptions::default())
+        .await
+        .unwrap();
+    let keys = point.keys();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].vault, KV);
+    assert_eq!(keys[0].name, KEY);
+    assert_eq!(
+        keys[0].algorithm,
+        strongroom::envelope::WrapAlgorithm::RsaOaep256
+    );
+    let mut out = Vec::new();
+    s.vault.restore(&point, &mut out).await.unwrap();
+    assert!(out == disk);
+
+    // Without the key vault attached, the point names what it needs.
+    let reopened = RecoveryVault::open_local(&s.dir).await.unwrap();
+    let refused = reopened.verify(&point).await;
+    assert!(matches!(refused, Err(Error::NoKey { .. })), "{refused:?}");
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains(KV), "{message}");
+
+    // Key health: the version holds the point's only copy.
+    let health = s.vault.key_health().await.unwrap();
+    let version = health.version(KV, KEY, &keys[0].version).unwrap();
+    assert_eq!(version.points, 1);
+    assert!(!version.safe_to_disable());
+}
+
+/// What breaks the key, and what fixes it.
+struct Case {
+    name: &'static str,
+    /// Whether a restore (unwrap) still works while broken.
+    restore_works: bool,
+    /// The error a backup or restore gives, as its key vault error.
+    expect: fn(&VaultError) -> bool,
+    brk: fn(&Setup, &str),
+    fix: fn(&Setup, &str),
+}
+
+fn set_enabled(s: &Setup, version: &str, enabled: bool) {
+    s.kv.update_key(
+        &s.admin,
+        KEY,
+        version,
+        AttributeUpdate {
+            enabled: Some(enabled),
+            ..AttributeUpdate::default()
+        },
+    )
+    .unwrap();
+}
+
+fn set_expiry(s: &Setup, version: &str, expires: Option<u64>) {
+    s.kv.update_key(
+        &s.admin,
+        KEY,
+        version,
+        AttributeUpdate {
+            expires: Some(expires),
+            ..AttributeUpdate::default()
+        },
+    )
+    .unwrap();
+}
+
+fn grant(s: &Setup, permissions: Permissions) {
+    s.kv.set_access_policy(&s.vault.system_identity(), permissions)
+        .unwrap();
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "key disabled",
+        restore_works: false,
+        expect: |e| matches!(e, VaultError::KeyDisabled { .. }),
+        brk: |s, v| set_enabled(s, v, false),
+        fix: |s, v| set_enabled(s, v, true),
+    },
+    Case {
+        name: "key expired",
+        // As in Azure Key Vault: an expired key still unwraps (old points
+        // restore), it no longer wraps.
+        restore_works: true,
+        expect: |e| matches!(e, VaultError::KeyExpired { .. }),
+        brk: |s, v| {
+            let now = now();
+            set_expiry(s, v, Some(now + 60));
+            s.clock.set(now + 120);
+        },
+        fix: |s, v| set_expiry(s, v, None),
+    },
+    Case {
+        name: "key soft-deleted",
+        restore_works: false,
+        expect: |e| matches!(e, VaultError::KeyDeleted { .. }),
+        brk: |s, _| drop(s.kv.delete_key(&s.admin, KEY).unwrap()),
+        fix: |s, _| drop(s.kv.recover_key(&s.admin, KEY).unwrap()),
+    },
+    Case {
+        name: "unwrapKey revoked",
+        restore_works: false,
+        expect: |e| matches!(e, VaultError::AccessDenied { permission, .. } if *permission == Permission::UnwrapKey),
+        brk: |s, _| grant(s, Permissions::key_user().without(Permission::UnwrapKey)),
+        fix: |s, _| grant(s, Permissions::key_user()),
+    },
+    Case {
+        name: "wrapKey revoked",
+        restore_works: true,
+        expect: |e| matches!(e, VaultError::AccessDenied { permission, .. } if *permission == Permission::WrapKey),
+        brk: |s, _| grant(s, Permissions::key_user().without(Permission::WrapKey)),
+        fix: |s, _| grant(s, Permissions::key_user()),
+    },
+    Case {
+        name: "get revoked",
+        restore_works: false,
+        expect: |e| matches!(e, VaultError::AccessDenied { permission, .. } if *permission == Permission::Get),
+        brk: |s, _| grant(s, Permissions::key_user().without(Permission::Get)),
+        fix: |s, _| grant(s, Permissions::key_user()),
+    },
+    Case {
+        name: "identity removed",
+        restore_works: false,
+        expect: |e| matches!(e, VaultError::AccessDenied { .. }),
+        brk: |s, _| grant(s, Permissions::NONE),
+        fix: |s, _| grant(s, Permissions::key_user()),
+    },
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_refuses_backup_and_restore_with_the_reason_and_a_fix_restores_both() {
+    for case in CASES {
+        let (s, item) = customer_managed().await;
+        let disk = vec![0x11; 70_000];
+        let point = s
+            .vault
+            .backup(&item, disk.as_slice(), BackupOptions::default())
+            .await
+            .unwrap();
+        let version = point.keys()[0].version.clone();
+        (case.brk)(&s, &version);
+
+        let backup = s
+            .vault
+            .backup(&item, disk.as_slice(), BackupOptions::default())
+            .await;
+        match &backup {
+            Err(Error::Key { key, source }) => {
+                assert!((case.expect)(source), "{}: {source:?}", case.name);
+                assert!(key.contains(KEY), "{}: {key}", case.name);
+            }
+            other => panic!("{}: backup gave {other:?}", case.name),
+        }
+        assert_eq!(
+            headers(&s.dir),
+            1,
+            "{}: nothing of the refused backup is left",
+            case.name
+        );
+        assert_eq!(
+            s.vault.points(&item).await.unwrap().len(),
+            1,
+            "{}",
+            case.name
+        );
+
+        let mut out = Vec::new();
+        let restore = s.vault.restore(&point, &mut out).await;
+        if case.restore_works {
+            assert_eq!(restore.unwrap(), disk.len() as u64, "{}", case.name);
+        } else {
+            match &restore {
+                Err(Error::Key { source, .. }) => {
+                    assert!((case.expect)(source), "{}: {source:?}", case.name);
+                }
+                other => panic!("{}: restore gave {other:?}", case.name),
+            }
+            assert!(out.is_empty(), "{}", case.name);
+        }
+
+        (case.fix)(&s, &version);
+        let again = s
+            .vault
+            .backup(&item, disk.as_slice(), BackupOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{}: after the fix: {e}", case.name));
+        for p in [&point, &again] {
+            let mut out = Vec::new();
+            s.vault.restore(p, &mut out).await.unwrap();
+            assert!(out == disk, "{}", case.name);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purged_key_s_points_are_lost_and_restore_says_so() {
+    let (s, item) = customer_managed().await;
+    let point = s
+        .vault
+        .backup(&item, [1u8; 1000].as_slice(), BackupOptions::default())
+        .await
+        .unwrap();
+    s.kv.delete_key(&s.admin, KEY).unwrap();
+    // Purge protection: not before the retention ends.
+    assert!(matches!(
+        s.kv.purge_key(&s.admin, KEY),
+        Err(VaultError::PurgeProtected { .. })
+    ));
+    // Once it ends, the vault purges the key itself (an explicit purge
+    // then finds it gone).
+    s.clock.advance(91 * 86_400);
+    match s.kv.purge_key(&s.admin, KEY) {
+        Ok(()) | Err(VaultError::KeyPurged { .. }) => {}
+        Err(e) => panic!("{e:?}"),
+    }
+    // Still listed; restore says it is lost.
+    assert_eq!(s.vault.points(&item).await.unwrap(), vec![point.clone()]);
+    let restore = s.vault.restore(&point, Vec::new()).await;
+    let Err(Error::KeyPurged { key }) = &restore else {
+        panic!("{restore:?}");
+    };
+    assert!(key.contains(KEY));
+    assert!(restore.unwrap_err().to_string().contains("lost for good"));
+}
