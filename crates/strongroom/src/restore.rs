@@ -136,6 +136,42 @@ impl RecoveryVault {
         Ok(opened)
     }
 
+    /// The body's length, checked against the manifest: its body size,
+    /// and the data size that body holds under the opened header. The
+    /// manifest is not authenticated; a point whose manifest and objects
+    /// disagree is refused before any byte is read.
+    async fn checked_body_len(
+        &self,
+        point: &RecoveryPoint,
+        opened: &OpenedHeader,
+    ) -> Result<u64, Error> {
+        let path = self.inner.layout.body(&point.item, &point.id);
+        let integrity = |reason: String| Error::Integrity {
+            point: point.id.clone(),
+            reason,
+        };
+        let body_len = store::head(self.inner.store.as_ref(), &path)
+            .await?
+            .ok_or_else(|| integrity("its body is missing".into()))?
+            .size;
+        if body_len != point.body_size {
+            return Err(integrity(format!(
+                "its body is {body_len} bytes, the manifest says {}",
+                point.body_size
+            )));
+        }
+        let holds = opened
+            .plaintext_len(body_len)
+            .map_err(|e| envelope_error(&point.id, e))?;
+        if holds != point.size {
+            return Err(integrity(format!(
+                "its body holds {holds} bytes of data, the manifest says {}",
+                point.size
+            )));
+        }
+        Ok(body_len)
+    }
+
     pub(crate) async fn restore_to(
         &self,
         point: &RecoveryPoint,
@@ -145,27 +181,10 @@ impl RecoveryVault {
         let opened = self.open_header(point).await?;
         let store = Arc::clone(&self.inner.store);
         let path = self.inner.layout.body(&point.item, &point.id);
-        let body_len = store::head(store.as_ref(), &path)
-            .await?
-            .ok_or_else(|| Error::Integrity {
-                point: point.id.clone(),
-                reason: "its body is missing".into(),
-            })?
-            .size;
-        if body_len != point.body_size {
-            return Err(Error::Integrity {
-                point: point.id.clone(),
-                reason: format!(
-                    "its body is {body_len} bytes, the manifest says {}",
-                    point.body_size
-                ),
-            });
-        }
+        let body_len = self.checked_body_len(point, &opened).await?;
         let stride = opened.chunk_size() as u64 + 16;
         let part = stride * PART_TARGET.div_ceil(stride).max(1);
-        let total = opened
-            .plaintext_len(body_len)
-            .map_err(|e| envelope_error(&point.id, e))?;
+        let total = point.size;
         let threads = self.inner.threads;
         let mut opener: BodyOpener = blocking(move || opened.body_opener(threads))
             .await?
@@ -251,10 +270,11 @@ impl RecoveryVault {
             });
         }
         let opened = self.open_header(point).await?;
+        let body_len = self.checked_body_len(point, &opened).await?;
         let reader = StoreReader {
             store: Arc::clone(&self.inner.store),
             path: self.inner.layout.body(&point.item, &point.id),
-            len: point.body_size,
+            len: body_len,
             pos: 0,
             runtime: tokio::runtime::Handle::current(),
         };

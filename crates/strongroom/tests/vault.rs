@@ -193,6 +193,51 @@ async fn a_flipped_byte_anywhere_fails_integrity_and_nothing_of_its_chunk_is_wri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_that_disagrees_with_its_objects_is_refused_before_any_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vault = RecoveryVault::create_local(tmp.path(), "test")
+        .await
+        .unwrap();
+    let item = vault.protect("vm").await.unwrap();
+    let disk = data(20_000, 2);
+    let point = vault
+        .backup(
+            &item,
+            disk.as_slice(),
+            BackupOptions::default().chunk_size(4096).unwrap(),
+        )
+        .await
+        .unwrap();
+    let manifest = files_under(tmp.path(), "manifest.json").pop().unwrap();
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    for (field, value) in [("size", 20_001), ("size", 19_999), ("body_size", 1)] {
+        let needle = format!("\"{field}\": ");
+        let at = original.find(&needle).unwrap() + needle.len();
+        let end = at + original[at..].find(|c: char| !c.is_ascii_digit()).unwrap();
+        let edited = format!("{}{value}{}", &original[..at], &original[end..]);
+        std::fs::write(&manifest, edited).unwrap();
+        let point = vault.point(&item, point.id()).await.unwrap();
+        let mut out = Vec::new();
+        let restored = vault.restore(&point, &mut out).await;
+        assert!(
+            matches!(restored, Err(Error::Integrity { .. })),
+            "{field}: {restored:?}"
+        );
+        assert!(out.is_empty(), "{field}");
+        let mut out = Vec::new();
+        let ranged = vault.restore_range(&point, 0..1, &mut out).await;
+        assert!(
+            matches!(ranged, Err(Error::Integrity { .. })),
+            "{field}: {ranged:?}"
+        );
+        assert!(out.is_empty(), "{field}");
+    }
+    std::fs::write(&manifest, original).unwrap();
+    let point = vault.point(&item, point.id()).await.unwrap();
+    assert_eq!(vault.verify(&point).await.unwrap(), disk.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_point_s_header_and_body_cannot_be_swapped_with_another_s() {
     let tmp = tempfile::tempdir().unwrap();
     let vault = RecoveryVault::create_local(tmp.path(), "test")

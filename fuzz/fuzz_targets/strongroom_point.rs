@@ -1,0 +1,180 @@
+//! A recovery point whose objects an attacker controls: the facade's
+//! record parsers (`vault.json`, the item record, the settings record, the
+//! manifest) and its restore path, on arbitrary bytes.
+//!
+//! One vault is made once, in an in-memory `object_store` with a memory key
+//! vault, with one item and one point of known data. For every input, its
+//! objects are put back, then one of them (chosen by the first byte) is
+//! replaced by the rest of the input, or has it spliced in, or is cut
+//! (chosen by the second byte). Then the vault is opened, its item and
+//! points listed, and each point verified, restored whole and by a range.
+//!
+//! Checks: nothing panics; every failure is a typed `strongroom::Error`;
+//! and a restore or range that succeeds returns exactly the data backed up
+//! (nothing forged or unauthenticated gets out).
+
+#![no_main]
+
+use std::sync::{Arc, OnceLock};
+
+use libfuzzer_sys::fuzz_target;
+use strongroom::keyvault::{MemoryKeyVault, VaultProperties};
+use strongroom::object_store::memory::InMemory;
+use strongroom::object_store::path::Path;
+use strongroom::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use strongroom::{BackupOptions, RecoveryVault, VaultConfig};
+
+struct World {
+    runtime: tokio::runtime::Runtime,
+    store: Arc<InMemory>,
+    platform: Arc<MemoryKeyVault>,
+    /// Every object of the vault, as made.
+    objects: Vec<(Path, Vec<u8>)>,
+    data: Vec<u8>,
+}
+
+fn config(world: &World) -> VaultConfig {
+    VaultConfig::new(
+        world.store.clone(),
+        Path::from("vault"),
+        world.platform.clone(),
+    )
+    .threads(1)
+    .expect("1 thread is valid")
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let store = Arc::new(InMemory::new());
+        let platform =
+            Arc::new(MemoryKeyVault::new(VaultProperties::new("platform")).expect("a key vault"));
+        let data: Vec<u8> = (0..3 * 4096 + 100u32)
+            .map(|i| (i * 7 + i / 251) as u8)
+            .collect();
+        let mut world = World {
+            runtime,
+            store,
+            platform,
+            objects: Vec::new(),
+            data,
+        };
+        let objects = world.runtime.block_on(async {
+            let vault = RecoveryVault::create(config(&world), "fuzz")
+                .await
+                .expect("a vault");
+            let item = vault.protect("vm").await.expect("an item");
+            let options = BackupOptions::default().chunk_size(4096).expect("4 KiB");
+            vault
+                .backup(&item, world.data.as_slice(), options)
+                .await
+                .expect("a point");
+            let mut objects = Vec::new();
+            let listed: Vec<_> = {
+                use futures::TryStreamExt;
+                world.store.list(None).try_collect().await.expect("listing")
+            };
+            for meta in listed {
+                let bytes = world
+                    .store
+                    .get(&meta.location)
+                    .await
+                    .expect("get")
+                    .bytes()
+                    .await
+                    .expect("bytes");
+                objects.push((meta.location, bytes.to_vec()));
+            }
+            objects.sort();
+            objects
+        });
+        world.objects = objects;
+        world
+    })
+}
+
+fuzz_target!(|input: &[u8]| {
+    let world = world();
+    let [which, how, rest @ ..] = input else {
+        return;
+    };
+    world.runtime.block_on(async {
+        // Put the vault back as made, then damage one object.
+        for (path, bytes) in &world.objects {
+            world
+                .store
+                .put(path, PutPayload::from(bytes.clone()))
+                .await
+                .expect("put");
+        }
+        let (path, original) = &world.objects[usize::from(*which) % world.objects.len()];
+        let damaged = match how % 3 {
+            0 => rest.to_vec(),
+            1 => {
+                let at = usize::from(rest.first().copied().unwrap_or(0)) * original.len() / 256;
+                let mut bytes = original.clone();
+                bytes.splice(at..(at + rest.len()).min(bytes.len()), rest.iter().copied());
+                bytes
+            }
+            _ => {
+                let keep = usize::from(u16::from_le_bytes([
+                    rest.first().copied().unwrap_or(0),
+                    rest.get(1).copied().unwrap_or(0),
+                ]));
+                original[..keep.min(original.len())].to_vec()
+            }
+        };
+        world
+            .store
+            .put(path, PutPayload::from(damaged))
+            .await
+            .expect("put");
+
+        let vault = match RecoveryVault::open(config(world)).await {
+            Ok(vault) => vault,
+            Err(e) => {
+                let _ = e.to_string();
+                return;
+            }
+        };
+        let _ = vault.encryption().await.map_err(|e| e.to_string());
+        let item = match vault.item("vm").await {
+            Ok(item) => item,
+            Err(e) => {
+                let _ = e.to_string();
+                return;
+            }
+        };
+        let points = match vault.points(&item).await {
+            Ok(points) => points,
+            Err(e) => {
+                let _ = e.to_string();
+                return;
+            }
+        };
+        for point in points {
+            let _ = vault.verify(&point).await.map_err(|e| e.to_string());
+            let mut out = Vec::new();
+            if vault.restore(&point, &mut out).await.is_ok() {
+                assert!(out == world.data, "a restore released other bytes");
+            }
+            let end = point.size().min(5000);
+            let start = end / 3;
+            let mut out = Vec::new();
+            if vault
+                .restore_range(&point, start..end, &mut out)
+                .await
+                .is_ok()
+            {
+                assert!(
+                    out == world.data[start as usize..end as usize],
+                    "a range restore released other bytes"
+                );
+            }
+        }
+    });
+});
