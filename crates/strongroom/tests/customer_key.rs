@@ -1,12 +1,15 @@
 //! A customer-managed key (R12–R15): preflight, the rules of change, and
-//! revocation as a user lives it, with the key in a `FileKeyVault`.
+//! revocation as a user lives it, with the key in a `FileKeyVault` and, for
+//! revocation, on a Kryoptic PKCS#11 token too (started by
+//! `strongroom-test-tokens`; the test fails without the module, which
+//! `cargo build -p strongroom-kryoptic-pkcs11` builds).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use strongroom::keyvault::{
     AttributeUpdate, FileKeyVault, KeyOptions, KeyType, KeyVault, ManualClock, Permission,
-    Permissions, Principal, RootKeySource, VaultError, VaultProperties,
+    Permissions, Pkcs11KeyVault, Principal, RootKeySource, VaultError, VaultProperties,
 };
 use strongroom::policy::{CustomerKey, EncryptionSettings, Problem, TransitionError};
 use strongroom::{BackupOptions, Error, RecoveryVault};
@@ -17,7 +20,7 @@ const KEY: &str = "cmk";
 struct Setup {
     _tmp: tempfile::TempDir,
     dir: std::path::PathBuf,
-    kv: Arc<FileKeyVault>,
+    kv: Arc<dyn KeyVault>,
     clock: Arc<ManualClock>,
     admin: Principal,
     vault: RecoveryVault,
@@ -30,22 +33,47 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// A recovery vault, and a customer key vault with purge protection, an
-/// RSA-3072 key and an admin; the vault's identity not granted yet.
+/// Where the customer key lives.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    /// A `FileKeyVault` in a temporary directory.
+    File,
+    /// A `Pkcs11KeyVault` on a fresh Kryoptic token (one per process).
+    Kryoptic,
+}
+
+/// A recovery vault, and a customer key vault (purge protection off) with
+/// an RSA-3072 key and an admin; the vault's identity not granted yet.
 async fn setup() -> Setup {
+    setup_on(Backend::File).await
+}
+
+async fn setup_on(backend: Backend) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
-    let key_file = tmp.path().join("kv.key");
-    FileKeyVault::generate_key_file(&key_file).unwrap();
     let clock = Arc::new(ManualClock::new(now()));
-    let kv = Arc::new(
-        FileKeyVault::create_with_clock(
-            tmp.path().join("kv"),
-            VaultProperties::new(KV),
-            RootKeySource::KeyFile(key_file),
-            clock.clone(),
-        )
-        .unwrap(),
-    );
+    let kv: Arc<dyn KeyVault> = match backend {
+        Backend::File => {
+            let key_file = tmp.path().join("kv.key");
+            FileKeyVault::generate_key_file(&key_file).unwrap();
+            Arc::new(
+                FileKeyVault::create_with_clock(
+                    tmp.path().join("kv"),
+                    VaultProperties::new(KV),
+                    RootKeySource::KeyFile(key_file),
+                    clock.clone(),
+                )
+                .unwrap(),
+            )
+        }
+        Backend::Kryoptic => Arc::new(
+            Pkcs11KeyVault::open_with_clock(
+                strongroom_test_tokens::kryoptic().config(),
+                VaultProperties::new(KV),
+                clock.clone(),
+            )
+            .unwrap_or_else(|e| panic!("a vault on Kryoptic: {e}")),
+        ),
+    };
     let admin = Principal::new("admin@contoso");
     kv.set_access_policy(&admin, Permissions::all()).unwrap();
     kv.create_key(&admin, KEY, KeyType::Rsa3072, KeyOptions::default())
@@ -65,7 +93,11 @@ async fn setup() -> Setup {
 
 /// `setup`, fixed up and switched to the customer key, one item protected.
 async fn customer_managed() -> (Setup, strongroom::Item) {
-    let s = setup().await;
+    customer_managed_on(Backend::File).await
+}
+
+async fn customer_managed_on(backend: Backend) -> (Setup, strongroom::Item) {
+    let s = setup_on(backend).await;
     s.kv.enable_purge_protection().unwrap();
     s.kv.set_access_policy(&s.vault.system_identity(), Permissions::key_user())
         .unwrap();
@@ -385,8 +417,17 @@ const CASES: &[Case] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_refuses_backup_and_restore_with_the_reason_and_a_fix_restores_both() {
+    revocation(Backend::File).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_on_a_kryoptic_token_refuses_and_recovers_the_same_way() {
+    revocation(Backend::Kryoptic).await;
+}
+
+async fn revocation(backend: Backend) {
     for case in CASES {
-        let (s, item) = customer_managed().await;
+        let (s, item) = customer_managed_on(backend).await;
         let disk = vec![0x11; 70_000];
         let point = s
             .vault
