@@ -519,3 +519,51 @@ async fn a_purged_key_s_points_are_lost_and_restore_says_so() {
     assert!(key.contains(KEY));
     assert!(restore.unwrap_err().to_string().contains("lost for good"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_assigned_identity_reaches_the_key_once_the_handle_knows_it() {
+    use strongroom::policy::Identity;
+    let s = setup().await;
+    s.kv.enable_purge_protection().unwrap();
+    let uami = Principal::new("uami-backup@contoso");
+    s.kv.set_access_policy(&uami, Permissions::key_user())
+        .unwrap();
+    let key = CustomerKey::new(KV, KEY).with_identity(Identity::UserAssigned("uami-backup".into()));
+    let settings = EncryptionSettings::customer_managed(key.clone());
+
+    // Not added to the handle: the identity is unknown.
+    let refused = s.vault.set_encryption(settings.clone()).await;
+    let Err(Error::Preflight { problems, .. }) = &refused else {
+        panic!("{refused:?}");
+    };
+    assert!(
+        matches!(problems.as_slice(), [Problem::IdentityUnknown(Identity::UserAssigned(name))] if name == "uami-backup"),
+        "{problems:?}"
+    );
+
+    s.vault
+        .add_user_assigned_identity("uami-backup", uami.clone());
+    s.vault.set_encryption(settings).await.unwrap();
+    let item = s.vault.protect("vm").await.unwrap();
+    let point = s
+        .vault
+        .backup(&item, [9u8; 5000].as_slice(), BackupOptions::default())
+        .await
+        .unwrap();
+    // The system identity has no access: the user-assigned one did it.
+    assert_eq!(
+        s.kv.access_policy(&s.vault.system_identity()).unwrap(),
+        Permissions::NONE
+    );
+    let mut out = Vec::new();
+    s.vault.restore(&point, &mut out).await.unwrap();
+    assert_eq!(out, [9u8; 5000]);
+
+    // Revoked from the user-assigned identity: refused, naming it.
+    s.kv.set_access_policy(&uami, Permissions::NONE).unwrap();
+    let restore = s.vault.restore(&point, Vec::new()).await;
+    assert!(
+        matches!(&restore, Err(Error::Key { source: VaultError::AccessDenied { principal, .. }, .. }) if *principal == uami),
+        "{restore:?}"
+    );
+}
