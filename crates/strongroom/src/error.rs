@@ -94,6 +94,12 @@ pub enum Error {
         /// What.
         what: String,
     },
+    /// Something in the store is older than what the vault has written
+    /// (records deleted or put back): refused rather than acted on.
+    RolledBack {
+        /// What was rolled back, and what to do.
+        what: String,
+    },
     /// Other writers kept changing the same record: retry.
     Conflict {
         /// What kept changing.
@@ -161,6 +167,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Self::Unsupported { what } => write!(f, "not supported: {what}"),
+            Self::RolledBack { what } => write!(f, "rolled back: {what}"),
             Self::Conflict { what } => write!(f, "{what}: retry"),
         }
     }

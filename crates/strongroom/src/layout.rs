@@ -177,6 +177,12 @@ pub(crate) struct VaultRecord {
     /// The platform key: its key vault's name and the key's name there.
     pub platform_key_vault: String,
     pub platform_key: String,
+    /// The platform key's version that wrapped `settings_key`, and whose
+    /// tag witnesses the settings log's newest sequence number.
+    pub platform_key_version: String,
+    /// The key that authenticates the settings records (HMAC-SHA256),
+    /// wrapped by the platform key (A256KW), hex.
+    pub settings_key: String,
 }
 
 /// `items/<item>.json`: a protected item.
@@ -199,6 +205,9 @@ pub(crate) struct SettingsRecord {
     pub vault_id: String,
     pub seq: u64,
     pub encryption: strongroom_policy::VaultEncryption,
+    /// HMAC-SHA256 under the vault's settings key of this record with an
+    /// empty `mac`, hex.
+    pub mac: String,
 }
 
 /// `manifest.json`: a recovery point, written last (its presence commits
@@ -277,6 +286,20 @@ pub(crate) fn new_point_id(now_ms: u64) -> Result<String, Error> {
     Ok(format!("{now_ms:013}-{}", hex(&random)))
 }
 
+/// Hex digits back to bytes; `None` for anything else.
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let digit = |b: u8| (b as char).to_digit(16);
+            Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
+        })
+        .collect()
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -294,6 +317,16 @@ pub(crate) fn valid_point_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_round_trips_and_refuses_what_is_not_hex() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(unhex(&hex(&bytes)).unwrap(), bytes);
+        assert_eq!(unhex("0A0b").unwrap(), [10, 11]);
+        for bad in ["0", "0g", "+1", "é0"] {
+            assert_eq!(unhex(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn item_names_survive_the_path_encoding() {

@@ -7,8 +7,21 @@
 //! writes the number and the other reads again and re-applies its change
 //! to what won (or is refused by the rules). The highest number is in
 //! force.
+//!
+//! The store is not trusted with the settings: each record carries an
+//! HMAC-SHA256 under the vault's settings key (random, kept in
+//! `vault.json` wrapped by the platform key), so a record written by
+//! anyone else is refused; and the newest sequence number is witnessed
+//! in a tag of the platform key's version (`strongroom.settings-seq`), in
+//! the platform key vault, so deleting the newest records (rolling the
+//! settings back, e.g. to the platform key) is detected.
 
 use std::sync::Arc;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use strongroom_keyvault::AttributeUpdate;
+use zeroize::Zeroizing;
 
 use strongroom_envelope::{KeyWrapper, WrapAlgorithm};
 use strongroom_keyvault::{KeyVault, Principal, VaultKeyWrapper};
@@ -25,6 +38,65 @@ use crate::{Error, store};
 /// How many times a settings change is re-applied when other writers keep
 /// winning the race for the next record.
 const SETTINGS_RETRIES: usize = 32;
+
+/// The platform key version's tag that witnesses the newest settings
+/// record's sequence number.
+pub(crate) const SETTINGS_SEQ_TAG: &str = "strongroom.settings-seq";
+
+/// Domain separation of the settings records' MAC.
+const SETTINGS_MAC_LABEL: &[u8] = b"strongroom settings record v1\0";
+
+/// The key that authenticates the settings records: 32 random bytes,
+/// zeroized on drop, never printed.
+pub(crate) struct SettingsKey(pub(crate) Zeroizing<[u8; 32]>);
+
+impl SettingsKey {
+    pub(crate) fn generate() -> Result<Self, Error> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut *key).map_err(|_| Error::InvalidArgument {
+            reason: "the operating system's random generator failed".into(),
+        })?;
+        Ok(Self(key))
+    }
+
+    pub(crate) fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let key: [u8; 32] = bytes.try_into().ok()?;
+        Some(Self(Zeroizing::new(key)))
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // safe: HMAC takes keys of any length.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&*self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(SETTINGS_MAC_LABEL);
+        mac
+    }
+
+    /// The MAC of `record` (its `mac` field left out).
+    fn sign(&self, record: &SettingsRecord) -> String {
+        let mut mac = self.mac();
+        mac.update(&unsigned_bytes(record));
+        layout::hex(&mac.finalize().into_bytes())
+    }
+
+    /// Whether `record`'s MAC is right (compared in constant time).
+    fn verify(&self, record: &SettingsRecord) -> bool {
+        let Some(tag) = layout::unhex(&record.mac) else {
+            return false;
+        };
+        let mut mac = self.mac();
+        mac.update(&unsigned_bytes(record));
+        mac.verify_slice(&tag).is_ok()
+    }
+}
+
+/// The bytes a settings record's MAC covers: the record with an empty
+/// `mac`, as serialized.
+fn unsigned_bytes(record: &SettingsRecord) -> Vec<u8> {
+    let mut unsigned = record.clone();
+    unsigned.mac = String::new();
+    layout::to_json(&unsigned)
+}
 
 impl RecoveryVault {
     /// The encryption settings in force, and whether an item was ever
@@ -288,7 +360,8 @@ impl RecoveryVault {
     }
 
     /// The settings record in force and its sequence number (0 and the
-    /// defaults before any was written).
+    /// defaults before any was written): authenticated, and not older
+    /// than the newest the platform key vault has witnessed.
     async fn latest_settings(&self) -> Result<(u64, VaultEncryption), Error> {
         let layout = &self.inner.layout;
         let store = self.inner.store.as_ref();
@@ -297,9 +370,18 @@ impl RecoveryVault {
             .iter()
             .filter_map(|meta| layout.settings_seq(&meta.location))
             .max();
-        let Some(seq) = latest else {
+        let witnessed = self.witnessed_settings_seq().await?;
+        let seq = latest.unwrap_or(0);
+        if seq < witnessed {
+            return Err(Error::RolledBack {
+                what: format!(
+                    "the vault's settings: the newest record in the store is number {seq}, but number {witnessed} was written; restore the settings records from a copy of the store"
+                ),
+            });
+        }
+        if seq == 0 {
             return Ok((0, VaultEncryption::new()));
-        };
+        }
         let path = layout.settings(seq);
         let bytes = store::get_small(store, &path, layout::MAX_RECORD)
             .await?
@@ -309,7 +391,86 @@ impl RecoveryVault {
         if record.seq != seq {
             return Err(layout::corrupt(&path, "it holds another sequence number"));
         }
+        if !self.inner.settings_key.verify(&record) {
+            return Err(layout::corrupt(
+                &path,
+                "its MAC does not verify: it was not written by this vault",
+            ));
+        }
+        if seq > witnessed {
+            // A writer stopped between its record and the witness (or
+            // lost a race to update it): catch the witness up. A failure
+            // here leaves it behind, which the next write fixes.
+            let _ = self.witness_settings_seq(seq).await;
+        }
         Ok((seq, record.encryption))
+    }
+
+    /// The newest settings sequence number the platform key vault has
+    /// seen (0 when none).
+    async fn witnessed_settings_seq(&self) -> Result<u64, Error> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || -> Result<u64, Error> {
+            let record = &inner.record;
+            let info = inner
+                .platform
+                .get_key(
+                    &inner.platform_principal,
+                    &record.platform_key,
+                    Some(&record.platform_key_version),
+                )
+                .map_err(|e| platform_key_error(&inner, e))?;
+            match info.attributes.tags.get(SETTINGS_SEQ_TAG) {
+                None => Ok(0),
+                Some(seq) => seq.parse().map_err(|_| Error::Corrupt {
+                    path: format!("{}/{}", record.platform_key_vault, record.platform_key),
+                    reason: format!("its tag {SETTINGS_SEQ_TAG} is not a number"),
+                }),
+            }
+        })
+        .await?
+    }
+
+    /// Records `seq` as the newest settings record in the platform key
+    /// vault, unless a newer one is recorded already.
+    async fn witness_settings_seq(&self, seq: u64) -> Result<(), Error> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || -> Result<(), Error> {
+            let record = &inner.record;
+            let platform = &inner.platform;
+            let principal = &inner.platform_principal;
+            let info = platform
+                .get_key(
+                    principal,
+                    &record.platform_key,
+                    Some(&record.platform_key_version),
+                )
+                .map_err(|e| platform_key_error(&inner, e))?;
+            let current = info
+                .attributes
+                .tags
+                .get(SETTINGS_SEQ_TAG)
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0);
+            if current >= seq {
+                return Ok(());
+            }
+            let mut tags = info.attributes.tags;
+            tags.insert(SETTINGS_SEQ_TAG.to_owned(), seq.to_string());
+            platform
+                .update_key(
+                    principal,
+                    &record.platform_key,
+                    &record.platform_key_version,
+                    AttributeUpdate {
+                        tags: Some(tags),
+                        ..AttributeUpdate::default()
+                    },
+                )
+                .map(drop)
+                .map_err(|e| platform_key_error(&inner, e))
+        })
+        .await?
     }
 
     /// Applies `change` to the settings in force and writes the result as
@@ -324,14 +485,17 @@ impl RecoveryVault {
             let Some(next) = change(&current)? else {
                 return Ok(current);
             };
-            let record = SettingsRecord {
+            let mut record = SettingsRecord {
                 format: layout::FORMAT,
                 vault_id: self.id().to_owned(),
                 seq: seq + 1,
                 encryption: next.clone(),
+                mac: String::new(),
             };
+            record.mac = self.inner.settings_key.sign(&record);
             let path = self.inner.layout.settings(seq + 1);
             if store::put_new(self.inner.store.as_ref(), &path, layout::to_json(&record)).await? {
+                self.witness_settings_seq(seq + 1).await?;
                 return Ok(next);
             }
         }
@@ -339,6 +503,17 @@ impl RecoveryVault {
             what: "the vault's encryption settings kept changing under this update".into(),
         })
     }
+}
+
+/// A platform key vault error about the vault's own key.
+fn platform_key_error(inner: &crate::vault::Inner, e: strongroom_keyvault::VaultError) -> Error {
+    key_error(
+        format!(
+            "{}/{}",
+            inner.record.platform_key_vault, inner.record.platform_key
+        ),
+        e,
+    )
 }
 
 /// The principal of vault `id`'s system-assigned identity.

@@ -9,15 +9,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use strongroom_envelope::WrapAlgorithm;
 use strongroom_keyvault::{
     FileKeyVault, KeyOptions, KeyType, KeyVault, Permissions, Principal, RootKeySource, VaultError,
     VaultProperties,
 };
 use strongroom_policy::VaultIdentities;
+use zeroize::Zeroizing;
 
 use crate::error::key_error;
 use crate::layout::{self, ItemRecord, Layout, Manifest, VaultRecord};
-use crate::settings::system_principal;
+use crate::settings::{SettingsKey, system_principal};
 use crate::{Error, store};
 
 /// The principal the vault uses its platform key as.
@@ -167,6 +169,8 @@ pub(crate) struct Inner {
     pub(crate) key_vaults: RwLock<BTreeMap<String, Arc<dyn KeyVault>>>,
     /// The identities the vault acts as in customer key vaults.
     pub(crate) identities: RwLock<VaultIdentities>,
+    /// Authenticates the settings records.
+    pub(crate) settings_key: SettingsKey,
     pub(crate) threads: usize,
 }
 
@@ -349,23 +353,30 @@ impl RecoveryVault {
         let key_name = format!("platform-{id}");
         let platform = Arc::clone(&config.platform);
         let principal = Principal::new(PLATFORM_PRINCIPAL);
-        let (kv_name, principal) = {
+        let settings_key = SettingsKey::generate()?;
+        let (kv_name, version, wrapped_settings_key, principal) = {
             let key_name = key_name.clone();
-            blocking(move || -> Result<(String, Principal), Error> {
-                let kv = platform.properties().map_err(vault_error("platform"))?;
-                platform
-                    .set_access_policy(&principal, Permissions::all())
-                    .map_err(vault_error("platform"))?;
-                platform
-                    .create_key(
-                        &principal,
-                        &key_name,
-                        KeyType::Aes256,
-                        KeyOptions::default(),
-                    )
-                    .map_err(vault_error(&key_name))?;
-                Ok((kv.name, principal))
-            })
+            let raw = Zeroizing::new(*settings_key.0);
+            blocking(
+                move || -> Result<(String, String, Vec<u8>, Principal), Error> {
+                    let kv = platform.properties().map_err(vault_error("platform"))?;
+                    platform
+                        .set_access_policy(&principal, Permissions::all())
+                        .map_err(vault_error("platform"))?;
+                    platform
+                        .create_key(
+                            &principal,
+                            &key_name,
+                            KeyType::Aes256,
+                            KeyOptions::default(),
+                        )
+                        .map_err(vault_error(&key_name))?;
+                    let wrapped = platform
+                        .wrap_key(&principal, &key_name, None, WrapAlgorithm::A256Kw, &*raw)
+                        .map_err(vault_error(&key_name))?;
+                    Ok((kv.name, wrapped.version, wrapped.wrapped, principal))
+                },
+            )
             .await??
         };
         let record = VaultRecord {
@@ -376,6 +387,8 @@ impl RecoveryVault {
             created: now_secs(),
             platform_key_vault: kv_name,
             platform_key: key_name,
+            platform_key_version: version,
+            settings_key: layout::hex(&wrapped_settings_key),
         };
         if !store::put_new(
             config.store.as_ref(),
@@ -388,7 +401,13 @@ impl RecoveryVault {
                 what: format!("a vault at {}", layout.vault()),
             });
         }
-        Ok(Self::assemble(config, layout, record, principal))
+        Ok(Self::assemble(
+            config,
+            layout,
+            record,
+            principal,
+            settings_key,
+        ))
     }
 
     /// Opens the vault `config` points at.
@@ -410,7 +429,33 @@ impl RecoveryVault {
         }
         layout::check_ours(&path, record.format, &record.id, &record.id)?;
         let principal = Principal::new(PLATFORM_PRINCIPAL);
-        Ok(Self::assemble(config, layout, record, principal))
+        let wrapped = layout::unhex(&record.settings_key)
+            .ok_or_else(|| layout::corrupt(&path, "its settings key is not hex"))?;
+        let settings_key = {
+            let platform = Arc::clone(&config.platform);
+            let principal = principal.clone();
+            let (name, version) = (
+                record.platform_key.clone(),
+                record.platform_key_version.clone(),
+            );
+            let label = format!("{}/{}", record.platform_key_vault, record.platform_key);
+            let path = path.clone();
+            blocking(move || -> Result<SettingsKey, Error> {
+                let raw = platform
+                    .unwrap_key(&principal, &name, &version, WrapAlgorithm::A256Kw, &wrapped)
+                    .map_err(|e| key_error(label, e))?;
+                SettingsKey::from_slice(&raw)
+                    .ok_or_else(|| layout::corrupt(&path, "its settings key is not 32 bytes"))
+            })
+            .await??
+        };
+        Ok(Self::assemble(
+            config,
+            layout,
+            record,
+            principal,
+            settings_key,
+        ))
     }
 
     fn assemble(
@@ -418,6 +463,7 @@ impl RecoveryVault {
         layout: Layout,
         record: VaultRecord,
         platform_principal: Principal,
+        settings_key: SettingsKey,
     ) -> Self {
         let system = system_principal(&record.id);
         Self {
@@ -429,6 +475,7 @@ impl RecoveryVault {
                 platform_principal,
                 key_vaults: RwLock::new(BTreeMap::new()),
                 identities: RwLock::new(VaultIdentities::new().with_system(system)),
+                settings_key,
                 threads: config.threads,
             }),
         }

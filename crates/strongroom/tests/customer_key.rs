@@ -567,3 +567,89 @@ async fn a_user_assigned_identity_reaches_the_key_once_the_handle_knows_it() {
         "{restore:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_cannot_be_forged_or_rolled_back_through_the_store() {
+    let (s, item) = customer_managed().await;
+    let settings_dir = s.dir.join("store/settings");
+    let mut records: Vec<_> = std::fs::read_dir(&settings_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    records.sort();
+    // The customer key, then the protection.
+    assert_eq!(records.len(), 2, "{records:?}");
+    let newest = std::fs::read(&records[1]).unwrap();
+
+    // Rolled back: the newest record deleted, or both.
+    std::fs::remove_file(&records[1]).unwrap();
+    let rolled = s.vault.encryption().await;
+    assert!(
+        matches!(rolled, Err(Error::RolledBack { .. })),
+        "{rolled:?}"
+    );
+    let backup = s
+        .vault
+        .backup(&item, [1u8; 10].as_slice(), BackupOptions::default())
+        .await;
+    assert!(
+        matches!(backup, Err(Error::RolledBack { .. })),
+        "{backup:?}"
+    );
+    let first = std::fs::read(&records[0]).unwrap();
+    std::fs::remove_file(&records[0]).unwrap();
+    let reopened = RecoveryVault::open_local(&s.dir).await.unwrap();
+    let rolled = reopened.encryption().await;
+    assert!(
+        matches!(rolled, Err(Error::RolledBack { .. })),
+        "{rolled:?}"
+    );
+    let message = rolled.unwrap_err().to_string();
+    assert!(message.contains("number 2 was written"), "{message}");
+    std::fs::write(&records[0], &first).unwrap();
+    std::fs::write(&records[1], &newest).unwrap();
+    assert!(
+        reopened
+            .encryption()
+            .await
+            .unwrap()
+            .settings()
+            .is_customer_managed()
+    );
+
+    // Forged: a third record back to the platform key, without the key.
+    let text = String::from_utf8(newest.clone()).unwrap();
+    let forged: String = text
+        .replace("\"seq\": 2", "\"seq\": 3")
+        .lines()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let start = forged.find("\"key\": {").unwrap();
+    let end = start + forged[start..].find("},\n      \"infrastructure").unwrap() + 1;
+    let forged = format!(
+        "{}\"key\": \"platform_managed\"{}",
+        &forged[..start],
+        &forged[end..]
+    );
+    assert!(
+        forged.contains("\"seq\": 3") && forged.contains("platform_managed"),
+        "{forged}"
+    );
+    let third = settings_dir.join(format!("{:020}.json", 3));
+    std::fs::write(&third, forged).unwrap();
+    let refused = s.vault.encryption().await;
+    assert!(
+        matches!(&refused, Err(Error::Corrupt { reason, .. }) if reason.contains("MAC")),
+        "{refused:?}"
+    );
+    let backup = s
+        .vault
+        .backup(&item, [1u8; 10].as_slice(), BackupOptions::default())
+        .await;
+    assert!(matches!(backup, Err(Error::Corrupt { .. })), "{backup:?}");
+    std::fs::remove_file(&third).unwrap();
+    s.vault
+        .backup(&item, [1u8; 10].as_slice(), BackupOptions::default())
+        .await
+        .unwrap();
+}
