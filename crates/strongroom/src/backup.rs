@@ -253,6 +253,25 @@ impl RecoveryVault {
             }
             Err(e) => Err(e),
         };
+        // A `gc` with a grace shorter than this backup may have removed
+        // its header while the body uploaded: then the point is not whole,
+        // and the backup says so rather than report a point nobody can
+        // restore (gc removes the rest).
+        let committed = match committed {
+            Ok(manifest) => match store::head(store, &header_path).await {
+                Ok(Some(_)) => Ok(manifest),
+                Ok(None) => {
+                    let _ = store::delete(store, &layout.manifest(item.name(), &point)).await;
+                    Err(Error::Conflict {
+                        what: format!(
+                            "recovery point {point}: a gc removed its header while the backup ran (give gc a grace longer than the longest backup)"
+                        ),
+                    })
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
         match committed {
             Ok(manifest) => Ok(RecoveryPoint {
                 item: manifest.item,

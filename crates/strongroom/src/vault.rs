@@ -673,6 +673,10 @@ impl RecoveryVault {
     /// now are left alone), and of deletes that stopped part-way. Returns
     /// how many points it removed.
     ///
+    /// Give `grace` more than the longest backup takes: a backup whose
+    /// header a gc removed while it ran fails with [`Error::Conflict`]
+    /// instead of committing a point that cannot be restored.
+    ///
     /// # Errors
     /// [`Error::Store`].
     pub async fn gc(&self, grace: std::time::Duration) -> Result<usize, Error> {

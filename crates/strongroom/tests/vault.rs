@@ -387,6 +387,54 @@ async fn a_failing_source_leaves_nothing_and_gc_clears_what_a_crash_leaves() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_whose_header_a_gc_removed_fails_instead_of_committing() {
+    /// 1000 bytes, then nothing until the gate opens, then the end.
+    struct Gated {
+        sent: bool,
+        gate: tokio::sync::oneshot::Receiver<()>,
+    }
+    impl tokio::io::AsyncRead for Gated {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            if !self.sent {
+                self.sent = true;
+                buf.put_slice(&[3u8; 1000]);
+                return std::task::Poll::Ready(Ok(()));
+            }
+            std::pin::Pin::new(&mut self.gate).poll(cx).map(|_| Ok(()))
+        }
+    }
+    use std::future::Future;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let vault = RecoveryVault::create_local(tmp.path(), "test")
+        .await
+        .unwrap();
+    let item = vault.protect("vm").await.unwrap();
+    let (open, gate) = tokio::sync::oneshot::channel();
+    let running = {
+        let (vault, item) = (vault.clone(), item.clone());
+        tokio::spawn(async move {
+            let source = Gated { sent: false, gate };
+            vault.backup(&item, source, BackupOptions::default()).await
+        })
+    };
+    while files_under(tmp.path(), "header").is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A gc with no grace takes the running backup for an abandoned one.
+    assert_eq!(vault.gc(Duration::ZERO).await.unwrap(), 1);
+    open.send(()).unwrap();
+    let result = running.await.unwrap();
+    assert!(matches!(result, Err(Error::Conflict { .. })), "{result:?}");
+    assert!(vault.points(&item).await.unwrap().is_empty());
+    assert!(files_under(tmp.path(), "manifest.json").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vault_reopens_and_refuses_what_is_not_its_own() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("v");
