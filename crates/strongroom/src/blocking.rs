@@ -25,7 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use strongroom_keyvault::KeyVault;
+use strongroom_keyvault::{KeyVault, Principal};
+use strongroom_policy::{CustomerKey, EncryptionSettings, KeyHealth, Problem, VaultEncryption};
 
 use crate::backup::Source;
 use crate::restore::Sink;
@@ -167,6 +168,57 @@ impl RecoveryVault {
     /// As there.
     pub fn attach_key_vault(&self, key_vault: Arc<dyn KeyVault>) -> Result<(), Error> {
         self.inner.attach_key_vault(key_vault)
+    }
+
+    /// As [`crate::RecoveryVault::encryption`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn encryption(&self) -> Result<VaultEncryption, Error> {
+        self.runtime.block_on(self.inner.encryption())
+    }
+
+    /// As [`crate::RecoveryVault::set_encryption`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn set_encryption(&self, settings: EncryptionSettings) -> Result<(), Error> {
+        self.runtime.block_on(self.inner.set_encryption(settings))
+    }
+
+    /// As [`crate::RecoveryVault::preflight`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn preflight(&self, key: &CustomerKey) -> Result<Vec<Problem>, Error> {
+        self.runtime.block_on(self.inner.preflight(key))
+    }
+
+    /// As [`crate::RecoveryVault::system_identity`].
+    #[must_use]
+    pub fn system_identity(&self) -> Principal {
+        self.inner.system_identity()
+    }
+
+    /// As [`crate::RecoveryVault::add_user_assigned_identity`].
+    pub fn add_user_assigned_identity(&self, name: &str, principal: Principal) {
+        self.inner.add_user_assigned_identity(name, principal);
+    }
+
+    /// As [`crate::RecoveryVault::key_health`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn key_health(&self) -> Result<KeyHealth, Error> {
+        self.runtime.block_on(self.inner.key_health())
+    }
+
+    /// As [`crate::RecoveryVault::check_keys`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn check_keys(&self, point: &RecoveryPoint) -> Result<(), Error> {
+        self.runtime.block_on(self.inner.check_keys(point))
     }
 
     /// As [`crate::RecoveryVault::backup`], reading `source` on the calling

@@ -105,6 +105,21 @@ impl RecoveryVault {
         self.restore_to(point, &mut Discard, None).await
     }
 
+    /// Whether `point` can still be opened: a key this vault reaches
+    /// unwraps its DEK and its header is its own. Reads no body and writes
+    /// nothing, so it is cheap enough to run over every listed point; the
+    /// error is the one a restore would give: [`Error::KeyPurged`] for a
+    /// point lost for good, [`Error::Key`] for a key disabled, deleted or
+    /// revoked (which can be fixed), [`Error::NoKey`] when its key vault is
+    /// not attached.
+    ///
+    /// # Errors
+    /// As said; and [`Error::Integrity`], [`Error::NotFound`],
+    /// [`Error::Store`] as for [`restore`](Self::restore).
+    pub async fn check_keys(&self, point: &RecoveryPoint) -> Result<(), Error> {
+        self.open_header(point).await.map(drop)
+    }
+
     /// Opens the point's header with the keys that can: checks that it is
     /// this point's (vault, item and point in its authenticated metadata).
     pub(crate) async fn open_header(&self, point: &RecoveryPoint) -> Result<OpenedHeader, Error> {

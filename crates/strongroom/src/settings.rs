@@ -365,12 +365,16 @@ impl RecoveryVault {
     async fn latest_settings(&self) -> Result<(u64, VaultEncryption), Error> {
         let layout = &self.inner.layout;
         let store = self.inner.store.as_ref();
+        // The witness first, then the list: a record is witnessed only
+        // after its put completed, so every record the witness counts is
+        // in a list made after it. (The other order races a writer: a list
+        // made just before its put, a witness read just after.)
+        let witnessed = self.witnessed_settings_seq().await?;
         let latest = store::list(store, &layout.settings_dir())
             .await?
             .iter()
             .filter_map(|meta| layout.settings_seq(&meta.location))
             .max();
-        let witnessed = self.witnessed_settings_seq().await?;
         let seq = latest.unwrap_or(0);
         if seq < witnessed {
             return Err(Error::RolledBack {

@@ -475,7 +475,15 @@ async fn revocation(backend: Backend) {
             assert!(out.is_empty(), "{}", case.name);
         }
 
+        let checked = s.vault.check_keys(&point).await;
+        assert_eq!(
+            checked.is_ok(),
+            case.restore_works,
+            "{}: {checked:?}",
+            case.name
+        );
         (case.fix)(&s, &version);
+        s.vault.check_keys(&point).await.unwrap();
         let again = s
             .vault
             .backup(&item, disk.as_slice(), BackupOptions::default())
@@ -510,8 +518,14 @@ async fn a_purged_key_s_points_are_lost_and_restore_says_so() {
         Ok(()) | Err(VaultError::KeyPurged { .. }) => {}
         Err(e) => panic!("{e:?}"),
     }
-    // Still listed; restore says it is lost.
+    // Still listed, and checking its keys says it is lost; so does a
+    // restore.
     assert_eq!(s.vault.points(&item).await.unwrap(), vec![point.clone()]);
+    let checked = s.vault.check_keys(&point).await;
+    assert!(
+        matches!(checked, Err(Error::KeyPurged { .. })),
+        "{checked:?}"
+    );
     let restore = s.vault.restore(&point, Vec::new()).await;
     let Err(Error::KeyPurged { key }) = &restore else {
         panic!("{restore:?}");

@@ -545,6 +545,12 @@ fn the_blocking_facade_backs_up_and_restores_with_read_and_write() {
         .unwrap();
     assert!(part == disk[70_000..70_100]);
     assert_eq!(vault.verify(&point).unwrap(), disk.len() as u64);
+    vault.check_keys(&point).unwrap();
+    assert!(!vault.encryption().unwrap().settings().is_customer_managed());
+    assert!(vault.encryption().unwrap().protection_attempted());
+    let health = vault.key_health().unwrap();
+    assert_eq!(health.versions().len(), 1);
+    assert_eq!(health.versions()[0].points, 1);
     assert_eq!(vault.points(&item).unwrap().len(), 1);
     vault.delete_point(&point).unwrap();
     assert!(vault.points(&item).unwrap().is_empty());
