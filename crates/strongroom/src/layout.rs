@@ -8,9 +8,11 @@
 //! <prefix>/points/<item>/<point>/header        the envelope header (wrapped DEKs)
 //! <prefix>/points/<item>/<point>/body          the sealed chunks
 //! <prefix>/points/<item>/<point>/manifest.json written last: the point exists
+//! <prefix>/jobs/rewrap.json                    a rewrap job's checkpoint
 //! ```
 //!
-//! Every record is written once with a create-only put.
+//! Every record is written once with a create-only put, except the header,
+//! which a rewrap replaces (one atomic put), and the job checkpoint.
 
 use object_store::path::{Path, PathPart};
 use serde::de::DeserializeOwned;
@@ -40,7 +42,7 @@ impl Layout {
         Self { prefix }
     }
 
-    fn child(&self, parts: &[&str]) -> Path {
+    pub(crate) fn child(&self, parts: &[&str]) -> Path {
         let mut path = self.prefix.clone();
         for part in parts {
             path = path.clone().join(PathPart::from(*part));

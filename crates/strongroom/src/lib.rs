@@ -44,12 +44,14 @@ pub mod blocking;
 mod error;
 mod layout;
 mod restore;
+mod rewrap;
 mod settings;
 mod store;
 mod vault;
 
 pub use backup::{BackupOptions, Progress, ProgressFn};
 pub use error::Error;
+pub use rewrap::{RewrapOptions, RewrapProgress, RewrapReport, SkippedPoint};
 pub use vault::{Item, RecoveryPoint, RecoveryVault, VaultConfig};
 
 /// The AES-256-GCM primitive (`strongroom-aes`).

@@ -34,6 +34,15 @@ pub(crate) async fn put_new(
     }
 }
 
+/// Writes `bytes` at `path`, replacing what is there (one atomic put).
+pub(crate) async fn put(store: &dyn ObjectStore, path: &Path, bytes: Vec<u8>) -> Result<(), Error> {
+    store
+        .put(path, PutPayload::from(bytes))
+        .await
+        .map(drop)
+        .map_err(store_error("put", path))
+}
+
 /// The object at `path`, at most `limit` bytes; `None` when there is none.
 pub(crate) async fn get_small(
     store: &dyn ObjectStore,
