@@ -100,6 +100,15 @@ pub enum Error {
         /// What was rolled back, and what to do.
         what: String,
     },
+    /// A key version still holds the only DEK copy of recovery points:
+    /// disabling it would make them unrestorable. Rewrap them first (or
+    /// force it, knowingly).
+    KeyStillNeeded {
+        /// The key version (`vault/name/version`).
+        key: String,
+        /// The points (`item/point`) whose only copy is under it.
+        points: Vec<String>,
+    },
     /// Other writers kept changing the same record: retry.
     Conflict {
         /// What kept changing.
@@ -168,6 +177,12 @@ impl fmt::Display for Error {
             }
             Self::Unsupported { what } => write!(f, "not supported: {what}"),
             Self::RolledBack { what } => write!(f, "rolled back: {what}"),
+            Self::KeyStillNeeded { key, points } => write!(
+                f,
+                "key version {key} still holds the only copy of {} recovery points' keys (first: {}): rewrap them before disabling it",
+                points.len(),
+                points.first().map_or("none", String::as_str)
+            ),
             Self::Conflict { what } => write!(f, "{what}: retry"),
         }
     }

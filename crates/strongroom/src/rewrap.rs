@@ -193,6 +193,73 @@ impl RecoveryVault {
         .await?
     }
 
+    /// Disables a key version (R14) — of the platform key, or of a
+    /// customer key in an attached key vault, reached as the vault's
+    /// identity (which then needs the `update` permission there) — after
+    /// checking with [`key_health`](Self::key_health) that no recovery
+    /// point holds its only DEK copy under it. `force` disables it anyway:
+    /// those points cannot be restored until it is enabled again.
+    ///
+    /// The platform key's first version (the one the vault's settings key
+    /// is wrapped under) is never disabled.
+    ///
+    /// # Errors
+    /// [`Error::KeyStillNeeded`] naming the points; [`Error::Key`] when the
+    /// key vault refuses; [`Error::NotFound`] for a key vault not attached;
+    /// [`Error::InvalidArgument`] for the platform key's first version.
+    pub async fn disable_key_version(
+        &self,
+        key_vault: &str,
+        key: &str,
+        version: &str,
+        force: bool,
+    ) -> Result<(), Error> {
+        let vault = self.key_vault(key_vault)?;
+        let record = &self.inner.record;
+        if key_vault == record.platform_key_vault
+            && key == record.platform_key
+            && version == record.platform_key_version
+        {
+            return Err(Error::InvalidArgument {
+                reason: format!(
+                    "{key_vault}/{key}/{version} is the platform key version the vault's settings key is wrapped under: the vault cannot open without it"
+                ),
+            });
+        }
+        let health = self.key_health().await?;
+        if let Some(needed) = health.version(key_vault, key, version)
+            && !needed.safe_to_disable()
+            && !force
+        {
+            return Err(Error::KeyStillNeeded {
+                key: format!("{key_vault}/{key}/{version}"),
+                points: needed.sole_copy_points.clone(),
+            });
+        }
+        let principal = if key_vault == self.inner.record.platform_key_vault {
+            self.inner.platform_principal.clone()
+        } else {
+            self.principal_for_key_vault(key_vault).await?
+        };
+        let (name, version) = (key.to_owned(), version.to_owned());
+        let label = format!("{key_vault}/{key}/{version}");
+        blocking(move || {
+            vault
+                .update_key(
+                    &principal,
+                    &name,
+                    &version,
+                    strongroom_keyvault::AttributeUpdate {
+                        enabled: Some(false),
+                        ..strongroom_keyvault::AttributeUpdate::default()
+                    },
+                )
+                .map(drop)
+                .map_err(|e| key_error(label, e))
+        })
+        .await?
+    }
+
     /// Moves one point to the vault's current key (the latest enabled
     /// version of the platform key, or of the customer key the settings
     /// name), rewriting only its header with one atomic put. Returns

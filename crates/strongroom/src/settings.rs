@@ -245,6 +245,17 @@ impl RecoveryVault {
             })
     }
 
+    /// The principal the vault reaches customer key vault `name` as: the
+    /// identity the settings in force name for it, the system-assigned
+    /// one otherwise.
+    pub(crate) async fn principal_for_key_vault(&self, name: &str) -> Result<Principal, Error> {
+        let (_, encryption) = self.latest_settings().await?;
+        match encryption.settings().key.customer_key() {
+            Some(current) if current.key_vault == name => self.principal_for(&current.identity),
+            _ => Ok(self.system_identity()),
+        }
+    }
+
     /// The principal the vault reaches `key`'s key vault as.
     fn principal_for(&self, identity: &Identity) -> Result<Principal, Error> {
         self.identities()

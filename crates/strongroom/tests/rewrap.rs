@@ -348,3 +348,70 @@ async fn filters_select_an_item_or_a_key_version_and_one_point_moves_alone() {
     let versions = check_all(&vault, &points).await;
     assert!(versions.iter().all(|v| *v != old.version));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_version_cannot_be_disabled_while_points_need_it_until_rewrapped() {
+    let (_store, vault, points) = world(3).await;
+    // The first platform version wraps the vault's settings key: never.
+    let first = points[0].keys()[0].clone();
+    let anchor = vault
+        .disable_key_version(&first.vault, &first.name, &first.version, true)
+        .await;
+    assert!(
+        matches!(anchor, Err(Error::InvalidArgument { .. })),
+        "{anchor:?}"
+    );
+
+    let second = vault
+        .rewrap(RewrapOptions::default())
+        .await
+        .unwrap()
+        .target
+        .unwrap();
+    vault.rotate_platform_key().await.unwrap();
+    let refused = vault
+        .disable_key_version(&second.vault, &second.name, &second.version, false)
+        .await;
+    let Err(Error::KeyStillNeeded { points: needed, .. }) = &refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(needed.len(), 3);
+    assert!(refused.unwrap_err().to_string().contains("rewrap them"));
+    check_all(&vault, &points).await;
+
+    let report = vault.rewrap(RewrapOptions::default()).await.unwrap();
+    assert_eq!(report.rewrapped, 3);
+    vault
+        .disable_key_version(&second.vault, &second.name, &second.version, false)
+        .await
+        .unwrap();
+    check_all(&vault, &points).await;
+
+    // Forced: the current version goes, and its points cannot be opened
+    // until it is enabled again.
+    let current = report.target.unwrap();
+    let forced = vault
+        .disable_key_version(&current.vault, &current.name, &current.version, false)
+        .await;
+    assert!(
+        matches!(forced, Err(Error::KeyStillNeeded { .. })),
+        "{forced:?}"
+    );
+    vault
+        .disable_key_version(&current.vault, &current.name, &current.version, true)
+        .await
+        .unwrap();
+    let item = vault.item(points[0].item()).await.unwrap();
+    let point = vault.point(&item, points[0].id()).await.unwrap();
+    let checked = vault.check_keys(&point).await;
+    assert!(
+        matches!(
+            &checked,
+            Err(Error::Key {
+                source: strongroom::keyvault::VaultError::KeyDisabled { .. },
+                ..
+            })
+        ),
+        "{checked:?}"
+    );
+}
