@@ -667,3 +667,70 @@ async fn the_settings_cannot_be_forged_or_rolled_back_through_the_store() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_versionless_key_follows_rotation_and_a_versioned_one_stays_put() {
+    let (s, item) = customer_managed().await;
+    let first = s
+        .vault
+        .backup(&item, [1u8; 2000].as_slice(), BackupOptions::default())
+        .await
+        .unwrap();
+    let v1 = first.keys()[0].version.clone();
+    let v2 =
+        s.kv.rotate_key(&s.admin, KEY, KeyOptions::default())
+            .unwrap()
+            .version;
+    let second = s
+        .vault
+        .backup(&item, [2u8; 2000].as_slice(), BackupOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        second.keys()[0].version,
+        v2,
+        "versionless: the latest version"
+    );
+
+    // Pinned to v1: new points stay under it after another rotation.
+    s.vault
+        .set_encryption(EncryptionSettings::customer_managed(
+            CustomerKey::new(KV, KEY).with_version(&v1),
+        ))
+        .await
+        .unwrap();
+    s.kv.rotate_key(&s.admin, KEY, KeyOptions::default())
+        .unwrap();
+    let third = s
+        .vault
+        .backup(&item, [3u8; 2000].as_slice(), BackupOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(third.keys()[0].version, v1, "versioned: stays put");
+
+    // Back to versionless, rewrap: every point under the latest, all
+    // restore, and v1 and v2 are free to disable.
+    s.vault
+        .set_encryption(EncryptionSettings::customer_managed(CustomerKey::new(
+            KV, KEY,
+        )))
+        .await
+        .unwrap();
+    let report = s
+        .vault
+        .rewrap(strongroom::RewrapOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.rewrapped, 3, "{report:?}");
+    let latest = report.target.unwrap().version;
+    assert!(latest != v1 && latest != v2);
+    for (point, byte) in [(&first, 1u8), (&second, 2), (&third, 3)] {
+        let point = s.vault.point(&item, point.id()).await.unwrap();
+        assert_eq!(point.keys()[0].version, latest);
+        let mut out = Vec::new();
+        s.vault.restore(&point, &mut out).await.unwrap();
+        assert_eq!(out, [byte; 2000]);
+    }
+    let health = s.vault.key_health().await.unwrap();
+    assert!(health.version(KV, KEY, &v1).is_none() && health.version(KV, KEY, &v2).is_none());
+}
