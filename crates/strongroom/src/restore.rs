@@ -138,6 +138,17 @@ impl RecoveryVault {
             header.open(&refs).map_err(|e| envelope_error(&id, e))
         })
         .await??;
+        self.check_header_is(point, &opened)?;
+        Ok(opened)
+    }
+
+    /// Refuses an opened header whose authenticated metadata names another
+    /// vault, item or point (a header moved or swapped in the store).
+    pub(crate) fn check_header_is(
+        &self,
+        point: &RecoveryPoint,
+        opened: &OpenedHeader,
+    ) -> Result<(), Error> {
         let metadata = opened.header().metadata();
         let ours = metadata.get("strongroom.vault").map(String::as_str) == Some(self.id())
             && metadata.get("strongroom.item") == Some(&point.item)
@@ -148,7 +159,7 @@ impl RecoveryVault {
                 reason: "its header belongs to another recovery point (moved or swapped)".into(),
             });
         }
-        Ok(opened)
+        Ok(())
     }
 
     /// The body's length, checked against the manifest: its body size,

@@ -8,8 +8,9 @@
 //! started again after a stop or a crash does not read the finished points
 //! again; a point already under the target key is never rewritten.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -153,6 +154,9 @@ struct Checkpoint {
     through: String,
 }
 
+/// The unwrapping keys of each set of key references met in one job.
+type WrapperCache = Mutex<HashMap<Vec<KeyRef>, Vec<Arc<dyn KeyWrapper>>>>;
+
 /// What happened to one point.
 enum Outcome {
     Rewrapped,
@@ -270,7 +274,7 @@ impl RecoveryVault {
     /// when the current key cannot wrap; [`Error::Store`].
     pub async fn rewrap_point(&self, point: &RecoveryPoint) -> Result<bool, Error> {
         let target = self.current_wrapper().await?;
-        self.rewrap_to(point, &target)
+        self.rewrap_to(point, &target, &WrapperCache::default())
             .await
             .map(|outcome| matches!(outcome, Outcome::Rewrapped))
     }
@@ -326,12 +330,13 @@ impl RecoveryVault {
         }
         let cancel = options.cancel.clone();
         let cancelled = || cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
+        let cache = WrapperCache::default();
         let mut results = futures::stream::iter(points.into_iter().skip(resumed))
             .take_while(|_| std::future::ready(!cancelled()))
             .map(|point| {
-                let target = Arc::clone(&target);
+                let (target, cache) = (Arc::clone(&target), &cache);
                 async move {
-                    let outcome = self.rewrap_to(&point, &target).await;
+                    let outcome = self.rewrap_to(&point, &target, cache).await;
                     (point, outcome)
                 }
             })
@@ -380,11 +385,15 @@ impl RecoveryVault {
         Ok(report)
     }
 
-    /// Moves `point` under `target`.
+    /// Moves `point` under `target`. `cache` keeps the unwrapping keys of
+    /// each set of key references met in this job (one key vault `get`
+    /// per key, not per point; each unwrap still asks the key vault, so a
+    /// revocation during the job is seen).
     async fn rewrap_to(
         &self,
         point: &RecoveryPoint,
         target: &Arc<dyn KeyWrapper>,
+        cache: &WrapperCache,
     ) -> Result<Outcome, Error> {
         let path = self.inner.layout.header(&point.item, &point.id);
         let bytes = store::get_small(self.inner.store.as_ref(), &path, layout::MAX_HEADER)
@@ -393,19 +402,38 @@ impl RecoveryVault {
                 what: format!("recovery point {} of item {:?}", point.id, point.item),
             })?;
         let header = Header::from_bytes(&bytes).map_err(|e| envelope_error(&point.id, e))?;
-        let refs: Vec<&KeyRef> = header.key_refs().collect();
-        if refs.len() == 1 && refs[0] == target.key_ref() {
+        let refs: Vec<KeyRef> = header.key_refs().cloned().collect();
+        if refs.len() == 1 && refs[0] == *target.key_ref() {
             return Ok(Outcome::Current);
         }
-        let opened = self.open_header(point).await?;
+        let cached = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&refs)
+            .cloned();
+        let wrappers = match cached {
+            Some(wrappers) => wrappers,
+            None => {
+                let wrappers = self.unwrappers(&refs).await?;
+                cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(refs, wrappers.clone());
+                wrappers
+            }
+        };
         let target = Arc::clone(target);
         let id = point.id.clone();
-        let rewrapped = blocking(move || {
-            opened
+        let (opened, rewrapped) = blocking(move || -> Result<_, Error> {
+            let refs: Vec<&dyn KeyWrapper> = wrappers.iter().map(|w| w.as_ref()).collect();
+            let opened = header.open(&refs).map_err(|e| envelope_error(&id, e))?;
+            let rewrapped = opened
                 .rewrap(&[target.as_ref()])
-                .map_err(|e| envelope_error(&id, e))
+                .map_err(|e| envelope_error(&id, e))?;
+            Ok((opened, rewrapped))
         })
         .await??;
+        self.check_header_is(point, &opened)?;
         store::put(
             self.inner.store.as_ref(),
             &path,
