@@ -120,16 +120,21 @@ impl RecoveryVault {
         self.open_header(point).await.map(drop)
     }
 
-    /// Opens the point's header with the keys that can: checks that it is
-    /// this point's (vault, item and point in its authenticated metadata).
-    pub(crate) async fn open_header(&self, point: &RecoveryPoint) -> Result<OpenedHeader, Error> {
+    /// The point's header, read and parsed (not opened).
+    pub(crate) async fn read_header(&self, point: &RecoveryPoint) -> Result<Header, Error> {
         let path = self.inner.layout.header(&point.item, &point.id);
         let bytes = store::get_small(self.inner.store.as_ref(), &path, layout::MAX_HEADER)
             .await?
             .ok_or_else(|| Error::NotFound {
                 what: format!("recovery point {} of item {:?}", point.id, point.item),
             })?;
-        let header = Header::from_bytes(&bytes).map_err(|e| envelope_error(&point.id, e))?;
+        Header::from_bytes(&bytes).map_err(|e| envelope_error(&point.id, e))
+    }
+
+    /// Opens the point's header with the keys that can: checks that it is
+    /// this point's (vault, item and point in its authenticated metadata).
+    pub(crate) async fn open_header(&self, point: &RecoveryPoint) -> Result<OpenedHeader, Error> {
+        let header = self.read_header(point).await?;
         let keys: Vec<_> = header.key_refs().cloned().collect();
         let wrappers = self.unwrappers(&keys).await?;
         let id = point.id.clone();

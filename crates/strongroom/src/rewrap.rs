@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use strongroom_envelope::{Header, KeyRef, KeyWrapper};
+use strongroom_envelope::{KeyRef, KeyWrapper};
 use strongroom_keyvault::KeyOptions;
 
 use crate::error::{envelope_error, key_error};
@@ -396,12 +396,7 @@ impl RecoveryVault {
         cache: &WrapperCache,
     ) -> Result<Outcome, Error> {
         let path = self.inner.layout.header(&point.item, &point.id);
-        let bytes = store::get_small(self.inner.store.as_ref(), &path, layout::MAX_HEADER)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: format!("recovery point {} of item {:?}", point.id, point.item),
-            })?;
-        let header = Header::from_bytes(&bytes).map_err(|e| envelope_error(&point.id, e))?;
+        let header = self.read_header(point).await?;
         let refs: Vec<KeyRef> = header.key_refs().cloned().collect();
         if refs.len() == 1 && refs[0] == *target.key_ref() {
             return Ok(Outcome::Current);
