@@ -150,6 +150,9 @@ struct Checkpoint {
     vault_id: String,
     /// The target key (`KeyRef`'s display form).
     target: String,
+    /// The job's selection (item, key version): a checkpoint serves only
+    /// a job that selects the same points.
+    scope: String,
     /// Every point up to this one (`<item>/<point>`, in job order) is done.
     through: String,
 }
@@ -310,8 +313,9 @@ impl RecoveryVault {
         points.sort_by_key(order_key);
 
         let checkpoint_path = self.inner.layout.child(&["jobs", "rewrap.json"]);
+        let scope = format!("item={:?} from={:?}", options.item, options.from);
         let mut through = self
-            .load_checkpoint(&checkpoint_path, &target_ref)
+            .load_checkpoint(&checkpoint_path, &target_ref, &scope)
             .await?
             .unwrap_or_default();
         let total = points.len();
@@ -363,7 +367,7 @@ impl RecoveryVault {
                 since_checkpoint += 1;
                 if since_checkpoint >= CHECKPOINT_EVERY {
                     since_checkpoint = 0;
-                    self.save_checkpoint(&checkpoint_path, &target_ref, &through)
+                    self.save_checkpoint(&checkpoint_path, &target_ref, &scope, &through)
                         .await?;
                 }
             }
@@ -376,7 +380,7 @@ impl RecoveryVault {
         report.cancelled = done < total;
         if report.cancelled || !report.skipped.is_empty() {
             if !through.is_empty() {
-                self.save_checkpoint(&checkpoint_path, &target_ref, &through)
+                self.save_checkpoint(&checkpoint_path, &target_ref, &scope, &through)
                     .await?;
             }
         } else {
@@ -442,6 +446,7 @@ impl RecoveryVault {
         &self,
         path: &object_store::path::Path,
         target: &KeyRef,
+        scope: &str,
     ) -> Result<Option<String>, Error> {
         let Some(bytes) =
             store::get_small(self.inner.store.as_ref(), path, layout::MAX_RECORD).await?
@@ -450,21 +455,26 @@ impl RecoveryVault {
         };
         let checkpoint: Checkpoint = layout::parse(path, &bytes)?;
         layout::check_ours(path, checkpoint.format, &checkpoint.vault_id, self.id())?;
-        // A checkpoint of a job towards another key: that job's finished
-        // points are not under this one.
-        Ok((checkpoint.target == target.to_string()).then_some(checkpoint.through))
+        // A checkpoint of a job towards another key, or over other points:
+        // what that job finished says nothing of this one's points.
+        Ok(
+            (checkpoint.target == target.to_string() && checkpoint.scope == scope)
+                .then_some(checkpoint.through),
+        )
     }
 
     async fn save_checkpoint(
         &self,
         path: &object_store::path::Path,
         target: &KeyRef,
+        scope: &str,
         through: &str,
     ) -> Result<(), Error> {
         let checkpoint = Checkpoint {
             format: layout::FORMAT,
             vault_id: self.id().to_owned(),
             target: target.to_string(),
+            scope: scope.to_owned(),
             through: through.to_owned(),
         };
         store::put(

@@ -415,3 +415,31 @@ async fn an_old_version_cannot_be_disabled_while_points_need_it_until_rewrapped(
         "{checked:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_job_s_checkpoint_does_not_serve_a_job_over_other_points() {
+    let (_store, vault, points) = world(6).await;
+    // A job over item-1 only, cancelled after its first point.
+    let flag = Arc::new(AtomicBool::new(false));
+    let stop = Arc::clone(&flag);
+    let options = RewrapOptions::default()
+        .item("item-1")
+        .in_flight(1)
+        .unwrap()
+        .cancel_flag(Arc::clone(&flag))
+        .progress(move |p| {
+            if p.done == 1 {
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+    let report = vault.rewrap(options).await.unwrap();
+    assert!(report.cancelled && report.rewrapped == 1, "{report:?}");
+
+    // A job over every point: item-0's points sort before the checkpoint
+    // but were never moved; they must be.
+    let report = vault.rewrap(RewrapOptions::default()).await.unwrap();
+    assert_eq!((report.rewrapped, report.current), (5, 1), "{report:?}");
+    let versions = check_all(&vault, &points).await;
+    let target = report.target.unwrap().version;
+    assert!(versions.iter().all(|v| *v == target), "{versions:?}");
+}
