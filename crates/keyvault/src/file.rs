@@ -21,7 +21,7 @@ use crate::{VaultError, VaultProperties};
 use fsio::{Paths, io_err};
 use header::{RootKeyKind, VaultFile};
 #[cfg_attr(not(feature = "pkcs11"), allow(unused_imports))]
-pub(crate) use store::{DirStore, MAX_WITNESS_FILE, StateMacKey, Witness, read_audit_segment};
+pub(crate) use store::{DirStore, MAX_WITNESS_FILE, StateMacKey, Witness, read_audit_segments};
 use store::{FileWitness, LocalMacKey};
 
 const VAULT_FILE: &str = "vault.json";
@@ -677,10 +677,7 @@ impl FileKeyVault {
         &self,
         segments: &[impl AsRef<Path>],
     ) -> Result<core::ops::RangeInclusive<u64>, VaultError> {
-        let mut entries = Vec::new();
-        for segment in segments {
-            entries.extend(read_audit_segment(segment.as_ref())?);
-        }
+        let entries = read_audit_segments(segments)?;
         self.inner.verify_archived_entries(&entries)
     }
 

@@ -435,10 +435,7 @@ impl Pkcs11KeyVault {
         &self,
         segments: &[impl AsRef<Path>],
     ) -> Result<core::ops::RangeInclusive<u64>, VaultError> {
-        let mut entries = Vec::new();
-        for segment in segments {
-            entries.extend(file::read_audit_segment(segment.as_ref())?);
-        }
+        let entries = file::read_audit_segments(segments)?;
         self.inner.verify_archived_entries(&entries)
     }
 

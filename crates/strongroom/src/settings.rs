@@ -250,6 +250,15 @@ impl RecoveryVault {
     /// one otherwise.
     pub(crate) async fn principal_for_key_vault(&self, name: &str) -> Result<Principal, Error> {
         let (_, encryption) = self.latest_settings().await?;
+        self.customer_principal(&encryption, name)
+    }
+
+    /// The principal for customer key vault `name` under `encryption`.
+    fn customer_principal(
+        &self,
+        encryption: &VaultEncryption,
+        name: &str,
+    ) -> Result<Principal, Error> {
         match encryption.settings().key.customer_key() {
             Some(current) if current.key_vault == name => self.principal_for(&current.identity),
             _ => Ok(self.system_identity()),
@@ -320,12 +329,7 @@ impl RecoveryVault {
             let principal = if key.vault == self.inner.record.platform_key_vault {
                 self.inner.platform_principal.clone()
             } else {
-                match encryption.settings().key.customer_key() {
-                    Some(current) if current.key_vault == key.vault => {
-                        self.principal_for(&current.identity)?
-                    }
-                    _ => self.system_identity(),
-                }
+                self.customer_principal(&encryption, &key.vault)?
             };
             candidates.push((vault, principal, key.clone()));
         }

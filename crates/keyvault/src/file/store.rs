@@ -1138,6 +1138,20 @@ pub(crate) fn read_audit_segment(path: &Path) -> Result<Vec<AuditEntry>, VaultEr
     read_entries(path, BufReader::new(file))
 }
 
+/// Every entry of archived segments, in the order given.
+///
+/// # Errors
+/// As [`read_audit_segment`].
+pub(crate) fn read_audit_segments(
+    segments: &[impl AsRef<Path>],
+) -> Result<Vec<AuditEntry>, VaultError> {
+    let mut entries = Vec::new();
+    for segment in segments {
+        entries.extend(read_audit_segment(segment.as_ref())?);
+    }
+    Ok(entries)
+}
+
 /// The entries of the audit log lines `reader` gives, each line bounded.
 fn read_entries(path: &Path, mut reader: impl BufRead) -> Result<Vec<AuditEntry>, VaultError> {
     let mut entries = Vec::new();
