@@ -12,12 +12,16 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use object_store::{ObjectStoreExt, PutPayload};
-use strongroom_envelope::{BodySealer, Dek, Header, HeaderOptions, SealingHeader};
+use strongroom_envelope::{BodySealer, Dek, Header, HeaderOptions, KeyWrapper, SealingHeader};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use zeroize::Zeroizing;
 
 use crate::error::envelope_error;
-use crate::layout::{self, Manifest};
+use crate::layout::{
+    self, LAYER_INFRASTRUCTURE, METADATA_ITEM, METADATA_LAYER, METADATA_LAYERS, METADATA_POINT,
+    METADATA_VAULT, Manifest,
+};
+use crate::settings::Wrappers;
 use crate::vault::{Item, RecoveryPoint, RecoveryVault, blocking, now_millis, now_secs};
 use crate::{Error, store};
 
@@ -184,48 +188,78 @@ impl RecoveryVault {
         // Protected here, in this vault (not a stale handle of another).
         let item = self.item(item.name()).await?;
         let point = layout::new_point_id(now_millis())?;
-        let wrapper = self.current_wrapper().await?;
+        let Wrappers {
+            data: wrapper,
+            infrastructure,
+        } = self.current_wrappers().await?;
         let mut header_options = HeaderOptions::default()
-            .metadata("strongroom.vault", self.id())
-            .metadata("strongroom.item", item.name())
-            .metadata("strongroom.point", point.as_str());
+            .metadata(METADATA_VAULT, self.id())
+            .metadata(METADATA_ITEM, item.name())
+            .metadata(METADATA_POINT, point.as_str());
         if let Some(bytes) = options.chunk_size {
             header_options = header_options
                 .chunk_size(bytes)
                 .map_err(|e| envelope_error(&point, e))?;
         }
-        let sealing = {
+        // With infrastructure encryption (R16) the outer layer's header
+        // names the same point and says it is the outer layer; the inner
+        // one says, under the customer key, that an outer layer is there.
+        let outer_options = infrastructure.as_ref().map(|_| {
+            header_options
+                .clone()
+                .metadata(METADATA_LAYER, LAYER_INFRASTRUCTURE)
+        });
+        if infrastructure.is_some() {
+            header_options = header_options.metadata(METADATA_LAYERS, "2");
+        }
+        let (sealing, outer) = {
             let point = point.clone();
-            blocking(move || -> Result<SealingHeader, Error> {
-                let dek = Dek::generate().map_err(|_| {
-                    envelope_error(&point, strongroom_envelope::Error::RandomnessUnavailable)
-                })?;
-                let sealing = Header::create(dek, &[wrapper.as_ref()], &header_options)
-                    .map_err(|e| envelope_error(&point, e))?;
-                // Prove the point restorable before any data moves: the
-                // wrapped DEK must unwrap (a vault identity that may wrap
-                // but not unwrap would make points nobody can restore).
-                Header::from_bytes(sealing.header().as_bytes())
-                    .and_then(|header| header.open(&[wrapper.as_ref()]))
-                    .map_err(|e| envelope_error(&point, e))?;
-                Ok(sealing)
+            blocking(move || -> Result<_, Error> {
+                let sealing = seal_header(&point, wrapper.as_ref(), &header_options)?;
+                let outer = match (&infrastructure, &outer_options) {
+                    (Some(platform), Some(options)) => {
+                        Some(seal_header(&point, platform.as_ref(), options)?)
+                    }
+                    _ => None,
+                };
+                Ok((sealing, outer))
             })
             .await??
         };
         let layout = &self.inner.layout;
         let store = self.inner.store.as_ref();
         let header_path = layout.header(item.name(), &point);
+        let outer_path = layout.outer_header(item.name(), &point);
         let body_path = layout.body(item.name(), &point);
         let keys = sealing.header().key_refs().cloned().collect();
+        let infrastructure_keys = outer
+            .as_ref()
+            .map(|outer| outer.header().key_refs().cloned().collect())
+            .unwrap_or_default();
         let chunk_size = sealing.chunk_size() as u64;
         if !store::put_new(store, &header_path, sealing.header().as_bytes().to_vec()).await? {
             return Err(Error::AlreadyExists {
                 what: format!("recovery point {point}"),
             });
         }
-        let uploaded = self
-            .upload_body(&body_path, sealing, source, &options)
-            .await;
+        let uploaded = match &outer {
+            Some(outer) => store::put_new(store, &outer_path, outer.header().as_bytes().to_vec())
+                .await
+                .and_then(|created| {
+                    created.then_some(()).ok_or_else(|| Error::AlreadyExists {
+                        what: format!("recovery point {point}"),
+                    })
+                }),
+            None => Ok(()),
+        };
+        let double = outer.is_some();
+        let uploaded = match uploaded {
+            Ok(()) => {
+                self.upload_body(&body_path, sealing, outer, source, &options)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         let committed = match uploaded {
             Ok((size, body_size)) => {
                 let manifest = Manifest {
@@ -237,6 +271,7 @@ impl RecoveryVault {
                     size,
                     body_size,
                     chunk_size,
+                    infrastructure_encryption: double,
                 };
                 let path = layout.manifest(item.name(), &point);
                 store::put_new(store, &path, layout::to_json(&manifest))
@@ -281,32 +316,42 @@ impl RecoveryVault {
                 body_size: manifest.body_size,
                 chunk_size: manifest.chunk_size,
                 keys,
+                infrastructure_keys,
             }),
             Err(e) => {
                 // Nothing was committed; remove what was written (best
                 // effort: gc removes what a failing store leaves).
                 let _ = store::delete(store, &header_path).await;
+                let _ = store::delete(store, &outer_path).await;
                 let _ = store::delete(store, &body_path).await;
                 Err(e)
             }
         }
     }
 
-    /// Seals `source` part by part into a multipart upload at `path`.
-    /// Returns the plaintext and body sizes.
+    /// Seals `source` part by part into a multipart upload at `path`,
+    /// under `sealing` and, with infrastructure encryption, again under
+    /// `outer`. Returns the plaintext and body sizes.
     async fn upload_body(
         &self,
         path: &object_store::path::Path,
         sealing: SealingHeader,
+        outer: Option<SealingHeader>,
         source: &mut dyn Source,
         options: &BackupOptions,
     ) -> Result<(u64, u64), Error> {
         let chunk = sealing.chunk_size();
         let part_plain = chunk * PART_TARGET.div_ceil(chunk).max(1);
         let threads = self.inner.threads;
-        let mut sealer: BodySealer = blocking(move || sealing.body_sealer(threads))
-            .await?
-            .map_err(|e| envelope_error("new", e))?;
+        let (mut sealer, mut outer) = blocking(move || -> Result<_, _> {
+            let outer = match outer {
+                Some(outer) => Some(OuterSealer::new(outer, threads)?),
+                None => None,
+            };
+            Ok::<_, strongroom_envelope::Error>((sealing.body_sealer(threads)?, outer))
+        })
+        .await?
+        .map_err(|e| envelope_error("new", e))?;
         let mut upload = self
             .inner
             .store
@@ -324,7 +369,7 @@ impl RecoveryVault {
                 let n = carried + fill(source, &mut plain[carried..]).await?;
                 let last = n <= part_plain;
                 let take = n.min(part_plain);
-                let (back, buffer, body) = blocking(move || {
+                let (back, back_outer, buffer, body) = blocking(move || {
                     let result = if last {
                         sealer.final_len(take).and_then(|len| {
                             let mut body = vec![0u8; len];
@@ -336,17 +381,25 @@ impl RecoveryVault {
                             sealer.seal(&plain[..take], &mut body).map(|()| body)
                         })
                     };
-                    (sealer, plain, result)
+                    let result = match (result, &mut outer) {
+                        (Ok(inner), Some(outer)) => outer.seal(&inner, last),
+                        (result, _) => result,
+                    };
+                    (sealer, outer, plain, result)
                 })
                 .await?;
                 sealer = back;
+                outer = back_outer;
                 plain = buffer;
                 let body = body.map_err(|e| envelope_error("new", e))?;
                 body_size += body.len() as u64;
                 while in_flight.len() >= options.parts_in_flight {
                     finish_part(path, in_flight.pop_front()).await?;
                 }
-                in_flight.push_back(tokio::spawn(upload.put_part(PutPayload::from(body))));
+                // (The outer layer may hold a small part back whole.)
+                if !body.is_empty() {
+                    in_flight.push_back(tokio::spawn(upload.put_part(PutPayload::from(body))));
+                }
                 done += take as u64;
                 if let Some(progress) = &options.progress {
                     progress(Progress {
@@ -371,6 +424,65 @@ impl RecoveryVault {
             let _ = upload.abort().await;
         }
         result
+    }
+}
+
+/// A header for a new point under `wrapper`, with a fresh DEK, proved
+/// restorable before any data moves: the wrapped DEK must unwrap again (a
+/// vault identity that may wrap but not unwrap would make points nobody
+/// can restore).
+fn seal_header(
+    point: &str,
+    wrapper: &dyn KeyWrapper,
+    options: &HeaderOptions,
+) -> Result<SealingHeader, Error> {
+    let dek = Dek::generate()
+        .map_err(|_| envelope_error(point, strongroom_envelope::Error::RandomnessUnavailable))?;
+    let sealing = Header::create(dek, &[wrapper], options).map_err(|e| envelope_error(point, e))?;
+    Header::from_bytes(sealing.header().as_bytes())
+        .and_then(|header| header.open(&[wrapper]))
+        .map_err(|e| envelope_error(point, e))?;
+    Ok(sealing)
+}
+
+/// The outer layer of a point with infrastructure encryption (R16): seals
+/// the inner body, which comes in parts of any length, as the plaintext of
+/// a second stream (docs/FORMAT.md section 9). Whole outer chunks are
+/// sealed as they fill; at least one byte is held back until the last
+/// part, whose final chunk must hold the stream's last byte. What it holds
+/// back is inner ciphertext, never plaintext.
+struct OuterSealer {
+    sealer: BodySealer,
+    chunk: usize,
+    pending: Vec<u8>,
+}
+
+impl OuterSealer {
+    fn new(sealing: SealingHeader, threads: usize) -> Result<Self, strongroom_envelope::Error> {
+        let chunk = sealing.chunk_size();
+        Ok(Self {
+            sealer: sealing.body_sealer(threads)?,
+            chunk,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Seals what of `inner` (and what was held back) it can; `last`: the
+    /// inner body ends with `inner`.
+    fn seal(&mut self, inner: &[u8], last: bool) -> Result<Vec<u8>, strongroom_envelope::Error> {
+        self.pending.extend_from_slice(inner);
+        let mut body;
+        if last {
+            body = vec![0u8; self.sealer.final_len(self.pending.len())?];
+            self.sealer.finish(&self.pending, &mut body)?;
+            self.pending.clear();
+        } else {
+            let take = self.pending.len().saturating_sub(1) / self.chunk * self.chunk;
+            body = vec![0u8; self.sealer.sealed_len(take)?];
+            self.sealer.seal(&self.pending[..take], &mut body)?;
+            self.pending.drain(..take);
+        }
+        Ok(body)
     }
 }
 

@@ -6,19 +6,36 @@
 //! <prefix>/settings/<seq, 20 digits>.json      the encryption settings log
 //! <prefix>/items/<item>.json                   a protected item
 //! <prefix>/points/<item>/<point>/header        the envelope header (wrapped DEKs)
-//! <prefix>/points/<item>/<point>/body          the sealed chunks
+//! <prefix>/points/<item>/<point>/outer-header  with infrastructure encryption: the
+//!                                              outer layer's header (platform key)
+//! <prefix>/points/<item>/<point>/body          the sealed chunks (with infrastructure
+//!                                              encryption: the outer layer's, whose
+//!                                              plaintext is the inner body)
 //! <prefix>/points/<item>/<point>/manifest.json written last: the point exists
 //! <prefix>/jobs/rewrap.json                    a rewrap job's checkpoint
 //! ```
 //!
-//! Every record is written once with a create-only put, except the header,
-//! which a rewrap replaces (one atomic put), and the job checkpoint.
+//! Every record is written once with a create-only put, except the headers,
+//! which a rewrap replaces (one atomic put each), and the job checkpoint.
+//! docs/FORMAT.md section 9 describes the points for a reader of its own.
 
 use object_store::path::{Path, PathPart};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+
+/// Header metadata (authenticated): the vault, item and point a header
+/// belongs to.
+pub(crate) const METADATA_VAULT: &str = "strongroom.vault";
+pub(crate) const METADATA_ITEM: &str = "strongroom.item";
+pub(crate) const METADATA_POINT: &str = "strongroom.point";
+/// In the inner header of a point with infrastructure encryption: `2`, the
+/// number of layers (so the outer one cannot be stripped unnoticed).
+pub(crate) const METADATA_LAYERS: &str = "strongroom.layers";
+/// In the outer header: which layer it is.
+pub(crate) const METADATA_LAYER: &str = "strongroom.layer";
+pub(crate) const LAYER_INFRASTRUCTURE: &str = "infrastructure";
 
 /// The largest record read (a record is a few hundred bytes).
 pub(crate) const MAX_RECORD: u64 = 64 * 1024;
@@ -80,6 +97,11 @@ impl Layout {
 
     pub(crate) fn header(&self, item: &str, point: &str) -> Path {
         self.child(&["points", item, point, "header"])
+    }
+
+    /// The infrastructure layer's header (R16), for a point that has one.
+    pub(crate) fn outer_header(&self, item: &str, point: &str) -> Path {
+        self.child(&["points", item, point, "outer-header"])
     }
 
     pub(crate) fn body(&self, item: &str, point: &str) -> Path {
@@ -229,6 +251,16 @@ pub(crate) struct Manifest {
     pub body_size: u64,
     /// Plaintext bytes per chunk.
     pub chunk_size: u64,
+    /// Infrastructure (double) encryption (R16): the body is the outer
+    /// layer, sealed under `outer-header`, and its plaintext is the inner
+    /// body, sealed under `header`. Left out when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub infrastructure_encryption: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Parses a record of at most [`MAX_RECORD`] bytes, checking its format

@@ -21,7 +21,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use zeroize::Zeroizing;
 
 use crate::error::envelope_error;
-use crate::layout;
+use crate::layout::{
+    self, LAYER_INFRASTRUCTURE, METADATA_ITEM, METADATA_LAYER, METADATA_LAYERS, METADATA_POINT,
+    METADATA_VAULT,
+};
 use crate::vault::{RecoveryPoint, RecoveryVault, blocking};
 use crate::{Error, Progress, ProgressFn, store};
 
@@ -117,12 +120,20 @@ impl RecoveryVault {
     /// As said; and [`Error::Integrity`], [`Error::NotFound`],
     /// [`Error::Store`] as for [`restore`](Self::restore).
     pub async fn check_keys(&self, point: &RecoveryPoint) -> Result<(), Error> {
-        self.open_header(point).await.map(drop)
+        self.open_layers(point).await.map(drop)
     }
 
-    /// The point's header, read and parsed (not opened).
-    pub(crate) async fn read_header(&self, point: &RecoveryPoint) -> Result<Header, Error> {
-        let path = self.inner.layout.header(&point.item, &point.id);
+    /// One of the point's headers, read and parsed (not opened).
+    pub(crate) async fn read_header(
+        &self,
+        point: &RecoveryPoint,
+        layer: Layer,
+    ) -> Result<Header, Error> {
+        let layout = &self.inner.layout;
+        let path = match layer {
+            Layer::Data => layout.header(&point.item, &point.id),
+            Layer::Infrastructure => layout.outer_header(&point.item, &point.id),
+        };
         let bytes = store::get_small(self.inner.store.as_ref(), &path, layout::MAX_HEADER)
             .await?
             .ok_or_else(|| Error::NotFound {
@@ -131,10 +142,14 @@ impl RecoveryVault {
         Header::from_bytes(&bytes).map_err(|e| envelope_error(&point.id, e))
     }
 
-    /// Opens the point's header with the keys that can: checks that it is
-    /// this point's (vault, item and point in its authenticated metadata).
-    pub(crate) async fn open_header(&self, point: &RecoveryPoint) -> Result<OpenedHeader, Error> {
-        let header = self.read_header(point).await?;
+    /// Opens one of the point's headers with the keys that can, and checks
+    /// that it is this point's ([`check_header_is`](Self::check_header_is)).
+    pub(crate) async fn open_header(
+        &self,
+        point: &RecoveryPoint,
+        layer: Layer,
+    ) -> Result<OpenedHeader, Error> {
+        let header = self.read_header(point, layer).await?;
         let keys: Vec<_> = header.key_refs().cloned().collect();
         let wrappers = self.unwrappers(&keys).await?;
         let id = point.id.clone();
@@ -143,26 +158,69 @@ impl RecoveryVault {
             header.open(&refs).map_err(|e| envelope_error(&id, e))
         })
         .await??;
-        self.check_header_is(point, &opened)?;
+        self.check_header_is(point, &opened, layer)?;
         Ok(opened)
     }
 
+    /// Opens the point's headers: the data layer's, and the outer layer's
+    /// when it has infrastructure encryption.
+    pub(crate) async fn open_layers(&self, point: &RecoveryPoint) -> Result<Layers, Error> {
+        let inner = self.open_header(point, Layer::Data).await?;
+        let outer = if point.infrastructure_encrypted() {
+            Some(self.open_header(point, Layer::Infrastructure).await?)
+        } else {
+            None
+        };
+        Ok(Layers { inner, outer })
+    }
+
     /// Refuses an opened header whose authenticated metadata names another
-    /// vault, item or point (a header moved or swapped in the store).
+    /// vault, item or point (a header moved or swapped in the store), or
+    /// another layer: the data layer's header says whether the point has
+    /// an infrastructure layer, so that it cannot be stripped, and the
+    /// outer header says it is one.
     pub(crate) fn check_header_is(
         &self,
         point: &RecoveryPoint,
         opened: &OpenedHeader,
+        layer: Layer,
     ) -> Result<(), Error> {
         let metadata = opened.header().metadata();
-        let ours = metadata.get("strongroom.vault").map(String::as_str) == Some(self.id())
-            && metadata.get("strongroom.item") == Some(&point.item)
-            && metadata.get("strongroom.point") == Some(&point.id);
+        let integrity = |reason: &str| Error::Integrity {
+            point: point.id.clone(),
+            reason: reason.into(),
+        };
+        let ours = metadata.get(METADATA_VAULT).map(String::as_str) == Some(self.id())
+            && metadata.get(METADATA_ITEM) == Some(&point.item)
+            && metadata.get(METADATA_POINT) == Some(&point.id);
         if !ours {
-            return Err(Error::Integrity {
-                point: point.id.clone(),
-                reason: "its header belongs to another recovery point (moved or swapped)".into(),
-            });
+            return Err(integrity(
+                "its header belongs to another recovery point (moved or swapped)",
+            ));
+        }
+        let (layers, which) = (
+            metadata.get(METADATA_LAYERS).map(String::as_str),
+            metadata.get(METADATA_LAYER).map(String::as_str),
+        );
+        let right = match layer {
+            Layer::Data if point.infrastructure_encrypted() => {
+                layers == Some("2") && which.is_none()
+            }
+            Layer::Data => layers.is_none() && which.is_none(),
+            Layer::Infrastructure => layers.is_none() && which == Some(LAYER_INFRASTRUCTURE),
+        };
+        if !right {
+            return Err(integrity(match layer {
+                Layer::Data if point.infrastructure_encrypted() => {
+                    "its data header does not say it has an infrastructure layer, but the manifest does"
+                }
+                Layer::Data => {
+                    "its data header says it has an infrastructure layer, but the manifest does not (the outer layer was stripped)"
+                }
+                Layer::Infrastructure => {
+                    "its infrastructure header is not an infrastructure layer's (headers swapped)"
+                }
+            }));
         }
         Ok(())
     }
@@ -171,11 +229,7 @@ impl RecoveryVault {
     /// and the data size that body holds under the opened header. The
     /// manifest is not authenticated; a point whose manifest and objects
     /// disagree is refused before any byte is read.
-    async fn checked_body_len(
-        &self,
-        point: &RecoveryPoint,
-        opened: &OpenedHeader,
-    ) -> Result<u64, Error> {
+    async fn checked_body_len(&self, point: &RecoveryPoint, layers: &Layers) -> Result<u64, Error> {
         let path = self.inner.layout.body(&point.item, &point.id);
         let integrity = |reason: String| Error::Integrity {
             point: point.id.clone(),
@@ -191,8 +245,15 @@ impl RecoveryVault {
                 point.body_size
             )));
         }
-        let holds = opened
-            .plaintext_len(body_len)
+        let inner_len = match &layers.outer {
+            Some(outer) => outer
+                .plaintext_len(body_len)
+                .map_err(|e| envelope_error(&point.id, e))?,
+            None => body_len,
+        };
+        let holds = layers
+            .inner
+            .plaintext_len(inner_len)
             .map_err(|e| envelope_error(&point.id, e))?;
         if holds != point.size {
             return Err(integrity(format!(
@@ -209,17 +270,18 @@ impl RecoveryVault {
         sink: &mut dyn Sink,
         progress: Option<ProgressFn>,
     ) -> Result<u64, Error> {
-        let opened = self.open_header(point).await?;
+        let layers = self.open_layers(point).await?;
         let store = Arc::clone(&self.inner.store);
         let path = self.inner.layout.body(&point.item, &point.id);
-        let body_len = self.checked_body_len(point, &opened).await?;
-        let stride = opened.chunk_size() as u64 + 16;
+        let body_len = self.checked_body_len(point, &layers).await?;
+        // The stored body is the outer layer's, when there is one.
+        let outermost = layers.outer.as_ref().unwrap_or(&layers.inner);
+        let stride = outermost.chunk_size() as u64 + 16;
         let part = stride * PART_TARGET.div_ceil(stride).max(1);
         let total = point.size;
         let threads = self.inner.threads;
-        let mut opener: BodyOpener = blocking(move || opened.body_opener(threads))
-            .await?
-            .map_err(|e| envelope_error(&point.id, e))?;
+        let id = point.id.clone();
+        let mut opener = blocking(move || LayeredOpener::new(&id, &layers, threads)).await??;
         let fetch = |range: Range<u64>| {
             let store = Arc::clone(&store);
             let path = path.clone();
@@ -237,20 +299,9 @@ impl RecoveryVault {
             if !last {
                 next = Some(fetch(end..(end + part).min(body_len)));
             }
-            let id = point.id.clone();
             let (back, plain) = blocking(move || {
-                let opened = if last {
-                    opener.final_opened_len(bytes.len()).and_then(|len| {
-                        let mut plain = Zeroizing::new(vec![0u8; len]);
-                        opener.finish(&bytes, &mut plain).map(|()| plain)
-                    })
-                } else {
-                    opener.opened_len(bytes.len()).and_then(|len| {
-                        let mut plain = Zeroizing::new(vec![0u8; len]);
-                        opener.open(&bytes, &mut plain).map(|()| plain)
-                    })
-                };
-                (opener, opened.map_err(|e| envelope_error(&id, e)))
+                let opened = opener.open(&bytes, last);
+                (opener, opened)
             })
             .await?;
             opener = back;
@@ -300,8 +351,8 @@ impl RecoveryVault {
                 ),
             });
         }
-        let opened = self.open_header(point).await?;
-        let body_len = self.checked_body_len(point, &opened).await?;
+        let layers = self.open_layers(point).await?;
+        let body_len = self.checked_body_len(point, &layers).await?;
         let reader = StoreReader {
             store: Arc::clone(&self.inner.store),
             path: self.inner.layout.body(&point.item, &point.id),
@@ -311,9 +362,18 @@ impl RecoveryVault {
         };
         let id = point.id.clone();
         let mut decryptor = blocking(move || {
-            SeekableDecryptor::body(reader, &opened).map_err(|e| envelope_error(&id, e))
+            // With an infrastructure layer, the inner body is read through
+            // the outer layer's random-access reader: each outer chunk
+            // verified before the inner layer sees a byte of it, and both
+            // final chunks verified before any range is served.
+            let inner_body: Box<dyn ReadSeek> = match &layers.outer {
+                Some(outer) => Box::new(SeekableDecryptor::body(reader, outer)?),
+                None => Box::new(reader),
+            };
+            SeekableDecryptor::body(inner_body, &layers.inner)
         })
-        .await??;
+        .await?
+        .map_err(|e| envelope_error(&id, e))?;
         let step = PART_TARGET;
         let mut at = range.start;
         while at < range.end {
@@ -335,6 +395,119 @@ impl RecoveryVault {
         Ok(range.end - range.start)
     }
 }
+
+/// Which of a point's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layer {
+    /// `header`: the data's DEK, under the vault's key (the customer key
+    /// with customer-managed keys).
+    Data,
+    /// `outer-header`: the infrastructure layer's DEK, under the platform
+    /// key (R16).
+    Infrastructure,
+}
+
+/// A point's opened headers.
+pub(crate) struct Layers {
+    pub(crate) inner: OpenedHeader,
+    /// With infrastructure encryption.
+    pub(crate) outer: Option<OpenedHeader>,
+}
+
+/// Opens a stored body part by part, through both layers when the point
+/// has two: each part first through the outer layer (every outer chunk
+/// verified), the inner body this gives kept until it holds whole inner
+/// chunks, which then open (each verified before any plaintext of its part
+/// is released).
+struct LayeredOpener {
+    point: String,
+    inner: BodyOpener,
+    outer: Option<OuterOpener>,
+}
+
+struct OuterOpener {
+    opener: BodyOpener,
+    /// The inner layer's sealed chunk length.
+    inner_stride: usize,
+    /// Inner body bytes not yet opened (ciphertext of the inner layer).
+    pending: Vec<u8>,
+}
+
+impl LayeredOpener {
+    fn new(point: &str, layers: &Layers, threads: usize) -> Result<Self, Error> {
+        let error = |e| envelope_error(point, e);
+        let outer = match &layers.outer {
+            Some(outer) => Some(OuterOpener {
+                opener: outer.body_opener(threads).map_err(error)?,
+                inner_stride: layers.inner.chunk_size() + 16,
+                pending: Vec::new(),
+            }),
+            None => None,
+        };
+        Ok(Self {
+            point: point.to_owned(),
+            inner: layers.inner.body_opener(threads).map_err(error)?,
+            outer,
+        })
+    }
+
+    /// Opens the next part of the stored body (`last`: the part that ends
+    /// it); returns the plaintext it releases.
+    fn open(&mut self, body: &[u8], last: bool) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let Some(outer) = &mut self.outer else {
+            return open_part(&mut self.inner, body, last)
+                .map_err(|e| envelope_error(&self.point, e));
+        };
+        let inner_body = open_part(&mut outer.opener, body, last)
+            .map_err(|e| in_infrastructure_layer(envelope_error(&self.point, e)))?;
+        outer.pending.extend_from_slice(&inner_body);
+        let opened = if last {
+            let rest = std::mem::take(&mut outer.pending);
+            open_part(&mut self.inner, &rest, true)
+        } else {
+            // More of the inner body follows: its whole chunks here are
+            // not its final one.
+            let take = outer.pending.len() / outer.inner_stride * outer.inner_stride;
+            let opened = open_part(&mut self.inner, &outer.pending[..take], false);
+            outer.pending.drain(..take);
+            opened
+        };
+        opened.map_err(|e| envelope_error(&self.point, e))
+    }
+}
+
+/// Opens one part with `opener`: the body's last when `last`.
+fn open_part(
+    opener: &mut BodyOpener,
+    body: &[u8],
+    last: bool,
+) -> Result<Zeroizing<Vec<u8>>, strongroom_envelope::Error> {
+    if last {
+        let mut plain = Zeroizing::new(vec![0u8; opener.final_opened_len(body.len())?]);
+        opener.finish(body, &mut plain)?;
+        Ok(plain)
+    } else {
+        let mut plain = Zeroizing::new(vec![0u8; opener.opened_len(body.len())?]);
+        opener.open(body, &mut plain)?;
+        Ok(plain)
+    }
+}
+
+/// Says that an integrity failure is the infrastructure layer's.
+fn in_infrastructure_layer(e: Error) -> Error {
+    match e {
+        Error::Integrity { point, reason } => Error::Integrity {
+            point,
+            reason: format!("{reason} (in the infrastructure layer)"),
+        },
+        other => other,
+    }
+}
+
+/// What the inner layer's random-access reader reads through.
+trait ReadSeek: Read + Seek + Send {}
+
+impl<T: Read + Seek + Send> ReadSeek for T {}
 
 /// A body object as `Read + Seek`, each read one ranged get: what the
 /// envelope's random-access decryptor reads through. Runs on a blocking

@@ -19,6 +19,7 @@ use strongroom_keyvault::KeyOptions;
 
 use crate::error::{envelope_error, key_error};
 use crate::layout;
+use crate::restore::Layer;
 use crate::vault::{RecoveryPoint, RecoveryVault, blocking};
 use crate::{Error, store};
 
@@ -140,6 +141,10 @@ pub struct RewrapReport {
     pub cancelled: bool,
     /// The key the points were moved to.
     pub target: Option<KeyRef>,
+    /// The platform key version the outer layers of points with
+    /// infrastructure encryption were moved to (`None` when the job met
+    /// no such point).
+    pub infrastructure_target: Option<KeyRef>,
 }
 
 /// `jobs/rewrap.json`.
@@ -148,7 +153,8 @@ pub struct RewrapReport {
 struct Checkpoint {
     format: u32,
     vault_id: String,
-    /// The target key (`KeyRef`'s display form).
+    /// The target key (`KeyRef`'s display form; with infrastructure
+    /// encryption, the outer layer's too).
     target: String,
     /// The job's selection (item, key version): a checkpoint serves only
     /// a job that selects the same points.
@@ -161,9 +167,33 @@ struct Checkpoint {
 type WrapperCache = Mutex<HashMap<Vec<KeyRef>, Vec<Arc<dyn KeyWrapper>>>>;
 
 /// What happened to one point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Rewrapped,
     Current,
+}
+
+/// The keys a job moves points to.
+struct Targets {
+    /// The data layer's: the vault's current key.
+    data: Arc<dyn KeyWrapper>,
+    /// The outer layer's, for points with infrastructure encryption: the
+    /// platform key's latest enabled version.
+    infrastructure: Option<Arc<dyn KeyWrapper>>,
+}
+
+impl Targets {
+    /// The checkpoint's name for them.
+    fn name(&self) -> String {
+        match &self.infrastructure {
+            None => self.data.key_ref().to_string(),
+            Some(outer) => format!(
+                "{} + infrastructure {}",
+                self.data.key_ref(),
+                outer.key_ref()
+            ),
+        }
+    }
 }
 
 /// A point's place in job order.
@@ -269,17 +299,35 @@ impl RecoveryVault {
 
     /// Moves one point to the vault's current key (the latest enabled
     /// version of the platform key, or of the customer key the settings
-    /// name), rewriting only its header with one atomic put. Returns
-    /// whether it was rewritten (`false`: it was under that key already).
+    /// name), rewriting only its header with one atomic put; with
+    /// infrastructure encryption, its outer layer's header too, to the
+    /// platform key's latest enabled version. Returns whether a header was
+    /// rewritten (`false`: it was under those keys already).
     ///
     /// # Errors
     /// As [`check_keys`](Self::check_keys) for the old key; [`Error::Key`]
     /// when the current key cannot wrap; [`Error::Store`].
     pub async fn rewrap_point(&self, point: &RecoveryPoint) -> Result<bool, Error> {
-        let target = self.current_wrapper().await?;
-        self.rewrap_to(point, &target, &WrapperCache::default())
+        let targets = self.targets(std::slice::from_ref(point)).await?;
+        self.rewrap_to(point, &targets, &WrapperCache::default())
             .await
             .map(|outcome| matches!(outcome, Outcome::Rewrapped))
+    }
+
+    /// The keys to move `points` to: the vault's current key, and the
+    /// platform key's latest version when one of them has an
+    /// infrastructure layer.
+    async fn targets(&self, points: &[RecoveryPoint]) -> Result<Targets, Error> {
+        let data = self.current_wrapper().await?;
+        let infrastructure = if points.iter().any(RecoveryPoint::infrastructure_encrypted) {
+            Some(self.platform_wrapper().await?)
+        } else {
+            None
+        };
+        Ok(Targets {
+            data,
+            infrastructure,
+        })
     }
 
     /// Moves every recovery point (or those `options` selects) to the
@@ -293,8 +341,6 @@ impl RecoveryVault {
     /// changed); [`Error::Store`] / [`Error::Corrupt`] when the points
     /// cannot be listed.
     pub async fn rewrap(&self, options: RewrapOptions) -> Result<RewrapReport, Error> {
-        let target = self.current_wrapper().await?;
-        let target_ref = target.key_ref().clone();
         let items = match &options.item {
             Some(name) => vec![self.item(name).await?],
             None => self.items().await?,
@@ -307,15 +353,18 @@ impl RecoveryVault {
             points.retain(|p| {
                 p.keys
                     .iter()
+                    .chain(&p.infrastructure_keys)
                     .any(|k| k.vault == *vault && k.name == *name && k.version == *version)
             });
         }
         points.sort_by_key(order_key);
+        let targets = Arc::new(self.targets(&points).await?);
+        let target_name = targets.name();
 
         let checkpoint_path = self.inner.layout.child(&["jobs", "rewrap.json"]);
         let scope = format!("item={:?} from={:?}", options.item, options.from);
         let mut through = self
-            .load_checkpoint(&checkpoint_path, &target_ref, &scope)
+            .load_checkpoint(&checkpoint_path, &target_name, &scope)
             .await?
             .unwrap_or_default();
         let total = points.len();
@@ -325,7 +374,8 @@ impl RecoveryVault {
             .count();
         let mut report = RewrapReport {
             current: resumed,
-            target: Some(target_ref.clone()),
+            target: Some(targets.data.key_ref().clone()),
+            infrastructure_target: targets.infrastructure.as_ref().map(|w| w.key_ref().clone()),
             ..RewrapReport::default()
         };
         let mut done = resumed;
@@ -338,9 +388,9 @@ impl RecoveryVault {
         let mut results = futures::stream::iter(points.into_iter().skip(resumed))
             .take_while(|_| std::future::ready(!cancelled()))
             .map(|point| {
-                let (target, cache) = (Arc::clone(&target), &cache);
+                let (targets, cache) = (Arc::clone(&targets), &cache);
                 async move {
-                    let outcome = self.rewrap_to(&point, &target, cache).await;
+                    let outcome = self.rewrap_to(&point, &targets, cache).await;
                     (point, outcome)
                 }
             })
@@ -367,7 +417,7 @@ impl RecoveryVault {
                 since_checkpoint += 1;
                 if since_checkpoint >= CHECKPOINT_EVERY {
                     since_checkpoint = 0;
-                    self.save_checkpoint(&checkpoint_path, &target_ref, &scope, &through)
+                    self.save_checkpoint(&checkpoint_path, &target_name, &scope, &through)
                         .await?;
                 }
             }
@@ -380,7 +430,7 @@ impl RecoveryVault {
         report.cancelled = done < total;
         if report.cancelled || !report.skipped.is_empty() {
             if !through.is_empty() {
-                self.save_checkpoint(&checkpoint_path, &target_ref, &scope, &through)
+                self.save_checkpoint(&checkpoint_path, &target_name, &scope, &through)
                     .await?;
             }
         } else {
@@ -389,18 +439,52 @@ impl RecoveryVault {
         Ok(report)
     }
 
-    /// Moves `point` under `target`. `cache` keeps the unwrapping keys of
-    /// each set of key references met in this job (one key vault `get`
-    /// per key, not per point; each unwrap still asks the key vault, so a
-    /// revocation during the job is seen).
+    /// Moves `point` under `targets`: its data header, then its outer
+    /// header if it has one (each one atomic put: at any instant each
+    /// header opens under its old key or its new one).
     async fn rewrap_to(
         &self,
         point: &RecoveryPoint,
+        targets: &Targets,
+        cache: &WrapperCache,
+    ) -> Result<Outcome, Error> {
+        let data = self
+            .rewrap_layer(point, Layer::Data, &targets.data, cache)
+            .await?;
+        if !point.infrastructure_encrypted() {
+            return Ok(data);
+        }
+        let Some(platform) = &targets.infrastructure else {
+            return Err(Error::InvalidArgument {
+                reason: "no target for the infrastructure layer".into(),
+            });
+        };
+        let outer = self
+            .rewrap_layer(point, Layer::Infrastructure, platform, cache)
+            .await?;
+        Ok(if data == Outcome::Current && outer == Outcome::Current {
+            Outcome::Current
+        } else {
+            Outcome::Rewrapped
+        })
+    }
+
+    /// Moves one of `point`'s headers under `target`. `cache` keeps the
+    /// unwrapping keys of each set of key references met in this job (one
+    /// key vault `get` per key, not per point; each unwrap still asks the
+    /// key vault, so a revocation during the job is seen).
+    async fn rewrap_layer(
+        &self,
+        point: &RecoveryPoint,
+        layer: Layer,
         target: &Arc<dyn KeyWrapper>,
         cache: &WrapperCache,
     ) -> Result<Outcome, Error> {
-        let path = self.inner.layout.header(&point.item, &point.id);
-        let header = self.read_header(point).await?;
+        let path = match layer {
+            Layer::Data => self.inner.layout.header(&point.item, &point.id),
+            Layer::Infrastructure => self.inner.layout.outer_header(&point.item, &point.id),
+        };
+        let header = self.read_header(point, layer).await?;
         let refs: Vec<KeyRef> = header.key_refs().cloned().collect();
         if refs.len() == 1 && refs[0] == *target.key_ref() {
             return Ok(Outcome::Current);
@@ -432,7 +516,7 @@ impl RecoveryVault {
             Ok((opened, rewrapped))
         })
         .await??;
-        self.check_header_is(point, &opened)?;
+        self.check_header_is(point, &opened, layer)?;
         store::put(
             self.inner.store.as_ref(),
             &path,
@@ -445,7 +529,7 @@ impl RecoveryVault {
     async fn load_checkpoint(
         &self,
         path: &object_store::path::Path,
-        target: &KeyRef,
+        target: &str,
         scope: &str,
     ) -> Result<Option<String>, Error> {
         let Some(bytes) =
@@ -458,7 +542,7 @@ impl RecoveryVault {
         // A checkpoint of a job towards another key, or over other points:
         // what that job finished says nothing of this one's points.
         Ok(
-            (checkpoint.target == target.to_string() && checkpoint.scope == scope)
+            (checkpoint.target == target && checkpoint.scope == scope)
                 .then_some(checkpoint.through),
         )
     }
@@ -466,14 +550,14 @@ impl RecoveryVault {
     async fn save_checkpoint(
         &self,
         path: &object_store::path::Path,
-        target: &KeyRef,
+        target: &str,
         scope: &str,
         through: &str,
     ) -> Result<(), Error> {
         let checkpoint = Checkpoint {
             format: layout::FORMAT,
             vault_id: self.id().to_owned(),
-            target: target.to_string(),
+            target: target.to_owned(),
             scope: scope.to_owned(),
             through: through.to_owned(),
         };

@@ -120,22 +120,23 @@ impl RecoveryVault {
     /// New recovery points are wrapped under the new key; existing ones
     /// keep theirs (a rewrap moves them).
     ///
+    /// Infrastructure encryption
+    /// ([`EncryptionSettings::with_infrastructure_encryption`], R16) is
+    /// chosen with the first customer key and kept for good: every point
+    /// is then sealed in two independent layers, the inner under a DEK
+    /// wrapped by the customer key, the outer under a second DEK wrapped
+    /// by the platform key (docs/FORMAT.md section 9).
+    ///
     /// # Errors
     /// [`Error::Policy`] for a change the rules refuse, saying what to do
     /// instead; [`Error::Preflight`] with every problem found;
-    /// [`Error::Unsupported`] for infrastructure encryption, which this
-    /// version does not write yet; [`Error::Store`].
+    /// [`Error::Store`].
     pub async fn set_encryption(&self, settings: EncryptionSettings) -> Result<(), Error> {
         settings
             .validate()
             .map_err(|field| Error::InvalidArgument {
                 reason: field.to_string(),
             })?;
-        if settings.infrastructure_encryption {
-            return Err(Error::Unsupported {
-                what: "infrastructure (double) encryption is not written by this version".into(),
-            });
-        }
         // The rules first, before asking the key vault anything.
         let (_, current) = self.latest_settings().await?;
         current.check(&settings).map_err(Error::Policy)?;
@@ -220,8 +221,17 @@ impl RecoveryVault {
         let mut points = Vec::new();
         for item in self.items().await? {
             for point in self.points(&item).await? {
+                let name = format!("{}/{}", point.item, point.id);
+                // Each layer needs one of its own keys: the outer layer
+                // counts as a point of its own.
+                if point.infrastructure_encrypted() {
+                    points.push(PointKeys {
+                        point: format!("{name} (infrastructure layer)"),
+                        keys: point.infrastructure_keys,
+                    });
+                }
                 points.push(PointKeys {
-                    point: format!("{}/{}", point.item, point.id),
+                    point: name,
                     keys: point.keys,
                 });
             }
@@ -275,12 +285,57 @@ impl RecoveryVault {
             })
     }
 
+    /// The wrappers of new points under the settings in force, from one
+    /// reading of them: the data layer's
+    /// ([`current_wrapper`](Self::current_wrapper)), and with
+    /// infrastructure encryption the outer layer's, the platform key's
+    /// latest enabled version.
+    pub(crate) async fn current_wrappers(&self) -> Result<Wrappers, Error> {
+        let (_, encryption) = self.latest_settings().await?;
+        let data = self.wrapper_under(&encryption).await?;
+        let infrastructure = if encryption.settings().infrastructure_encryption {
+            Some(self.platform_wrapper().await?)
+        } else {
+            None
+        };
+        Ok(Wrappers {
+            data,
+            infrastructure,
+        })
+    }
+
+    /// The platform key's latest enabled version, as a wrapper (A256KW).
+    pub(crate) async fn platform_wrapper(&self) -> Result<Arc<dyn KeyWrapper>, Error> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || -> Result<Arc<dyn KeyWrapper>, Error> {
+            let record = &inner.record;
+            let wrapper = VaultKeyWrapper::new(
+                Arc::clone(&inner.platform),
+                inner.platform_principal.clone(),
+                &record.platform_key,
+                None,
+                WrapAlgorithm::A256Kw,
+            )
+            .map_err(|e| platform_key_error(&inner, e))?;
+            Ok(Arc::new(wrapper))
+        })
+        .await?
+    }
+
     /// The wrapper that wraps new points' DEKs under the settings in
     /// force: the platform key, or the customer key as the vault's
     /// identity (RSA-OAEP-256; a versionless reference follows the latest
     /// enabled version).
     pub(crate) async fn current_wrapper(&self) -> Result<Arc<dyn KeyWrapper>, Error> {
         let (_, encryption) = self.latest_settings().await?;
+        self.wrapper_under(&encryption).await
+    }
+
+    /// The data layer's wrapper under `encryption`.
+    async fn wrapper_under(
+        &self,
+        encryption: &VaultEncryption,
+    ) -> Result<Arc<dyn KeyWrapper>, Error> {
         let (vault, principal, name, version, algorithm, label) =
             match encryption.settings().key.customer_key() {
                 None => (
@@ -522,6 +577,15 @@ impl RecoveryVault {
             what: "the vault's encryption settings kept changing under this update".into(),
         })
     }
+}
+
+/// The keys new recovery points are wrapped under.
+pub(crate) struct Wrappers {
+    /// The data layer's: the platform key, or the customer key.
+    pub(crate) data: Arc<dyn KeyWrapper>,
+    /// With infrastructure encryption, the outer layer's: the platform
+    /// key.
+    pub(crate) infrastructure: Option<Arc<dyn KeyWrapper>>,
 }
 
 /// A platform key vault error about the vault's own key.

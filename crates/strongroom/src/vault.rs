@@ -112,6 +112,9 @@ pub struct RecoveryPoint {
     pub(crate) body_size: u64,
     pub(crate) chunk_size: u64,
     pub(crate) keys: Vec<strongroom_envelope::KeyRef>,
+    /// The outer layer's key references: empty without infrastructure
+    /// encryption.
+    pub(crate) infrastructure_keys: Vec<strongroom_envelope::KeyRef>,
 }
 
 impl RecoveryPoint {
@@ -145,6 +148,24 @@ impl RecoveryPoint {
     #[must_use]
     pub fn keys(&self) -> &[strongroom_envelope::KeyRef] {
         &self.keys
+    }
+
+    /// Whether the point has two layers of encryption (infrastructure
+    /// encryption, R16): the data under a DEK wrapped by the customer key
+    /// ([`keys`](Self::keys)), and that ciphertext again under a second
+    /// DEK wrapped by the platform key
+    /// ([`infrastructure_keys`](Self::infrastructure_keys)).
+    #[must_use]
+    pub fn infrastructure_encrypted(&self) -> bool {
+        !self.infrastructure_keys.is_empty()
+    }
+
+    /// The keys the outer layer's data-encryption key is wrapped under
+    /// (platform key versions); empty for a point of one layer. Restoring
+    /// needs one of these and one of [`keys`](Self::keys).
+    #[must_use]
+    pub fn infrastructure_keys(&self) -> &[strongroom_envelope::KeyRef] {
+        &self.infrastructure_keys
     }
 }
 
@@ -635,12 +656,34 @@ impl RecoveryVault {
         if manifest.item != item.name || manifest.point != id {
             return Err(layout::corrupt(&path, "it names another recovery point"));
         }
-        let header_path = layout.header(&item.name, id);
-        let header = store::get_small(self.inner.store.as_ref(), &header_path, layout::MAX_HEADER)
+        // The key references of a header; `None` when it is not there.
+        let read_keys = |path: Path| async move {
+            let Some(header) =
+                store::get_small(self.inner.store.as_ref(), &path, layout::MAX_HEADER).await?
+            else {
+                return Ok(None);
+            };
+            let header = strongroom_envelope::Header::from_bytes(&header)
+                .map_err(|e| crate::error::envelope_error(id, e))?;
+            Ok::<_, Error>(Some(header.key_refs().cloned().collect::<Vec<_>>()))
+        };
+        // No header: a delete in progress (it goes first).
+        let keys = read_keys(layout.header(&item.name, id))
             .await?
             .ok_or_else(not_found)?;
-        let header = strongroom_envelope::Header::from_bytes(&header)
-            .map_err(|e| crate::error::envelope_error(id, e))?;
+        let infrastructure_keys = if manifest.infrastructure_encryption {
+            // Written before the manifest, deleted after the header: never
+            // missing while both are there.
+            let outer = layout.outer_header(&item.name, id);
+            read_keys(outer.clone()).await?.ok_or_else(|| {
+                layout::corrupt(
+                    &outer,
+                    "missing: the manifest says the point has an infrastructure layer",
+                )
+            })?
+        } else {
+            Vec::new()
+        };
         Ok(RecoveryPoint {
             item: manifest.item,
             id: manifest.point,
@@ -648,7 +691,8 @@ impl RecoveryVault {
             size: manifest.size,
             body_size: manifest.body_size,
             chunk_size: manifest.chunk_size,
-            keys: header.key_refs().cloned().collect(),
+            keys,
+            infrastructure_keys,
         })
     }
 
@@ -664,6 +708,7 @@ impl RecoveryVault {
         let layout = &self.inner.layout;
         let store = self.inner.store.as_ref();
         store::delete(store, &layout.header(&point.item, &point.id)).await?;
+        store::delete(store, &layout.outer_header(&point.item, &point.id)).await?;
         store::delete(store, &layout.manifest(&point.item, &point.id)).await?;
         store::delete(store, &layout.body(&point.item, &point.id)).await
     }
@@ -702,6 +747,7 @@ impl RecoveryVault {
             let half_deleted = has("manifest.json") && !has("header");
             if uncommitted || half_deleted {
                 store::delete(store, &layout.header(&item, &point)).await?;
+                store::delete(store, &layout.outer_header(&item, &point)).await?;
                 store::delete(store, &layout.manifest(&item, &point)).await?;
                 store::delete(store, &layout.body(&item, &point)).await?;
                 removed += 1;

@@ -1,6 +1,7 @@
 //! Key rotation and the rewrap job (R8, issue 13): points move to the
 //! current key by their headers only; a job that fails at any store call
-//! leaves every point restorable, and a second job finishes the work.
+//! leaves every point restorable, and a second job finishes the work (with
+//! one layer of encryption, and with infrastructure encryption's two).
 
 use std::fmt;
 use std::ops::Range;
@@ -10,13 +11,16 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use strongroom::keyvault::{MemoryKeyVault, VaultProperties};
+use strongroom::keyvault::{
+    KeyOptions, KeyType, KeyVault, MemoryKeyVault, Permissions, Principal, VaultProperties,
+};
 use strongroom::object_store::memory::InMemory;
 use strongroom::object_store::path::Path;
 use strongroom::object_store::{
     self, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
+use strongroom::policy::{CustomerKey, EncryptionSettings};
 use strongroom::{BackupOptions, Error, RecoveryPoint, RecoveryVault, RewrapOptions, VaultConfig};
 
 /// A store that fails its Nth call (counting from 1) once armed.
@@ -246,6 +250,132 @@ async fn a_job_failing_at_any_store_call_leaves_every_point_restorable_and_a_rer
             .collect::<Vec<_>>()
             .await;
         assert!(left.is_empty(), "call {n}: {left:?}");
+    }
+}
+
+/// A customer key vault holding `cmk` in two versions (RSA-2048, made
+/// once per test and shared by its worlds); returns them.
+fn customer_key_vault() -> (Arc<dyn KeyVault>, String, String) {
+    let kv: Arc<dyn KeyVault> =
+        Arc::new(MemoryKeyVault::new(VaultProperties::new("contoso")).unwrap());
+    let admin = Principal::new("admin");
+    kv.set_access_policy(&admin, Permissions::all()).unwrap();
+    kv.enable_purge_protection().unwrap();
+    let v1 = kv
+        .create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap()
+        .version;
+    let v2 = kv
+        .rotate_key(&admin, "cmk", KeyOptions::default())
+        .unwrap()
+        .version;
+    (kv, v1, v2)
+}
+
+/// A vault over a `Faulty` store with infrastructure encryption and `n`
+/// points under the customer key's version `v1` and the first platform
+/// key version; then the platform key rotated and the settings made
+/// versionless (the customer key's latest version): a job has both
+/// headers of every point to move.
+async fn double_world(
+    kv: &Arc<dyn KeyVault>,
+    v1: &str,
+    n: usize,
+) -> (Arc<Faulty>, RecoveryVault, Vec<RecoveryPoint>) {
+    let store = Arc::new(Faulty::default());
+    let platform = Arc::new(MemoryKeyVault::new(VaultProperties::new("platform")).unwrap());
+    let config = VaultConfig::new(store.clone(), Path::from("v"), platform)
+        .threads(1)
+        .unwrap();
+    let vault = RecoveryVault::create(config, "rewrap").await.unwrap();
+    vault.attach_key_vault(kv.clone()).unwrap();
+    kv.set_access_policy(&vault.system_identity(), Permissions::key_user())
+        .unwrap();
+    let settings = |key: CustomerKey| {
+        EncryptionSettings::customer_managed(key).with_infrastructure_encryption()
+    };
+    vault
+        .set_encryption(settings(
+            CustomerKey::new("contoso", "cmk").with_version(v1),
+        ))
+        .await
+        .unwrap();
+    let item = vault.protect("item").await.unwrap();
+    let mut points = Vec::new();
+    for i in 0..n {
+        let options = BackupOptions::default().chunk_size(4096).unwrap();
+        let point = vault
+            .backup(&item, data(i).as_slice(), options)
+            .await
+            .unwrap();
+        assert!(point.infrastructure_encrypted());
+        points.push(point);
+    }
+    vault.rotate_platform_key().await.unwrap();
+    vault
+        .set_encryption(settings(CustomerKey::new("contoso", "cmk")))
+        .await
+        .unwrap();
+    (store, vault, points)
+}
+
+/// Every point restores to its data; returns the customer and platform
+/// key versions each is under now.
+async fn check_all_double(
+    vault: &RecoveryVault,
+    points: &[RecoveryPoint],
+) -> Vec<(String, String)> {
+    let item = vault.item("item").await.unwrap();
+    let mut versions = Vec::new();
+    for (i, old) in points.iter().enumerate() {
+        let point = vault.point(&item, old.id()).await.unwrap();
+        let mut out = Vec::new();
+        vault
+            .restore(&point, &mut out)
+            .await
+            .unwrap_or_else(|e| panic!("point {i}: {e}"));
+        assert!(out == data(i), "point {i}");
+        versions.push((
+            point.keys()[0].version.clone(),
+            point.infrastructure_keys()[0].version.clone(),
+        ));
+    }
+    versions
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_layers_a_job_failing_at_any_store_call_leaves_every_point_restorable() {
+    let (kv, v1, v2) = customer_key_vault();
+    let (store, vault, points) = double_world(&kv, &v1, 3).await;
+    let before = check_all_double(&vault, &points).await;
+    assert!(before.iter().all(|(c, _)| *c == v1));
+    store.arm(0);
+    let report = vault.rewrap(RewrapOptions::default()).await.unwrap();
+    assert_eq!(report.rewrapped, 3, "{report:?}");
+    let calls = store.calls();
+    let platform = report.infrastructure_target.unwrap().version;
+    assert!(before.iter().all(|(_, p)| *p != platform));
+
+    for n in 1..=calls {
+        let (store, vault, points) = double_world(&kv, &v1, 3).await;
+        store.arm(n);
+        let first = vault
+            .rewrap(RewrapOptions::default().in_flight(2).unwrap())
+            .await;
+        store.arm(0);
+        // Each header old or new: every point opens.
+        check_all_double(&vault, &points).await;
+        let second = vault
+            .rewrap(RewrapOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("call {n}: the second job failed: {e} (first: {first:?})"));
+        assert!(second.skipped.is_empty(), "call {n}: {second:?}");
+        let platform = second.infrastructure_target.unwrap().version;
+        let versions = check_all_double(&vault, &points).await;
+        assert!(
+            versions.iter().all(|(c, p)| *c == v2 && *p == platform),
+            "call {n}: {versions:?}"
+        );
     }
 }
 
