@@ -10,7 +10,7 @@
 //! Groups:
 //! * `rewrap_points/{platform-a256kw,customer-rsa3072}`: `REWRAP_BENCH_POINTS`
 //!   points of 1 KiB (default 1000; the figure is 10,000).
-//! * `rewrap_per_point/{1KiB,64MiB}`: 8 points of each size, platform key.
+//! * `rewrap_per_point/{1KiB,64MiB}`: 32 points of each size, platform key.
 //! * `rewrap_limit/platform-a256kw`: `unwrap_key` + `wrap_key` in the
 //!   platform `FileKeyVault` and one 300-byte put through the same store,
 //!   per point, sequentially.
@@ -39,6 +39,9 @@ use strongroom_envelope::WrapAlgorithm;
 fn base_dir() -> PathBuf {
     std::env::var_os("VAULT_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
 }
+
+/// Points of each size in `rewrap_per_point` (2 GiB of 64 MiB points).
+const PER_POINT_POINTS: usize = 32;
 
 fn points() -> usize {
     std::env::var("REWRAP_BENCH_POINTS")
@@ -161,14 +164,15 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    let small = runtime.block_on(vault_with(&tmp.path().join("small"), 8, 1024));
-    let large = runtime.block_on(vault_with(&tmp.path().join("large"), 8, 64 << 20));
+    let per = PER_POINT_POINTS;
+    let small = runtime.block_on(vault_with(&tmp.path().join("small"), per, 1024));
+    let large = runtime.block_on(vault_with(&tmp.path().join("large"), per, 64 << 20));
     let mut g = c.benchmark_group("rewrap_per_point");
-    g.throughput(Throughput::Elements(8))
-        .sample_size(20)
+    g.throughput(Throughput::Elements(per as u64))
+        .sample_size(30)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(1))
-        .measurement_time(Duration::from_secs(3));
+        .measurement_time(Duration::from_secs(10));
     for (name, vault) in [("1KiB", &small), ("64MiB", &large)] {
         g.bench_function(name, |b| {
             b.iter_custom(job(&runtime, vault, || async {

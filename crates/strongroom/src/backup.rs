@@ -370,20 +370,9 @@ impl RecoveryVault {
                 let last = n <= part_plain;
                 let take = n.min(part_plain);
                 let (back, back_outer, buffer, body) = blocking(move || {
-                    let result = if last {
-                        sealer.final_len(take).and_then(|len| {
-                            let mut body = vec![0u8; len];
-                            sealer.finish(&plain[..take], &mut body).map(|()| body)
-                        })
-                    } else {
-                        sealer.sealed_len(take).and_then(|len| {
-                            let mut body = vec![0u8; len];
-                            sealer.seal(&plain[..take], &mut body).map(|()| body)
-                        })
-                    };
-                    let result = match (result, &mut outer) {
-                        (Ok(inner), Some(outer)) => outer.seal(&inner, last),
-                        (result, _) => result,
+                    let result = match &mut outer {
+                        Some(outer) => outer.seal(&mut sealer, &plain[..take], last),
+                        None => seal_part(&mut sealer, &plain[..take], last),
                     };
                     (sealer, outer, plain, result)
                 })
@@ -427,6 +416,23 @@ impl RecoveryVault {
     }
 }
 
+/// Seals one part of a single layer: the body's last when `last`.
+fn seal_part(
+    sealer: &mut BodySealer,
+    plain: &[u8],
+    last: bool,
+) -> Result<Vec<u8>, strongroom_envelope::Error> {
+    let mut body;
+    if last {
+        body = vec![0u8; sealer.final_len(plain.len())?];
+        sealer.finish(plain, &mut body)?;
+    } else {
+        body = vec![0u8; sealer.sealed_len(plain.len())?];
+        sealer.seal(plain, &mut body)?;
+    }
+    Ok(body)
+}
+
 /// A header for a new point under `wrapper`, with a fresh DEK, proved
 /// restorable before any data moves: the wrapped DEK must unwrap again (a
 /// vault identity that may wrap but not unwrap would make points nobody
@@ -445,12 +451,12 @@ fn seal_header(
     Ok(sealing)
 }
 
-/// The outer layer of a point with infrastructure encryption (R16): seals
-/// the inner body, which comes in parts of any length, as the plaintext of
-/// a second stream (docs/FORMAT.md section 9). Whole outer chunks are
-/// sealed as they fill; at least one byte is held back until the last
-/// part, whose final chunk must hold the stream's last byte. What it holds
-/// back is inner ciphertext, never plaintext.
+/// The outer layer of a point with infrastructure encryption (R16): takes
+/// each part of the inner body (sealed into its own buffer, after what it
+/// held back) as the plaintext of a second stream (docs/FORMAT.md section
+/// 9). Whole outer chunks are sealed as they fill; at least one byte is
+/// held back until the last part, whose final chunk must hold the stream's
+/// last byte. What it holds back is inner ciphertext, never plaintext.
 struct OuterSealer {
     sealer: BodySealer,
     chunk: usize,
@@ -467,10 +473,32 @@ impl OuterSealer {
         })
     }
 
-    /// Seals what of `inner` (and what was held back) it can; `last`: the
-    /// inner body ends with `inner`.
-    fn seal(&mut self, inner: &[u8], last: bool) -> Result<Vec<u8>, strongroom_envelope::Error> {
-        self.pending.extend_from_slice(inner);
+    /// Seals `plain` with the inner layer's `sealer` (`last`: the end of
+    /// the data) straight after what was held back, then what of that it
+    /// can with the outer layer; returns the outer body part.
+    fn seal(
+        &mut self,
+        sealer: &mut BodySealer,
+        plain: &[u8],
+        last: bool,
+    ) -> Result<Vec<u8>, strongroom_envelope::Error> {
+        let start = self.pending.len();
+        let len = if last {
+            sealer.final_len(plain.len())?
+        } else {
+            sealer.sealed_len(plain.len())?
+        };
+        // (Capacity is kept from part to part: no new pages.)
+        self.pending.resize(start + len, 0);
+        let sealed = if last {
+            sealer.finish(plain, &mut self.pending[start..])
+        } else {
+            sealer.seal(plain, &mut self.pending[start..])
+        };
+        if let Err(e) = sealed {
+            self.pending.truncate(start);
+            return Err(e);
+        }
         let mut body;
         if last {
             body = vec![0u8; self.sealer.final_len(self.pending.len())?];

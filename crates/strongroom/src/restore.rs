@@ -458,9 +458,12 @@ impl LayeredOpener {
             return open_part(&mut self.inner, body, last)
                 .map_err(|e| envelope_error(&self.point, e));
         };
-        let inner_body = open_part(&mut outer.opener, body, last)
+        // The outer layer opens straight after the inner body bytes held
+        // back (ciphertext of the inner layer: no plaintext is kept, and
+        // the buffer keeps its capacity from part to part).
+        outer
+            .open(body, last)
             .map_err(|e| in_infrastructure_layer(envelope_error(&self.point, e)))?;
-        outer.pending.extend_from_slice(&inner_body);
         let opened = if last {
             let rest = std::mem::take(&mut outer.pending);
             open_part(&mut self.inner, &rest, true)
@@ -473,6 +476,29 @@ impl LayeredOpener {
             opened
         };
         opened.map_err(|e| envelope_error(&self.point, e))
+    }
+}
+
+impl OuterOpener {
+    /// Opens `body` (the stored body's last part when `last`) onto the end
+    /// of `pending`.
+    fn open(&mut self, body: &[u8], last: bool) -> Result<(), strongroom_envelope::Error> {
+        let start = self.pending.len();
+        let len = if last {
+            self.opener.final_opened_len(body.len())?
+        } else {
+            self.opener.opened_len(body.len())?
+        };
+        self.pending.resize(start + len, 0);
+        let opened = if last {
+            self.opener.finish(body, &mut self.pending[start..])
+        } else {
+            self.opener.open(body, &mut self.pending[start..])
+        };
+        if opened.is_err() {
+            self.pending.truncate(start);
+        }
+        opened
     }
 }
 
