@@ -1,0 +1,308 @@
+//! The `strongroom` binary end to end: each command's happy path, and the
+//! error classes with their messages and exit codes, nothing left behind
+//! by a failed restore.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Run {
+    code: i32,
+    /// Stdout's bytes as written.
+    raw: Vec<u8>,
+    stdout: String,
+    stderr: String,
+}
+
+fn strongroom(dir: &Path, args: &[&str]) -> Run {
+    strongroom_with_stdin(dir, args, None)
+}
+
+fn strongroom_with_stdin(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .current_dir(dir)
+        .env_remove("STRONGROOM_VAULT")
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    if let Some(bytes) = stdin {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(bytes).expect("stdin");
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("the binary ends");
+    let run = Run {
+        code: status.code().expect("an exit code, not a signal"),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        raw: stdout,
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    assert!(
+        !run.stderr.contains("panicked") && !run.stderr.contains("RUST_BACKTRACE"),
+        "a panic: {}",
+        run.stderr
+    );
+    run
+}
+
+/// Runs and expects success; returns stdout.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let run = strongroom(dir, args);
+    assert_eq!(run.code, 0, "{args:?}: {}{}", run.stdout, run.stderr);
+    run.stdout
+}
+
+/// Runs and expects exit `code`; returns stderr.
+fn fails(dir: &Path, args: &[&str], code: i32) -> String {
+    let run = strongroom(dir, args);
+    assert_eq!(run.code, code, "{args:?}: {}{}", run.stdout, run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    run.stderr
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + i / 977) as u8).collect()
+}
+
+/// A vault with item `db` and one point of `data(len)`; returns its id.
+fn vault_with_point(dir: &Path, len: usize) -> String {
+    ok(dir, &["init"]);
+    ok(dir, &["protect", "db"]);
+    std::fs::write(dir.join("db.dump"), data(len)).unwrap();
+    let id = ok(dir, &["backup", "db", "db.dump"]);
+    id.trim().to_owned()
+}
+
+fn files_named(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == name) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn help_shows_an_example_for_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let help = ok(tmp.path(), &["--help"]);
+    assert!(help.contains("Examples:"), "{help}");
+    for command in [
+        "init",
+        "protect",
+        "backup",
+        "points",
+        "restore",
+        "verify",
+        "delete",
+        "gc",
+        "rewrap",
+        "demo",
+        "completions",
+    ] {
+        let help = ok(tmp.path(), &[command, "--help"]);
+        assert!(help.contains("Example"), "{command}: {help}");
+    }
+    for command in [
+        ["encryption", "show"],
+        ["keys", "health"],
+        ["keys", "rotate-platform"],
+    ] {
+        let help = ok(tmp.path(), &[command[0], command[1], "--help"]);
+        assert!(help.contains("Example"), "{command:?}: {help}");
+    }
+    let script = ok(tmp.path(), &["completions", "bash"]);
+    assert!(script.contains("strongroom"), "{script}");
+    let run = strongroom(tmp.path(), &["no-such-command"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn a_file_goes_in_and_comes_back_whole_and_by_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let len = 3 * 1024 * 1024 + 123;
+    let id = vault_with_point(dir, len);
+    assert_eq!(id.len(), 30, "{id}");
+
+    let listed: serde_json::Value = serde_json::from_str(&ok(dir, &["points", "--json"])).unwrap();
+    assert_eq!(listed[0]["point"], id);
+    assert_eq!(listed[0]["item"], "db");
+    assert_eq!(listed[0]["size"], len);
+    assert_eq!(listed[0]["keys"][0]["algorithm"], "A256KW");
+    let table = ok(dir, &["points", "db"]);
+    assert!(table.contains(&id), "{table}");
+
+    ok(dir, &["restore", &id, "-o", "restored.dump"]);
+    assert!(std::fs::read(dir.join("restored.dump")).unwrap() == data(len));
+    let run = strongroom(dir, &["restore", &id, "--range", "1000..5096", "-o", "-"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.raw == data(len)[1000..5096]);
+    let verified = ok(dir, &["verify", &id]);
+    assert!(verified.contains(&len.to_string()), "{verified}");
+
+    // From stdin.
+    let piped = strongroom_with_stdin(dir, &["backup", "db", "-"], Some(b"from a pipe"));
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    let second = piped.stdout.trim().to_owned();
+    let run = strongroom(dir, &["restore", &second, "-o", "-"]);
+    assert_eq!(run.stdout, "from a pipe");
+
+    // Settings and key health, for scripts.
+    let settings: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["encryption", "show", "--json"])).unwrap();
+    assert_eq!(
+        settings["settings"]["key"], "platform_managed",
+        "{settings}"
+    );
+    assert_eq!(settings["protection_attempted"], true);
+    let health: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["keys", "health", "--json"])).unwrap();
+    assert_eq!(health[0]["points"], 2, "{health}");
+
+    // Rotation, then rewrap: both points move; the old version is free.
+    let old = health[0]["version"].as_str().unwrap().to_owned();
+    ok(dir, &["keys", "rotate-platform"]);
+    let report: serde_json::Value = serde_json::from_str(&ok(dir, &["rewrap", "--json"])).unwrap();
+    assert_eq!(report["rewrapped"], 2, "{report}");
+    let health: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["keys", "health", "--json"])).unwrap();
+    assert!(
+        health
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["version"] != old.as_str())
+    );
+    ok(dir, &["restore", &id, "-o", "again.dump"]);
+    assert!(std::fs::read(dir.join("again.dump")).unwrap() == data(len));
+
+    // Delete: gone, and nothing for gc.
+    ok(dir, &["delete", &second]);
+    let stderr = fails(dir, &["restore", &second, "-o", "-"], 3);
+    assert!(stderr.contains("no recovery point"), "{stderr}");
+    let gc = ok(dir, &["gc", "--grace-secs", "0"]);
+    assert!(gc.contains("removed 0"), "{gc}");
+}
+
+#[test]
+fn each_error_class_has_its_message_and_exit_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+
+    // Not found (3): no vault, no item, no point.
+    let stderr = fails(dir, &["points"], 3);
+    assert!(
+        stderr.contains("no vault") && stderr.contains("strongroom init"),
+        "{stderr}"
+    );
+    let id = vault_with_point(dir, 100_000);
+    let stderr = fails(dir, &["backup", "web", "db.dump"], 3);
+    assert!(stderr.contains("strongroom protect web"), "{stderr}");
+    fails(dir, &["verify", "1700000000000-0000000000000000"], 3);
+    fails(dir, &["verify", "not-a-point"], 3);
+
+    // Usage (2): a vault there already, an existing output, a bad range,
+    // a directory to back up, a bad chunk size.
+    let stderr = fails(dir, &["init"], 2);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    let stderr = fails(dir, &["restore", &id, "-o", "db.dump"], 2);
+    assert!(stderr.contains("--force"), "{stderr}");
+    fails(dir, &["restore", &id, "--range", "9..1", "-o", "-"], 2);
+    fails(dir, &["restore", &id, "--range", "x", "-o", "-"], 2);
+    std::fs::create_dir(dir.join("photos")).unwrap();
+    let stderr = fails(dir, &["backup", "db", "photos"], 2);
+    assert!(stderr.contains("tar "), "{stderr}");
+    fails(dir, &["backup", "db", "db.dump", "--chunk-size", "1000"], 2);
+
+    // Storage (6): a source that is not there.
+    fails(dir, &["backup", "db", "missing.dump"], 6);
+
+    // Integrity (5): a byte of the body changed; the restore leaves no
+    // output file and no temporary one.
+    let body = &files_named(dir, "body")[0];
+    let mut bytes = std::fs::read(body).unwrap();
+    bytes[5000] ^= 1;
+    std::fs::write(body, &bytes).unwrap();
+    let stderr = fails(dir, &["restore", &id, "-o", "out.dump"], 5);
+    assert!(
+        stderr.contains("nothing was written to out.dump"),
+        "{stderr}"
+    );
+    assert!(!dir.join("out.dump").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".strongroom-restore-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    fails(dir, &["verify", &id], 5);
+    // Cut short.
+    bytes[5000] ^= 1;
+    bytes.truncate(bytes.len() - 10);
+    std::fs::write(body, &bytes).unwrap();
+    fails(dir, &["restore", &id, "-o", "out.dump"], 5);
+    assert!(!dir.join("out.dump").exists());
+
+    // A damaged vault record is an integrity failure too.
+    let vault_json = dir.join(".strongroom/store/vault.json");
+    std::fs::write(&vault_json, b"{\"magic\": 1}").unwrap();
+    fails(dir, &["points"], 5);
+}
+
+#[test]
+fn the_vault_can_live_elsewhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["--vault", "v2", "init", "--name", "other"]);
+    ok(dir, &["--vault", "v2", "protect", "x"]);
+    let run = Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .current_dir(dir)
+        .env("STRONGROOM_VAULT", "v2")
+        .args(["points", "--json"])
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "[]");
+    assert!(!dir.join(".strongroom").exists());
+}
+
+#[test]
+fn the_demo_tells_the_whole_story_and_exits_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = strongroom(tmp.path(), &["demo"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for told in [
+        "platform-managed key",
+        "preflight",
+        "rotated",
+        "rewrap",
+        "restore refused",
+        "granted get, wrapKey and unwrapKey again",
+        "identical",
+        "Crypto-shred",
+        "Every step behaved as told.",
+    ] {
+        assert!(
+            run.stdout.contains(told),
+            "{told:?} missing from:\n{}",
+            run.stdout
+        );
+    }
+}
