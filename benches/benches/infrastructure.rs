@@ -19,15 +19,15 @@
 //!
 //! Run: `cargo bench -p strongroom-benches --bench infrastructure`.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Into, base_dir, customer_key_vault, input};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_main};
-use strongroom::keyvault::{
-    FileKeyVault, KeyOptions, KeyType, KeyVault, Permissions, Principal, RootKeySource,
-    VaultProperties,
-};
+use strongroom::keyvault::{KeyVault, Permissions};
 use strongroom::policy::{CustomerKey, EncryptionSettings};
 use strongroom::{BackupOptions, Item, RecoveryVault};
 
@@ -37,55 +37,6 @@ fn len() -> usize {
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(256)
         << 20
-}
-
-fn base_dir() -> PathBuf {
-    std::env::var_os("VAULT_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
-}
-
-/// Deterministic, incompressible-looking input (xorshift64*).
-fn input(len: usize) -> Vec<u8> {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut data = Vec::with_capacity(len);
-    while data.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        data.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    data.truncate(len);
-    data
-}
-
-/// A writer into a pre-touched buffer (no page faults, no growth).
-struct Into<'a> {
-    buf: &'a mut [u8],
-    at: usize,
-}
-
-impl tokio::io::AsyncWrite for Into<'_> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        data: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let at = self.at;
-        self.buf[at..at + data.len()].copy_from_slice(data);
-        self.at += data.len();
-        std::task::Poll::Ready(Ok(data.len()))
-    }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
 }
 
 /// A vault in `dir` under the customer key of `kv`, with infrastructure
@@ -116,22 +67,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let tmp = tempfile::tempdir_in(base_dir()).expect("bench dir");
-    let key_file = tmp.path().join("kv.key");
-    FileKeyVault::generate_key_file(&key_file).expect("key file");
-    let kv: Arc<dyn KeyVault> = Arc::new(
-        FileKeyVault::create(
-            tmp.path().join("kv"),
-            VaultProperties::new("contoso"),
-            RootKeySource::KeyFile(key_file),
-        )
-        .expect("key vault"),
-    );
-    let admin = Principal::new("admin");
-    kv.set_access_policy(&admin, Permissions::all())
-        .expect("admin");
-    kv.enable_purge_protection().expect("purge protection");
-    kv.create_key(&admin, "cmk", KeyType::Rsa3072, KeyOptions::default())
-        .expect("key");
+    let (kv, _admin) = customer_key_vault(tmp.path(), "contoso");
     let vaults = [("one-layer", false), ("two-layers", true)].map(|(name, double)| {
         let dir = tmp.path().join(name);
         (name, runtime.block_on(vault(dir, &kv, double)))

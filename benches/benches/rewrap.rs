@@ -20,10 +20,12 @@
 //!
 //! Run: `cargo bench -p strongroom-benches --bench rewrap`.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{base_dir, customer_key_vault};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_main};
 use strongroom::keyvault::{
     FileKeyVault, KeyOptions, KeyType, KeyVault, Permissions, Principal, RootKeySource,
@@ -35,10 +37,6 @@ use strongroom::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use strongroom::policy::{CustomerKey, EncryptionSettings};
 use strongroom::{BackupOptions, RecoveryVault, RewrapOptions};
 use strongroom_envelope::WrapAlgorithm;
-
-fn base_dir() -> PathBuf {
-    std::env::var_os("VAULT_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
-}
 
 /// Points of each size in `rewrap_per_point` (2 GiB of 64 MiB points).
 const PER_POINT_POINTS: usize = 32;
@@ -114,22 +112,7 @@ fn bench(c: &mut Criterion) {
         let vault = RecoveryVault::create_local(tmp.path().join("customer"), "cmk-bench")
             .await
             .expect("vault");
-        let key_file = tmp.path().join("kv.key");
-        FileKeyVault::generate_key_file(&key_file).expect("key file");
-        let kv = Arc::new(
-            FileKeyVault::create(
-                tmp.path().join("kv"),
-                VaultProperties::new("contoso-kv"),
-                RootKeySource::KeyFile(key_file),
-            )
-            .expect("key vault"),
-        );
-        kv.enable_purge_protection().expect("purge protection");
-        let admin = Principal::new("admin");
-        kv.set_access_policy(&admin, Permissions::all())
-            .expect("admin");
-        kv.create_key(&admin, "cmk", KeyType::Rsa3072, KeyOptions::default())
-            .expect("key");
+        let (kv, admin) = customer_key_vault(tmp.path(), "contoso-kv");
         kv.set_access_policy(&vault.system_identity(), Permissions::key_user())
             .expect("grant");
         vault.attach_key_vault(kv.clone()).expect("attach");

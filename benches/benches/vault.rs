@@ -27,13 +27,15 @@
 //!
 //! Run: `cargo bench -p strongroom-benches --bench vault`.
 
+mod common;
+
 use std::hint::black_box;
 use std::io::{BufWriter, Read, Write};
 use std::iter;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Into, base_dir, input};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_main};
 use strongroom::object_store::local::LocalFileSystem;
 use strongroom::object_store::path::Path;
@@ -46,55 +48,6 @@ fn len() -> usize {
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(1024)
         << 20
-}
-
-fn base_dir() -> PathBuf {
-    std::env::var_os("VAULT_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
-}
-
-/// Deterministic, incompressible-looking input (xorshift64*).
-fn input(len: usize) -> Vec<u8> {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut data = Vec::with_capacity(len);
-    while data.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        data.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    data.truncate(len);
-    data
-}
-
-/// A writer into a pre-touched buffer (no page faults, no growth).
-struct Into<'a> {
-    buf: &'a mut [u8],
-    at: usize,
-}
-
-impl tokio::io::AsyncWrite for Into<'_> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        data: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let at = self.at;
-        self.buf[at..at + data.len()].copy_from_slice(data);
-        self.at += data.len();
-        std::task::Poll::Ready(Ok(data.len()))
-    }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
 }
 
 fn bench(c: &mut Criterion) {
