@@ -14,15 +14,30 @@ use strongroom::{
 };
 use tokio::io::AsyncWriteExt;
 
+use strongroom::keyvault::{
+    AttributeUpdate, KeyImport, KeyOptions, KeyType, KeyVault, Permission, Permissions, Principal,
+    VaultError,
+};
+use strongroom::policy::{CustomerKey, EncryptionSettings};
+use zeroize::Zeroizing;
+
 use crate::exit::{Class, Failure};
-use crate::{Cli, Command, EncryptionCommand, KeysCommand, demo, progress};
+use crate::keyvaults::{self, PassphraseSource};
+use crate::{
+    AccessCommand, AuditCommand, Cli, Command, EncryptionCommand, KeyTypeArg, KeyVaultCommand,
+    KeysCommand, Who, demo, progress,
+};
 
 pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
     let Cli {
         vault: dir,
         quiet,
+        passphrase_file,
         command,
     } = cli;
+    let secrets = PassphraseSource {
+        file: passphrase_file,
+    };
     match command {
         Command::Init { name } => init(&dir, &name).await,
         Command::Demo => demo::run().await,
@@ -31,32 +46,43 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             clap_complete::generate(shell, &mut command, "strongroom", &mut std::io::stdout());
             Ok(())
         }
-        Command::Protect { item } => protect(&open(&dir).await?, &item).await,
+        Command::Protect { item } => protect(&open(&dir, &secrets).await?, &item).await,
         Command::Backup {
             item,
             source,
             chunk_size,
-        } => backup(&open(&dir).await?, &item, &source, chunk_size, quiet).await,
-        Command::Points { item, json } => points(&open(&dir).await?, item.as_deref(), json).await,
+        } => {
+            backup(
+                &open(&dir, &secrets).await?,
+                &item,
+                &source,
+                chunk_size,
+                quiet,
+            )
+            .await
+        }
+        Command::Points { item, json } => {
+            points(&open(&dir, &secrets).await?, item.as_deref(), json).await
+        }
         Command::Restore {
             point,
             output,
             range,
             force,
         } => {
-            let vault = open(&dir).await?;
+            let vault = open(&dir, &secrets).await?;
             restore(&vault, &point, &output, range.as_deref(), force, quiet).await
         }
-        Command::Verify { point } => verify(&open(&dir).await?, &point, quiet).await,
-        Command::Delete { point } => delete(&open(&dir).await?, &point).await,
-        Command::Gc { grace_secs } => gc(&open(&dir).await?, grace_secs).await,
+        Command::Verify { point } => verify(&open(&dir, &secrets).await?, &point, quiet).await,
+        Command::Delete { point } => delete(&open(&dir, &secrets).await?, &point).await,
+        Command::Gc { grace_secs } => gc(&open(&dir, &secrets).await?, grace_secs).await,
         Command::Rewrap {
             item,
             from_version,
             json,
         } => {
             rewrap(
-                &open(&dir).await?,
+                &open(&dir, &secrets).await?,
                 item,
                 from_version.as_deref(),
                 json,
@@ -65,15 +91,30 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             .await
         }
         Command::Encryption(EncryptionCommand::Show { json }) => {
-            encryption(&open(&dir).await?, json).await
+            encryption(&open(&dir, &secrets).await?, json).await
         }
-        Command::Keys(KeysCommand::Health { json }) => health(&open(&dir).await?, json).await,
-        Command::Keys(KeysCommand::RotatePlatform) => {
-            let version = open(&dir).await?.rotate_platform_key().await?;
-            println!("the platform key's new version is {version}");
-            println!("new points are wrapped under it; `strongroom rewrap` moves the others");
-            Ok(())
+        Command::Encryption(EncryptionCommand::Set {
+            key_vault,
+            key,
+            version,
+            infrastructure_encryption,
+        }) => {
+            let vault = open(&dir, &secrets).await?;
+            let mut customer = CustomerKey::new(&key_vault, &key);
+            if let Some(version) = version {
+                customer = customer.with_version(&version);
+            }
+            let mut settings = EncryptionSettings::customer_managed(customer);
+            if infrastructure_encryption {
+                settings = settings.with_infrastructure_encryption();
+            }
+            vault.set_encryption(settings).await?;
+            encryption(&vault, false).await
         }
+        Command::KeyVault(command) => key_vault(&dir, command, &secrets).await,
+        Command::Keys(command) => keys(&dir, command, &secrets).await,
+        Command::Access(command) => access(&dir, command, &secrets).await,
+        Command::Audit(command) => audit(&dir, command, &secrets),
     }
 }
 
@@ -100,15 +141,28 @@ async fn init(dir: &Path, name: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Opens the vault in `dir`, saying how to make one when there is none.
-async fn open(dir: &Path) -> Result<RecoveryVault, Failure> {
+/// Refuses a directory without a vault, saying how to make one.
+fn check_vault(dir: &Path) -> Result<(), Failure> {
     if !dir.join("store").join("vault.json").is_file() {
         return Err(
             Failure::new(Class::NotFound, format!("no vault in {}", dir.display()))
                 .next("create one with `strongroom init`, or name another with --vault DIR"),
         );
     }
-    Ok(RecoveryVault::open_local(dir).await?)
+    Ok(())
+}
+
+/// Opens the vault in `dir` with the customer key vaults beside it
+/// attached (those with a passphrase only when it was given).
+async fn open(dir: &Path, secrets: &PassphraseSource) -> Result<RecoveryVault, Failure> {
+    check_vault(dir)?;
+    let vault = RecoveryVault::open_local(dir).await?;
+    for name in keyvaults::names(dir)? {
+        if let Some(kv) = keyvaults::open(dir, &name, secrets)? {
+            vault.attach_key_vault(kv)?;
+        }
+    }
+    Ok(vault)
 }
 
 async fn protect(vault: &RecoveryVault, item: &str) -> Result<(), Failure> {
@@ -572,4 +626,433 @@ async fn health(vault: &RecoveryVault, json: bool) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+async fn key_vault(
+    dir: &Path,
+    command: KeyVaultCommand,
+    secrets: &PassphraseSource,
+) -> Result<(), Failure> {
+    check_vault(dir)?;
+    match command {
+        KeyVaultCommand::Create {
+            name,
+            passphrase,
+            purge_protection,
+        } => {
+            keyvaults::create(dir, &name, passphrase, secrets, purge_protection)?;
+            println!(
+                "created key vault {name:?} ({}{})",
+                if passphrase {
+                    "a passphrase"
+                } else {
+                    "a key file beside it, mode 0600"
+                },
+                if purge_protection {
+                    ", purge protection on"
+                } else {
+                    ""
+                }
+            );
+            println!("the command acts in it as {}", keyvaults::ADMIN);
+            Ok(())
+        }
+        KeyVaultCommand::List { json } => {
+            let names = keyvaults::names(dir)?;
+            if json {
+                let list: Vec<_> = names
+                    .iter()
+                    .map(|n| json!({"name": n, "passphrase": keyvaults::uses_passphrase(dir, n)}))
+                    .collect();
+                return print_json(&serde_json::Value::Array(list));
+            }
+            if names.is_empty() {
+                println!("no customer key vaults (create one with `strongroom key-vault create`)");
+            }
+            for name in names {
+                let root = if keyvaults::uses_passphrase(dir, &name) {
+                    "passphrase"
+                } else {
+                    "key file"
+                };
+                println!("{name} ({root})");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn key_type(arg: KeyTypeArg) -> KeyType {
+    match arg {
+        KeyTypeArg::Rsa2048 => KeyType::Rsa2048,
+        KeyTypeArg::Rsa3072 => KeyType::Rsa3072,
+        KeyTypeArg::Rsa4096 => KeyType::Rsa4096,
+    }
+}
+
+/// Runs `f` in key vault `name` as its administrator, on a blocking thread.
+async fn in_key_vault<T: Send + 'static>(
+    dir: &Path,
+    name: &str,
+    secrets: &PassphraseSource,
+    f: impl FnOnce(&dyn KeyVault, &Principal) -> Result<T, VaultError> + Send + 'static,
+) -> Result<T, Failure> {
+    let kv = keyvaults::open_required(dir, name, secrets)?;
+    let label = name.to_owned();
+    tokio::task::spawn_blocking(move || f(kv.as_ref(), &keyvaults::admin()))
+        .await
+        .map_err(|e| Failure::new(Class::Other, format!("a key vault task failed: {e}")))?
+        .map_err(|e| keyvaults::failure(&label, e))
+}
+
+/// Enables or disables key version `name`/`version` in `key_vault`.
+async fn set_enabled(
+    dir: &Path,
+    key_vault: &str,
+    name: &str,
+    version: &str,
+    enabled: bool,
+    secrets: &PassphraseSource,
+) -> Result<(), Failure> {
+    let (n, v) = (name.to_owned(), version.to_owned());
+    in_key_vault(dir, key_vault, secrets, move |kv, admin| {
+        let update = AttributeUpdate {
+            enabled: Some(enabled),
+            ..AttributeUpdate::default()
+        };
+        kv.update_key(admin, &n, &v, update)
+    })
+    .await?;
+    let done = if enabled { "enabled" } else { "disabled" };
+    println!("{done} {key_vault}/{name}/{version}");
+    Ok(())
+}
+
+async fn keys(dir: &Path, command: KeysCommand, secrets: &PassphraseSource) -> Result<(), Failure> {
+    check_vault(dir)?;
+    match command {
+        KeysCommand::Health { json } => health(&open(dir, secrets).await?, json).await,
+        KeysCommand::RotatePlatform => {
+            let version = open(dir, secrets).await?.rotate_platform_key().await?;
+            println!("the platform key's new version is {version}");
+            println!("new points are wrapped under it; `strongroom rewrap` moves the others");
+            Ok(())
+        }
+        KeysCommand::Create {
+            name,
+            key_vault,
+            key_type: kind,
+        } => {
+            let info = in_key_vault(dir, &key_vault, secrets, move |kv, admin| {
+                kv.create_key(admin, &name, key_type(kind), KeyOptions::default())
+            })
+            .await?;
+            println!(
+                "created {key_vault}/{} ({}), version {}",
+                info.name, info.key_type, info.version
+            );
+            Ok(())
+        }
+        KeysCommand::Import {
+            name,
+            file,
+            key_vault,
+        } => {
+            let bytes = Zeroizing::new(
+                std::fs::read(&file)
+                    .map_err(|e| Failure::io(&format!("cannot read {}", file.display()), &e))?,
+            );
+            let info = in_key_vault(dir, &key_vault, secrets, move |kv, admin| {
+                let import = match std::str::from_utf8(&bytes) {
+                    Ok(text) if text.trim_start().starts_with('{') => KeyImport::Jwk(text),
+                    Ok(text) if text.contains("-----BEGIN") => KeyImport::Pkcs8Pem(text),
+                    _ => KeyImport::Pkcs8Der(&bytes),
+                };
+                kv.import_key(admin, &name, import, KeyOptions::default())
+            })
+            .await?;
+            println!(
+                "imported {key_vault}/{} ({}), version {}",
+                info.name, info.key_type, info.version
+            );
+            Ok(())
+        }
+        KeysCommand::Rotate { name, key_vault } => {
+            let info = in_key_vault(dir, &key_vault, secrets, move |kv, admin| {
+                kv.rotate_key(admin, &name, KeyOptions::default())
+            })
+            .await?;
+            println!(
+                "{key_vault}/{} has a new version, {}: a vault following the key's latest version wraps new points under it; `strongroom rewrap` moves the others",
+                info.name, info.version
+            );
+            Ok(())
+        }
+        KeysCommand::Disable {
+            name,
+            version,
+            key_vault,
+            force,
+        } => {
+            if !force {
+                let health = open(dir, secrets).await?.key_health().await?;
+                if let Some(needed) = health.version(&key_vault, &name, &version)
+                    && !needed.safe_to_disable()
+                {
+                    return Err(Failure::new(
+                        Class::Key,
+                        format!(
+                            "{key_vault}/{name}/{version} holds the only key copy of {} recovery points ({})",
+                            needed.sole_copy_points.len(),
+                            needed.sole_copy_points.join(", ")
+                        ),
+                    )
+                    .next("run `strongroom rewrap` to move them first, or --force to disable it anyway (they cannot be restored until it is enabled again)"));
+                }
+            }
+            set_enabled(dir, &key_vault, &name, &version, false, secrets).await
+        }
+        KeysCommand::Enable {
+            name,
+            version,
+            key_vault,
+        } => set_enabled(dir, &key_vault, &name, &version, true, secrets).await,
+        KeysCommand::Delete { name, key_vault } => {
+            let info = in_key_vault(dir, &key_vault, secrets, move |kv, admin| {
+                kv.delete_key(admin, &name)
+            })
+            .await?;
+            println!(
+                "deleted {key_vault}/{}: `strongroom keys recover` brings it back until it is purged (scheduled at {}, Unix time)",
+                info.name, info.scheduled_purge
+            );
+            Ok(())
+        }
+        KeysCommand::Recover { name, key_vault } => {
+            let info = in_key_vault(dir, &key_vault, secrets, move |kv, admin| {
+                kv.recover_key(admin, &name)
+            })
+            .await?;
+            println!("recovered {key_vault}/{}", info.name);
+            Ok(())
+        }
+        KeysCommand::Purge { name, key_vault } => {
+            let n = name.clone();
+            in_key_vault(dir, &key_vault, secrets, move |kv, admin| {
+                kv.purge_key(admin, &n)
+            })
+            .await?;
+            println!(
+                "purged {key_vault}/{name}: the recovery points under it can never be restored"
+            );
+            Ok(())
+        }
+        KeysCommand::List { key_vault, json } => {
+            let versions = in_key_vault(dir, &key_vault, secrets, |kv, admin| {
+                let mut all = Vec::new();
+                for key in kv.list_keys(admin)? {
+                    all.extend(kv.list_versions(admin, &key.name)?);
+                }
+                Ok(all)
+            })
+            .await?;
+            if json {
+                let list: Vec<_> = versions
+                    .iter()
+                    .map(|v| {
+                        json!({
+                            "key_vault": v.vault,
+                            "key": v.name,
+                            "version": v.version,
+                            "type": v.key_type.to_string(),
+                            "enabled": v.attributes.enabled,
+                            "not_before": v.attributes.not_before,
+                            "expires": v.attributes.expires,
+                            "created": v.attributes.created,
+                        })
+                    })
+                    .collect();
+                return print_json(&serde_json::Value::Array(list));
+            }
+            if versions.is_empty() {
+                println!("no keys in {key_vault}");
+            }
+            for v in versions {
+                let state = if v.attributes.enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                };
+                println!(
+                    "{}/{}/{}  {}  {state}",
+                    v.vault, v.name, v.version, v.key_type
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn parse_permissions(text: &str) -> Result<Permissions, Failure> {
+    let mut permissions = Permissions::NONE;
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let permission = Permission::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                Failure::usage(format!("{name:?} is not a permission")).next(
+                    "use get, list, create, import, update, delete, recover, purge, rotate, backup, restore, wrapKey, unwrapKey",
+                )
+            })?;
+        permissions = permissions.with(permission);
+    }
+    Ok(permissions)
+}
+
+fn permission_list(permissions: Permissions) -> String {
+    let names: Vec<_> = permissions.iter().map(Permission::name).collect();
+    if names.is_empty() {
+        "nothing".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The principal `who` names.
+async fn principal(
+    dir: &Path,
+    who: &Who,
+    secrets: &PassphraseSource,
+) -> Result<Principal, Failure> {
+    match &who.principal {
+        Some(id) => Ok(Principal::new(id.clone())),
+        None => Ok(open(dir, secrets).await?.system_identity()),
+    }
+}
+
+async fn access(
+    dir: &Path,
+    command: AccessCommand,
+    secrets: &PassphraseSource,
+) -> Result<(), Failure> {
+    check_vault(dir)?;
+    let (who, change): (Who, Box<dyn FnOnce(Permissions) -> Permissions + Send>) = match command {
+        AccessCommand::Grant { who, permissions } => {
+            let add = parse_permissions(&permissions)?;
+            (
+                who,
+                Box::new(move |now| add.iter().fold(now, Permissions::with)),
+            )
+        }
+        AccessCommand::Revoke { who, permissions } => {
+            let remove = match permissions {
+                Some(text) => parse_permissions(&text)?,
+                None => Permissions::all(),
+            };
+            (
+                who,
+                Box::new(move |now| remove.iter().fold(now, Permissions::without)),
+            )
+        }
+        AccessCommand::List { key_vault, json } => {
+            return access_list(dir, &key_vault, json, secrets).await;
+        }
+    };
+    let principal = principal(dir, &who, secrets).await?;
+    let p = principal.clone();
+    let now = in_key_vault(dir, &who.key_vault, secrets, move |kv, _| {
+        let next = change(kv.access_policy(&p)?);
+        kv.set_access_policy(&p, next)?;
+        Ok(next)
+    })
+    .await?;
+    println!(
+        "in {}, {} may now: {}",
+        who.key_vault,
+        principal.id(),
+        permission_list(now)
+    );
+    Ok(())
+}
+
+async fn access_list(
+    dir: &Path,
+    key_vault: &str,
+    json: bool,
+    secrets: &PassphraseSource,
+) -> Result<(), Failure> {
+    let principals = [
+        open(dir, secrets).await?.system_identity(),
+        keyvaults::admin(),
+    ];
+    let asked = principals.clone();
+    let policies = in_key_vault(dir, key_vault, secrets, move |kv, _| {
+        asked
+            .iter()
+            .map(|p| kv.access_policy(p))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
+    if json {
+        let list: Vec<_> = principals
+            .iter()
+            .zip(&policies)
+            .map(|(p, perms)| {
+                json!({
+                    "principal": p.id(),
+                    "permissions": perms.iter().map(Permission::name).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        return print_json(&serde_json::Value::Array(list));
+    }
+    for (p, perms) in principals.iter().zip(&policies) {
+        println!("{}: {}", p.id(), permission_list(*perms));
+    }
+    Ok(())
+}
+
+fn audit(dir: &Path, command: AuditCommand, secrets: &PassphraseSource) -> Result<(), Failure> {
+    check_vault(dir)?;
+    match command {
+        AuditCommand::Show { key_vault, json } => {
+            let kv = keyvaults::open_required(dir, &key_vault, secrets)?;
+            let entries = kv
+                .audit_log()
+                .map_err(|e| keyvaults::failure(&key_vault, e))?;
+            if json {
+                let list: Vec<_> = entries
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "seq": e.seq,
+                            "time": e.time,
+                            "principal": e.principal,
+                            "operation": e.operation,
+                            "key": e.key,
+                        })
+                    })
+                    .collect();
+                return print_json(&serde_json::Value::Array(list));
+            }
+            for e in entries {
+                println!(
+                    "{:>6}  {}  {}  {}  {}",
+                    e.seq,
+                    e.time,
+                    e.principal,
+                    e.operation,
+                    e.key.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
+        AuditCommand::Verify { key_vault } => {
+            let kv = keyvaults::open_required(dir, &key_vault, secrets)?;
+            kv.verify_audit_log()
+                .map_err(|e| keyvaults::failure(&key_vault, e))?;
+            println!("the audit log of {key_vault} is whole: its hash chain verifies");
+            Ok(())
+        }
+    }
 }

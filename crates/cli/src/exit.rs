@@ -76,10 +76,22 @@ impl From<Error> for Failure {
                 ),
             ),
             Error::AlreadyExists { .. } => (Class::Usage, None),
-            Error::Key { .. } | Error::NoKey { .. } => (
+            Error::Key { .. } => (
                 Class::Key,
                 Some(
-                    "enable the key or grant the vault's identity get, wrapKey and unwrapKey on it, then retry",
+                    "enable the key or grant the vault's identity get, wrapKey and unwrapKey on it (`strongroom access grant --vault-identity`), then retry",
+                ),
+            ),
+            Error::NoKey { .. } => (
+                Class::Key,
+                Some(
+                    "its key vault is not attached: a key vault with a passphrase needs STRONGROOM_KEYVAULT_PASSPHRASE or --passphrase-file",
+                ),
+            ),
+            Error::Preflight { .. } => (
+                Class::Key,
+                Some(
+                    "fix each problem in the key vault, then run the command again: nothing was changed",
                 ),
             ),
             Error::KeyPurged { .. } => (
@@ -104,9 +116,7 @@ impl From<Error> for Failure {
                     "check that the path is there and writable (and the disk not full), then retry",
                 ),
             ),
-            Error::InvalidArgument { .. } | Error::Policy(_) | Error::Preflight { .. } => {
-                (Class::Usage, None)
-            }
+            Error::InvalidArgument { .. } | Error::Policy(_) => (Class::Usage, None),
             Error::Conflict { .. } => (Class::Other, Some("retry")),
             _ => (Class::Other, None),
         };

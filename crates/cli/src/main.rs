@@ -17,6 +17,7 @@
 mod commands;
 mod demo;
 mod exit;
+mod keyvaults;
 mod progress;
 
 use std::path::PathBuf;
@@ -47,6 +48,12 @@ pub(crate) struct Cli {
     /// terminal).
     #[arg(long, short, global = true)]
     pub(crate) quiet: bool,
+
+    /// A file holding the passphrase of the customer key vaults that have
+    /// one (else STRONGROOM_KEYVAULT_PASSPHRASE; never on the command
+    /// line).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -159,9 +166,22 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Encryption(EncryptionCommand),
 
-    /// Keys: which versions the points need, platform key rotation.
+    /// Keys: customer keys in a key vault beside the vault, which versions
+    /// the points need, platform key rotation.
     #[command(subcommand)]
     Keys(KeysCommand),
+
+    /// Customer key vaults kept beside the vault (in DIR/keyvaults).
+    #[command(subcommand)]
+    KeyVault(KeyVaultCommand),
+
+    /// Who may use a customer key vault's keys.
+    #[command(subcommand)]
+    Access(AccessCommand),
+
+    /// A customer key vault's audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 
     /// Runs the whole story in a temporary folder and narrates it.
     ///
@@ -192,10 +212,251 @@ pub(crate) enum EncryptionCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Switches the vault to a customer key (only before the first item
+    /// is protected), or to another customer key later. The key is checked
+    /// first: every problem is listed, and nothing changes until none is
+    /// left.
+    #[command(
+        after_help = "Example:\n  strongroom encryption set --key-vault contoso --key cmk --infrastructure-encryption"
+    )]
+    Set {
+        /// The customer key vault (see `strongroom key-vault list`).
+        #[arg(long)]
+        key_vault: String,
+        /// The key's name.
+        #[arg(long)]
+        key: String,
+        /// A key version to stay on; without it the vault follows the
+        /// key's latest enabled version.
+        #[arg(long)]
+        version: Option<String>,
+        /// Two layers of encryption, the outer under the platform key:
+        /// only with the first customer key, and for good.
+        #[arg(long)]
+        infrastructure_encryption: bool,
+    },
+}
+
+/// A key type.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum KeyTypeArg {
+    #[value(name = "rsa-2048")]
+    Rsa2048,
+    #[value(name = "rsa-3072")]
+    Rsa3072,
+    #[value(name = "rsa-4096")]
+    Rsa4096,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyVaultCommand {
+    /// Creates a customer key vault beside the vault: its root key a key
+    /// file (mode 0600) or, with --passphrase, a passphrase from
+    /// STRONGROOM_KEYVAULT_PASSPHRASE or --passphrase-file.
+    #[command(
+        after_help = "Examples:\n  strongroom key-vault create contoso --purge-protection\n  \
+                      STRONGROOM_KEYVAULT_PASSPHRASE=... strongroom key-vault create vault2 --passphrase"
+    )]
+    Create {
+        /// Letters, digits, - and _.
+        name: String,
+        /// A passphrase instead of a key file.
+        #[arg(long)]
+        passphrase: bool,
+        /// Turn purge protection on (a customer key needs it; it cannot be
+        /// turned off).
+        #[arg(long)]
+        purge_protection: bool,
+    },
+    /// Lists the customer key vaults beside the vault.
+    #[command(after_help = "Example:\n  strongroom key-vault list --json")]
+    List {
+        /// As JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Who {
+    /// The customer key vault.
+    #[arg(long)]
+    pub(crate) key_vault: String,
+    /// The vault's system-assigned identity.
+    #[arg(
+        long,
+        conflicts_with = "principal",
+        required_unless_present = "principal"
+    )]
+    pub(crate) vault_identity: bool,
+    /// Another principal, by its id.
+    #[arg(long)]
+    pub(crate) principal: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccessCommand {
+    /// Grants permissions on a customer key vault's keys.
+    #[command(
+        after_help = "Example:\n  strongroom access grant --key-vault contoso --vault-identity"
+    )]
+    Grant {
+        #[command(flatten)]
+        who: Who,
+        /// Comma-separated: get, list, create, import, update, delete,
+        /// recover, purge, rotate, backup, restore, wrapKey, unwrapKey.
+        #[arg(long, default_value = "get,wrapKey,unwrapKey")]
+        permissions: String,
+    },
+    /// Takes permissions back (all of them by default).
+    #[command(
+        after_help = "Example:\n  strongroom access revoke --key-vault contoso --vault-identity"
+    )]
+    Revoke {
+        #[command(flatten)]
+        who: Who,
+        /// Comma-separated, as for grant; all when left out.
+        #[arg(long)]
+        permissions: Option<String>,
+    },
+    /// Shows what the vault's identity and the command's administrator may
+    /// do in a customer key vault.
+    #[command(after_help = "Example:\n  strongroom access list --key-vault contoso --json")]
+    List {
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+        /// As JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Shows a customer key vault's audit log (its live segment).
+    #[command(after_help = "Example:\n  strongroom audit show --key-vault contoso --json")]
+    Show {
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+        /// As JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Checks the audit log's hash chain and that it reaches the newest
+    /// entry the key vault recorded.
+    #[command(after_help = "Example:\n  strongroom audit verify --key-vault contoso")]
+    Verify {
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
+    /// Creates a key in a customer key vault.
+    #[command(
+        after_help = "Example:\n  strongroom keys create cmk --key-vault contoso --type rsa-3072"
+    )]
+    Create {
+        /// The key's name.
+        name: String,
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+        /// The key's type.
+        #[arg(long = "type", value_enum, default_value = "rsa-3072")]
+        key_type: KeyTypeArg,
+    },
+    /// Imports an RSA private key (PKCS#8 PEM or DER, or a JWK) as a key.
+    #[command(after_help = "Example:\n  strongroom keys import cmk ./cmk.pem --key-vault contoso")]
+    Import {
+        /// The key's name.
+        name: String,
+        /// The key file (`-----BEGIN PRIVATE KEY-----`, DER, or JSON).
+        file: PathBuf,
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+    },
+    /// Makes a new version of a customer key.
+    #[command(
+        after_help = "Example:\n  strongroom keys rotate cmk --key-vault contoso && strongroom rewrap"
+    )]
+    Rotate {
+        /// The key's name.
+        name: String,
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+    },
+    /// Disables a key version, refused while recovery points need it
+    /// (`keys health`) unless --force.
+    #[command(after_help = "Example:\n  strongroom keys disable cmk 0f3a... --key-vault contoso")]
+    Disable {
+        /// The key's name.
+        name: String,
+        /// The version.
+        version: String,
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+        /// Disable it even though points need it (they cannot be restored
+        /// until it is enabled again).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Enables a key version again.
+    #[command(after_help = "Example:\n  strongroom keys enable cmk 0f3a... --key-vault contoso")]
+    Enable {
+        /// The key's name.
+        name: String,
+        /// The version.
+        version: String,
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+    },
+    /// Soft-deletes a key (recoverable until it is purged).
+    #[command(after_help = "Example:\n  strongroom keys delete cmk --key-vault contoso")]
+    Delete {
+        /// The key's name.
+        name: String,
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+    },
+    /// Recovers a soft-deleted key.
+    #[command(after_help = "Example:\n  strongroom keys recover cmk --key-vault contoso")]
+    Recover {
+        /// The key's name.
+        name: String,
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+    },
+    /// Purges a soft-deleted key for good (refused under purge
+    /// protection): the points under it can never be restored.
+    #[command(after_help = "Example:\n  strongroom keys purge cmk --key-vault contoso")]
+    Purge {
+        /// The key's name.
+        name: String,
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+    },
+    /// Lists a customer key vault's keys and their versions.
+    #[command(after_help = "Example:\n  strongroom keys list --key-vault contoso --json")]
+    List {
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+        /// As JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Which key versions the recovery points still need (R14).
     #[command(after_help = "Example:\n  strongroom keys health --json")]
     Health {

@@ -121,8 +121,25 @@ fn help_shows_an_example_for_every_command() {
     }
     for command in [
         ["encryption", "show"],
+        ["encryption", "set"],
         ["keys", "health"],
         ["keys", "rotate-platform"],
+        ["keys", "create"],
+        ["keys", "import"],
+        ["keys", "rotate"],
+        ["keys", "disable"],
+        ["keys", "enable"],
+        ["keys", "delete"],
+        ["keys", "recover"],
+        ["keys", "purge"],
+        ["keys", "list"],
+        ["key-vault", "create"],
+        ["key-vault", "list"],
+        ["access", "grant"],
+        ["access", "revoke"],
+        ["access", "list"],
+        ["audit", "show"],
+        ["audit", "verify"],
     ] {
         let help = ok(tmp.path(), &[command[0], command[1], "--help"]);
         assert!(help.contains("Example"), "{command:?}: {help}");
@@ -305,4 +322,255 @@ fn the_demo_tells_the_whole_story_and_exits_0() {
             run.stdout
         );
     }
+}
+
+#[test]
+fn a_customer_key_from_the_command_line_revoked_and_granted_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["init"]);
+    ok(dir, &["key-vault", "create", "contoso"]);
+    ok(
+        dir,
+        &[
+            "keys",
+            "create",
+            "cmk",
+            "--key-vault",
+            "contoso",
+            "--type",
+            "rsa-2048",
+        ],
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["key-vault", "list", "--json"])).unwrap();
+    assert_eq!(listed[0]["name"], "contoso");
+    assert_eq!(listed[0]["passphrase"], false);
+
+    // Preflight lists every problem (purge protection off, no access) and
+    // changes nothing.
+    let set = [
+        "encryption",
+        "set",
+        "--key-vault",
+        "contoso",
+        "--key",
+        "cmk",
+    ];
+    let stderr = fails(dir, &set, 4);
+    assert!(
+        stderr.contains("purge protection") && stderr.contains("wrapKey"),
+        "{stderr}"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["encryption", "show", "--json"])).unwrap();
+    assert_eq!(shown["settings"]["key"], "platform_managed");
+
+    // Purge protection on (a new key vault with it), access granted.
+    ok(
+        dir,
+        &["key-vault", "create", "fabrikam", "--purge-protection"],
+    );
+    ok(
+        dir,
+        &[
+            "keys",
+            "create",
+            "cmk",
+            "--key-vault",
+            "fabrikam",
+            "--type",
+            "rsa-2048",
+        ],
+    );
+    let granted = ok(
+        dir,
+        &[
+            "access",
+            "grant",
+            "--key-vault",
+            "fabrikam",
+            "--vault-identity",
+        ],
+    );
+    assert!(
+        granted.contains("get, wrapKey, unwrapKey") || granted.contains("wrapKey"),
+        "{granted}"
+    );
+    let shown = ok(
+        dir,
+        &[
+            "encryption",
+            "set",
+            "--key-vault",
+            "fabrikam",
+            "--key",
+            "cmk",
+            "--infrastructure-encryption",
+        ],
+    );
+    assert!(
+        shown.contains("customer-managed") && shown.contains("infrastructure encryption: on"),
+        "{shown}"
+    );
+
+    ok(dir, &["protect", "db"]);
+    std::fs::write(dir.join("db.dump"), data(200_000)).unwrap();
+    let id = ok(dir, &["backup", "db", "db.dump"]).trim().to_owned();
+    let points: serde_json::Value = serde_json::from_str(&ok(dir, &["points", "--json"])).unwrap();
+    assert_eq!(points[0]["keys"][0]["key_vault"], "fabrikam");
+    assert_eq!(points[0]["keys"][0]["algorithm"], "RSA-OAEP-256");
+    assert_eq!(
+        points[0]["infrastructure_keys"].as_array().unwrap().len(),
+        1
+    );
+
+    // Revoked: the restore is refused (4) and leaves nothing.
+    ok(
+        dir,
+        &[
+            "access",
+            "revoke",
+            "--key-vault",
+            "fabrikam",
+            "--vault-identity",
+        ],
+    );
+    let stderr = fails(dir, &["restore", &id, "-o", "out.dump"], 4);
+    assert!(stderr.contains("get permission"), "{stderr}");
+    assert!(!dir.join("out.dump").exists());
+    let access: serde_json::Value = serde_json::from_str(&ok(
+        dir,
+        &["access", "list", "--key-vault", "fabrikam", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(
+        access[0]["permissions"].as_array().unwrap().len(),
+        0,
+        "{access}"
+    );
+
+    // Granted back: it restores.
+    ok(
+        dir,
+        &[
+            "access",
+            "grant",
+            "--key-vault",
+            "fabrikam",
+            "--vault-identity",
+        ],
+    );
+    ok(dir, &["restore", &id, "-o", "out.dump"]);
+    assert!(std::fs::read(dir.join("out.dump")).unwrap() == data(200_000));
+
+    // Rotation: the old version is needed until a rewrap moves the point.
+    let keys: serde_json::Value = serde_json::from_str(&ok(
+        dir,
+        &["keys", "list", "--key-vault", "fabrikam", "--json"],
+    ))
+    .unwrap();
+    let v1 = keys[0]["version"].as_str().unwrap().to_owned();
+    ok(dir, &["keys", "rotate", "cmk", "--key-vault", "fabrikam"]);
+    let stderr = fails(
+        dir,
+        &["keys", "disable", "cmk", &v1, "--key-vault", "fabrikam"],
+        4,
+    );
+    assert!(stderr.contains("strongroom rewrap"), "{stderr}");
+    ok(dir, &["rewrap"]);
+    ok(
+        dir,
+        &["keys", "disable", "cmk", &v1, "--key-vault", "fabrikam"],
+    );
+    ok(dir, &["verify", &id]);
+
+    // The key vault's audit log saw all of it, and verifies.
+    let audit: serde_json::Value = serde_json::from_str(&ok(
+        dir,
+        &["audit", "show", "--key-vault", "fabrikam", "--json"],
+    ))
+    .unwrap();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["operation"] == "unwrapKey"),
+        "{audit}"
+    );
+    ok(dir, &["audit", "verify", "--key-vault", "fabrikam"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn key_files_every_user_may_read_and_wrong_passphrases_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["init"]);
+    ok(dir, &["key-vault", "create", "contoso"]);
+    let key_file = dir.join(".strongroom/keyvaults/contoso.key");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let stderr = fails(dir, &["keys", "list", "--key-vault", "contoso"], 4);
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    // (Opening the vault attaches its key vaults: refused the same way.)
+    fails(dir, &["points"], 4);
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    ok(dir, &["keys", "list", "--key-vault", "contoso"]);
+
+    // A passphrase key vault: the passphrase from a file, never argv.
+    let pass = dir.join("pass.txt");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let pass = pass.to_str().unwrap();
+    let stderr = fails(dir, &["key-vault", "create", "locked", "--passphrase"], 2);
+    assert!(
+        stderr.contains("STRONGROOM_KEYVAULT_PASSPHRASE"),
+        "{stderr}"
+    );
+    ok(
+        dir,
+        &[
+            "key-vault",
+            "create",
+            "locked",
+            "--passphrase",
+            "--passphrase-file",
+            pass,
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "keys",
+            "create",
+            "k",
+            "--key-vault",
+            "locked",
+            "--type",
+            "rsa-2048",
+            "--passphrase-file",
+            pass,
+        ],
+    );
+    let wrong = dir.join("wrong.txt");
+    std::fs::write(&wrong, "wrong").unwrap();
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let stderr = fails(
+        dir,
+        &[
+            "keys",
+            "list",
+            "--key-vault",
+            "locked",
+            "--passphrase-file",
+            wrong.to_str().unwrap(),
+        ],
+        4,
+    );
+    assert!(stderr.contains("passphrase"), "{stderr}");
+    // Without it: the command says how to give it.
+    let stderr = fails(dir, &["keys", "list", "--key-vault", "locked"], 4);
+    assert!(stderr.contains("--passphrase-file"), "{stderr}");
 }
