@@ -1,13 +1,14 @@
 //! Customer key vaults the command keeps beside a recovery vault: each a
 //! `FileKeyVault` in `DIR/keyvaults/<name>/`, its root key either a key
 //! file `DIR/keyvaults/<name>.key` (mode 0600; refused when readable by
-//! every user) or a passphrase (Argon2id), which comes from the
-//! environment variable `STRONGROOM_KEYVAULT_PASSPHRASE` or from
-//! `--passphrase-file`, never from the command line.
+//! every user) or a passphrase (Argon2id), which comes from `--passphrase-file`,
+//! the environment variable `STRONGROOM_KEYVAULT_PASSPHRASE`, or a prompt
+//! at the terminal without echo; never from the command line.
 //!
 //! The command acts in them as their administrator, principal
 //! [`ADMIN`], which gets every permission when it creates one.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,6 +37,27 @@ pub(crate) struct PassphraseSource {
 }
 
 impl PassphraseSource {
+    /// The passphrase: given (as [`get`](Self::get)), or typed at the
+    /// terminal without echo (twice when `confirm`); `None` when neither
+    /// (stdin is not a terminal).
+    fn get_or_prompt(&self, name: &str, confirm: bool) -> Result<Option<Passphrase>, Failure> {
+        if let Some(given) = self.get()? {
+            return Ok(Some(given));
+        }
+        if !std::io::stdin().is_terminal() {
+            return Ok(None);
+        }
+        let read = |prompt: &str| {
+            rpassword::prompt_password(prompt)
+                .map_err(|e| Failure::io("cannot read the passphrase from the terminal", &e))
+        };
+        let first = read(&format!("passphrase of key vault {name}: "))?;
+        if confirm && read("again: ")? != first {
+            return Err(Failure::usage("the two passphrases differ"));
+        }
+        Ok(Some(Passphrase::new(first)))
+    }
+
     /// The passphrase, if one was given (the file first, then the
     /// environment).
     fn get(&self) -> Result<Option<Passphrase>, Failure> {
@@ -171,7 +193,7 @@ pub(crate) fn create(
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::io(&format!("cannot create {}", dir.display()), &e))?;
     let root_key = if passphrase {
-        let secret = source.get()?.ok_or_else(|| {
+        let secret = source.get_or_prompt(name, true)?.ok_or_else(|| {
             Failure::usage("a passphrase key vault needs its passphrase").next(format!(
                 "set {PASSPHRASE_ENV}, or give --passphrase-file FILE (never on the command line)"
             ))
@@ -199,6 +221,32 @@ pub(crate) fn open(
     name: &str,
     source: &PassphraseSource,
 ) -> Result<Option<Arc<dyn KeyVault>>, Failure> {
+    open_with(vault_dir, name, || source.get())
+}
+
+/// Opens key vault `name`, which must open: a passphrase given, or typed
+/// at the terminal.
+pub(crate) fn open_required(
+    vault_dir: &Path,
+    name: &str,
+    source: &PassphraseSource,
+) -> Result<Arc<dyn KeyVault>, Failure> {
+    open_with(vault_dir, name, || source.get_or_prompt(name, false))?.ok_or_else(|| {
+        Failure::new(
+            Class::Key,
+            format!("key vault {name:?} is protected by a passphrase, and none was given"),
+        )
+        .next(format!(
+            "set {PASSPHRASE_ENV}, give --passphrase-file FILE, or run it at a terminal to type it"
+        ))
+    })
+}
+
+fn open_with(
+    vault_dir: &Path,
+    name: &str,
+    passphrase: impl FnOnce() -> Result<Option<Passphrase>, Failure>,
+) -> Result<Option<Arc<dyn KeyVault>>, Failure> {
     let dir = root(vault_dir).join(name);
     if !dir.is_dir() {
         return Err(Failure::new(
@@ -208,7 +256,7 @@ pub(crate) fn open(
         .next("create it with `strongroom key-vault create NAME`, or list them with `strongroom key-vault list`"));
     }
     let root_key = if uses_passphrase(vault_dir, name) {
-        match source.get()? {
+        match passphrase()? {
             Some(secret) => RootKeySource::Passphrase(secret),
             None => return Ok(None),
         }
@@ -219,21 +267,4 @@ pub(crate) fn open(
     };
     let kv = FileKeyVault::open(&dir, root_key).map_err(|e| failure(name, e))?;
     Ok(Some(Arc::new(kv)))
-}
-
-/// Opens key vault `name`, which must open (a passphrase given if needed).
-pub(crate) fn open_required(
-    vault_dir: &Path,
-    name: &str,
-    source: &PassphraseSource,
-) -> Result<Arc<dyn KeyVault>, Failure> {
-    open(vault_dir, name, source)?.ok_or_else(|| {
-        Failure::new(
-            Class::Key,
-            format!("key vault {name:?} is protected by a passphrase, and none was given"),
-        )
-        .next(format!(
-            "set {PASSPHRASE_ENV}, or give --passphrase-file FILE"
-        ))
-    })
 }
