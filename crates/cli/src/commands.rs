@@ -195,13 +195,31 @@ async fn backup(
         let meta = std::fs::metadata(&path)
             .map_err(|e| Failure::io(&format!("cannot read {}", path.display()), &e))?;
         if meta.is_dir() {
-            return Err(
-                Failure::usage(format!("{} is a directory", path.display())).next(format!(
-                    "back it up as a tar stream: tar -C {} -cf - . | strongroom backup {} -",
-                    path.display(),
-                    item.name()
-                )),
+            let bar = progress::bytes(quiet, "backup (tar)", None);
+            let shown = bar.clone();
+            let options = options.progress(move |p| shown.set_position(p.done));
+            let point = vault
+                .backup(&item, tar_stream(path.clone())?, options)
+                .await;
+            bar.finish_and_clear();
+            let point = point.map_err(|e| match e {
+                Error::Io(io) => Failure::io(
+                    &format!("reading the directory {} failed", path.display()),
+                    &io,
+                )
+                .next("nothing was committed; fix the path and run the backup again"),
+                other => other.into(),
+            })?;
+            eprintln!(
+                "backed up the directory {} ({} bytes of tar) of {:?} as point {}; restore it with: strongroom restore {} -o - | tar -x",
+                path.display(),
+                point.size(),
+                item.name(),
+                point.id(),
+                point.id()
             );
+            println!("{}", point.id());
+            return Ok(());
         }
         let file = tokio::fs::File::open(&path)
             .await
@@ -1054,5 +1072,69 @@ fn audit(dir: &Path, command: AuditCommand, secrets: &PassphraseSource) -> Resul
             println!("the audit log of {key_vault} is whole: its hash chain verifies");
             Ok(())
         }
+    }
+}
+
+/// A directory as a tar stream, written by a thread into a pipe that the
+/// backup reads. The reader reports the thread's failure (an unreadable
+/// file, say) as an error at the end of the stream, so that a backup of a
+/// directory that could not be read whole never commits.
+fn tar_stream(dir: PathBuf) -> Result<TarSource, Failure> {
+    let (reader, writer) =
+        std::io::pipe().map_err(|e| Failure::io("cannot make a pipe for the tar stream", &e))?;
+    let status: TarStatus = Arc::default();
+    let written = Arc::clone(&status);
+    std::thread::spawn(move || {
+        let mut builder = tar::Builder::new(writer);
+        builder.follow_symlinks(false);
+        let result = builder
+            .append_dir_all(".", &dir)
+            .and_then(|()| builder.finish());
+        // The status first, then the pipe's end: the reader sees the end
+        // only once the status is there.
+        let outcome = result.map_err(|e| (e.kind(), e.to_string()));
+        *written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
+        drop(builder);
+    });
+    let file = tokio::fs::File::from_std(std::fs::File::from(std::os::fd::OwnedFd::from(reader)));
+    Ok(TarSource { file, status })
+}
+
+/// How the tar thread ended: `Ok`, or its error's kind and message.
+type TarStatus = Arc<std::sync::Mutex<Option<Result<(), (std::io::ErrorKind, String)>>>>;
+
+/// The read end of [`tar_stream`].
+struct TarSource {
+    file: tokio::fs::File,
+    /// Set by the thread before the pipe ends.
+    status: TarStatus,
+}
+
+impl tokio::io::AsyncRead for TarSource {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.file).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled
+            && buf.filled().len() == before
+        {
+            // The end of the stream: whole only if the tar thread finished.
+            let status = self
+                .status
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            return std::task::Poll::Ready(match status {
+                Some(Ok(())) => Ok(()),
+                Some(Err((kind, message))) => Err(std::io::Error::new(kind, message)),
+                None => Err(std::io::Error::other("the tar stream ended early")),
+            });
+        }
+        polled
     }
 }

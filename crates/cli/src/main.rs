@@ -77,13 +77,14 @@ pub(crate) enum Command {
         item: String,
     },
 
-    /// Backs up a file, a block device or stdin as a new recovery point.
-    #[command(after_help = "Examples:\n  strongroom backup db ./db.dump\n  \
+    /// Backs up a file, a block device, a directory (as one tar stream) or
+    /// stdin as a new recovery point.
+    #[command(after_help = "Examples:\n  strongroom backup db ./db.dump\n  strongroom backup photos ./photos\n  \
                       tar -cf - ./photos | strongroom backup photos -")]
     Backup {
         /// The protected item the point belongs to.
         item: String,
-        /// A file or block device to read, or `-` for stdin.
+        /// A file, block device or directory to read, or `-` for stdin.
         source: String,
         /// Plaintext bytes per chunk, the unit a range restore reads: a
         /// power of two from 4096 to 16777216.

@@ -236,16 +236,13 @@ fn each_error_class_has_its_message_and_exit_code() {
     fails(dir, &["verify", "not-a-point"], 3);
 
     // Usage (2): a vault there already, an existing output, a bad range,
-    // a directory to back up, a bad chunk size.
+    // a bad chunk size.
     let stderr = fails(dir, &["init"], 2);
     assert!(stderr.contains("already exists"), "{stderr}");
     let stderr = fails(dir, &["restore", &id, "-o", "db.dump"], 2);
     assert!(stderr.contains("--force"), "{stderr}");
     fails(dir, &["restore", &id, "--range", "9..1", "-o", "-"], 2);
     fails(dir, &["restore", &id, "--range", "x", "-o", "-"], 2);
-    std::fs::create_dir(dir.join("photos")).unwrap();
-    let stderr = fails(dir, &["backup", "db", "photos"], 2);
-    assert!(stderr.contains("tar "), "{stderr}");
     fails(dir, &["backup", "db", "db.dump", "--chunk-size", "1000"], 2);
 
     // Storage (6): a source that is not there.
@@ -573,4 +570,58 @@ fn key_files_every_user_may_read_and_wrong_passphrases_are_refused() {
     // Without it: the command says how to give it.
     let stderr = fails(dir, &["keys", "list", "--key-vault", "locked"], 4);
     assert!(stderr.contains("--passphrase-file"), "{stderr}");
+}
+
+#[test]
+fn a_directory_goes_in_as_a_tar_stream_that_tar_extracts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["init"]);
+    ok(dir, &["protect", "photos"]);
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(photos.join("2026/december")).unwrap();
+    std::fs::write(photos.join("a.jpg"), data(300_000)).unwrap();
+    std::fs::write(photos.join("2026/december/b.jpg"), data(5)).unwrap();
+    std::fs::write(photos.join("2026/empty"), b"").unwrap();
+    let id = ok(dir, &["backup", "photos", "photos"]).trim().to_owned();
+
+    let restored = strongroom(dir, &["restore", &id, "-o", "photos.tar"]);
+    assert_eq!(restored.code, 0, "{}", restored.stderr);
+    let out = dir.join("out");
+    std::fs::create_dir(&out).unwrap();
+    let tar = Command::new("tar")
+        .arg("-xf")
+        .arg(dir.join("photos.tar"))
+        .arg("-C")
+        .arg(&out)
+        .output()
+        .expect("tar runs");
+    assert!(
+        tar.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tar.stderr)
+    );
+    assert!(std::fs::read(out.join("a.jpg")).unwrap() == data(300_000));
+    assert!(std::fs::read(out.join("2026/december/b.jpg")).unwrap() == data(5));
+    assert!(std::fs::read(out.join("2026/empty")).unwrap().is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_that_cannot_be_read_whole_commits_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["init"]);
+    ok(dir, &["protect", "d"]);
+    std::fs::create_dir(dir.join("d")).unwrap();
+    std::fs::write(dir.join("d/x"), b"x").unwrap();
+    // A socket cannot go into a tar stream: the stream fails part-way.
+    let _socket = std::os::unix::net::UnixListener::bind(dir.join("d/sock")).unwrap();
+    let stderr = fails(dir, &["backup", "d", "d"], 6);
+    assert!(
+        stderr.contains("sock") && stderr.contains("nothing was committed"),
+        "{stderr}"
+    );
+    let points: serde_json::Value = serde_json::from_str(&ok(dir, &["points", "--json"])).unwrap();
+    assert_eq!(points, serde_json::json!([]));
 }
