@@ -79,8 +79,10 @@ pub(crate) enum Command {
 
     /// Backs up a file, a block device, a directory (as one tar stream) or
     /// stdin as a new recovery point.
-    #[command(after_help = "Examples:\n  strongroom backup db ./db.dump\n  strongroom backup photos ./photos\n  \
-                      tar -cf - ./photos | strongroom backup photos -")]
+    #[command(
+        after_help = "Examples:\n  strongroom backup db ./db.dump\n  strongroom backup photos ./photos\n  \
+                      tar -cf - ./photos | strongroom backup photos -"
+    )]
     Backup {
         /// The protected item the point belongs to.
         item: String,
