@@ -149,6 +149,17 @@ fn check_vault(dir: &Path) -> Result<(), Failure> {
                 .next("create one with `strongroom init`, or name another with --vault DIR"),
         );
     }
+    let platform = dir.join("platform-keyvault");
+    if !platform.is_dir() {
+        return Err(Failure::new(
+            Class::Key,
+            format!(
+                "the vault's platform key vault is missing ({} is not there): no point can be opened without it",
+                platform.display()
+            ),
+        )
+        .next("put it back from a copy of the vault directory"));
+    }
     Ok(())
 }
 

@@ -625,3 +625,102 @@ fn a_directory_that_cannot_be_read_whole_commits_nothing() {
     let points: serde_json::Value = serde_json::from_str(&ok(dir, &["points", "--json"])).unwrap();
     assert_eq!(points, serde_json::json!([]));
 }
+
+/// Runs the command with its file size limit at `kib` KiB and SIGXFSZ
+/// ignored: a write past the limit fails with EFBIG, as on a full disk.
+#[cfg(unix)]
+fn strongroom_on_a_full_disk(dir: &Path, kib: u32, args: &[&str]) -> Run {
+    let script = format!(
+        "trap '' XFSZ; ulimit -f {}; exec \"$0\" \"$@\"",
+        kib * 2 // 512-byte blocks (POSIX sh)
+    );
+    let output = Command::new("sh")
+        .current_dir(dir)
+        .env_remove("STRONGROOM_VAULT")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_strongroom"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("sh runs");
+    let run = Run {
+        code: output.status.code().expect("an exit code, not a signal"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        raw: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(!run.stderr.contains("panicked"), "a panic: {}", run.stderr);
+    run
+}
+
+#[cfg(unix)]
+#[test]
+fn a_full_disk_fails_backup_and_restore_cleanly_and_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let id = vault_with_point(dir, 2 * 1024 * 1024);
+    std::fs::write(dir.join("big.dump"), data(3 * 1024 * 1024)).unwrap();
+
+    // A backup that cannot write its body: storage (6), nothing committed.
+    let run = strongroom_on_a_full_disk(dir, 512, &["backup", "db", "big.dump"]);
+    assert_eq!(run.code, 6, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    let points: serde_json::Value = serde_json::from_str(&ok(dir, &["points", "--json"])).unwrap();
+    assert_eq!(points.as_array().unwrap().len(), 1, "{points}");
+    assert_eq!(points[0]["point"], id.as_str());
+
+    // A restore that cannot write its output: storage (6), no output file,
+    // no temporary file.
+    let run = strongroom_on_a_full_disk(dir, 512, &["restore", &id, "-o", "out.dump"]);
+    assert_eq!(run.code, 6, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("nothing was written to out.dump"),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.join("out.dump").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".strongroom-restore-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // Room again: the point is whole, and gc clears what the failed backup
+    // left.
+    ok(dir, &["restore", &id, "-o", "out.dump"]);
+    assert!(std::fs::read(dir.join("out.dump")).unwrap() == data(2 * 1024 * 1024));
+    ok(dir, &["gc", "--grace-secs", "0"]);
+    ok(dir, &["backup", "db", "big.dump"]);
+}
+
+#[test]
+fn a_damaged_vault_directory_is_reported_not_acted_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let id = vault_with_point(dir, 10_000);
+    let vault = dir.join(".strongroom");
+
+    // A settings record cut short: an integrity failure naming it.
+    let settings = std::fs::read_dir(vault.join("store/settings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    let record = std::fs::read(&settings).unwrap();
+    std::fs::write(&settings, &record[..record.len() / 2]).unwrap();
+    let stderr = fails(dir, &["restore", &id, "-o", "-"], 5);
+    assert!(stderr.contains("settings"), "{stderr}");
+    std::fs::write(&settings, &record).unwrap();
+    ok(dir, &["verify", &id]);
+
+    // The platform key vault gone: its key cannot be used (4), nothing is
+    // written.
+    std::fs::rename(vault.join("platform-keyvault"), dir.join("moved")).unwrap();
+    let stderr = fails(dir, &["restore", &id, "-o", "out.dump"], 4);
+    assert!(stderr.contains("platform key vault is missing"), "{stderr}");
+    assert!(!dir.join("out.dump").exists());
+    std::fs::rename(dir.join("moved"), vault.join("platform-keyvault")).unwrap();
+    ok(dir, &["verify", &id]);
+}
