@@ -18,10 +18,11 @@ use strongroom::keyvault::{
     AttributeUpdate, KeyImport, KeyOptions, KeyType, KeyVault, Permission, Permissions, Principal,
     VaultError,
 };
-use strongroom::policy::{CustomerKey, EncryptionSettings};
+use strongroom::policy::{CustomerKey, EncryptionSettings, Identity};
 use zeroize::Zeroizing;
 
 use crate::exit::{Class, Failure};
+use crate::identities;
 use crate::keyvaults::{self, PassphraseSource};
 use crate::{
     AccessCommand, AuditCommand, Cli, Command, EncryptionCommand, KeyTypeArg, KeyVaultCommand,
@@ -98,11 +99,24 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             key,
             version,
             infrastructure_encryption,
+            user_assigned_identity,
         }) => {
             let vault = open(&dir, &secrets).await?;
             let mut customer = CustomerKey::new(&key_vault, &key);
             if let Some(version) = version {
                 customer = customer.with_version(&version);
+            }
+            if let Some(text) = user_assigned_identity {
+                let (name, principal) = text
+                    .split_once('=')
+                    .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+                    .ok_or_else(|| {
+                        Failure::usage(format!("{text:?} is not NAME=PRINCIPAL"))
+                            .next("e.g. --user-assigned-identity backup-id=contoso/backup-identity")
+                    })?;
+                identities::add(&dir, name, principal)?;
+                vault.add_user_assigned_identity(name, Principal::new(principal));
+                customer = customer.with_identity(Identity::UserAssigned(name.to_owned()));
             }
             let mut settings = EncryptionSettings::customer_managed(customer);
             if infrastructure_encryption {
@@ -168,6 +182,9 @@ fn check_vault(dir: &Path) -> Result<(), Failure> {
 async fn open(dir: &Path, secrets: &PassphraseSource) -> Result<RecoveryVault, Failure> {
     check_vault(dir)?;
     let vault = RecoveryVault::open_local(dir).await?;
+    for (name, principal) in identities::load(dir)? {
+        vault.add_user_assigned_identity(&name, Principal::new(principal));
+    }
     for name in keyvaults::names(dir)? {
         if let Some(kv) = keyvaults::open(dir, &name, secrets)? {
             vault.attach_key_vault(kv)?;

@@ -17,6 +17,7 @@
 mod commands;
 mod demo;
 mod exit;
+mod identities;
 mod keyvaults;
 mod progress;
 
@@ -237,6 +238,11 @@ pub(crate) enum EncryptionCommand {
         /// only with the first customer key, and for good.
         #[arg(long)]
         infrastructure_encryption: bool,
+        /// Reach the key vault as a user-assigned identity, NAME=PRINCIPAL
+        /// (recorded in DIR/identities.json), instead of the vault's
+        /// system-assigned one. Grant PRINCIPAL access first.
+        #[arg(long, value_name = "NAME=PRINCIPAL")]
+        user_assigned_identity: Option<String>,
     },
 }
 

@@ -724,3 +724,83 @@ fn a_damaged_vault_directory_is_reported_not_acted_on() {
     std::fs::rename(dir.join("moved"), vault.join("platform-keyvault")).unwrap();
     ok(dir, &["verify", &id]);
 }
+
+#[test]
+fn a_user_assigned_identity_reaches_the_customer_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["init"]);
+    ok(
+        dir,
+        &["key-vault", "create", "contoso", "--purge-protection"],
+    );
+    ok(
+        dir,
+        &[
+            "keys",
+            "create",
+            "cmk",
+            "--key-vault",
+            "contoso",
+            "--type",
+            "rsa-2048",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "access",
+            "grant",
+            "--key-vault",
+            "contoso",
+            "--principal",
+            "contoso/backup-id",
+        ],
+    );
+    let shown = ok(
+        dir,
+        &[
+            "encryption",
+            "set",
+            "--key-vault",
+            "contoso",
+            "--key",
+            "cmk",
+            "--user-assigned-identity",
+            "backup=contoso/backup-id",
+        ],
+    );
+    assert!(shown.contains("user-assigned identity backup"), "{shown}");
+    // A later run knows the identity (DIR/identities.json).
+    ok(dir, &["protect", "db"]);
+    std::fs::write(dir.join("db.dump"), data(50_000)).unwrap();
+    let id = ok(dir, &["backup", "db", "db.dump"]).trim().to_owned();
+    ok(dir, &["verify", &id]);
+    ok(
+        dir,
+        &[
+            "access",
+            "revoke",
+            "--key-vault",
+            "contoso",
+            "--principal",
+            "contoso/backup-id",
+        ],
+    );
+    let stderr = fails(dir, &["verify", &id], 4);
+    assert!(stderr.contains("contoso/backup-id"), "{stderr}");
+    fails(
+        dir,
+        &[
+            "encryption",
+            "set",
+            "--key-vault",
+            "contoso",
+            "--key",
+            "cmk",
+            "--user-assigned-identity",
+            "x",
+        ],
+        2,
+    );
+}
