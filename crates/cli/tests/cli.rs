@@ -804,3 +804,94 @@ fn a_user_assigned_identity_reaches_the_customer_key() {
         2,
     );
 }
+
+#[test]
+fn keys_go_through_their_life_import_delete_recover_purge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["init"]);
+    ok(dir, &["key-vault", "create", "lab"]);
+    // An AES-256 key as a JWK (`oct`); a file that is no key is refused
+    // without quoting it.
+    std::fs::write(
+        dir.join("k.jwk"),
+        r#"{"kty":"oct","k":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}"#,
+    )
+    .unwrap();
+    let imported = ok(
+        dir,
+        &["keys", "import", "aes", "k.jwk", "--key-vault", "lab"],
+    );
+    assert!(imported.contains("lab/aes"), "{imported}");
+    std::fs::write(
+        dir.join("bad.pem"),
+        "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let stderr = fails(
+        dir,
+        &["keys", "import", "bad", "bad.pem", "--key-vault", "lab"],
+        2,
+    );
+    assert!(!stderr.contains("c2VjcmV0"), "{stderr}");
+    ok(
+        dir,
+        &[
+            "keys",
+            "create",
+            "rsa",
+            "--key-vault",
+            "lab",
+            "--type",
+            "rsa-2048",
+        ],
+    );
+    let keys: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["keys", "list", "--key-vault", "lab", "--json"])).unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 2, "{keys}");
+
+    // Deleted: gone from the list, recoverable; then deleted and purged
+    // (no purge protection here).
+    ok(dir, &["keys", "delete", "rsa", "--key-vault", "lab"]);
+    let keys: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["keys", "list", "--key-vault", "lab", "--json"])).unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+    ok(dir, &["keys", "recover", "rsa", "--key-vault", "lab"]);
+    ok(dir, &["keys", "delete", "rsa", "--key-vault", "lab"]);
+    ok(dir, &["keys", "purge", "rsa", "--key-vault", "lab"]);
+    let stderr = fails(dir, &["keys", "recover", "rsa", "--key-vault", "lab"], 4);
+    assert!(stderr.contains("purged"), "{stderr}");
+
+    // Under purge protection a purge is refused (4).
+    ok(dir, &["key-vault", "create", "safe", "--purge-protection"]);
+    ok(
+        dir,
+        &[
+            "keys",
+            "create",
+            "k",
+            "--key-vault",
+            "safe",
+            "--type",
+            "rsa-2048",
+        ],
+    );
+    ok(dir, &["keys", "delete", "k", "--key-vault", "safe"]);
+    fails(dir, &["keys", "purge", "k", "--key-vault", "safe"], 4);
+    ok(dir, &["keys", "recover", "k", "--key-vault", "safe"]);
+    // An unknown key vault (3) and an unknown permission (2).
+    fails(dir, &["keys", "list", "--key-vault", "nowhere"], 3);
+    fails(
+        dir,
+        &[
+            "access",
+            "grant",
+            "--key-vault",
+            "safe",
+            "--vault-identity",
+            "--permissions",
+            "fly",
+        ],
+        2,
+    );
+}
