@@ -481,6 +481,54 @@ fn a_customer_key_from_the_command_line_revoked_and_granted_back() {
         &["keys", "disable", "cmk", &v1, "--key-vault", "fabrikam"],
     );
     ok(dir, &["verify", &id]);
+    let enabled = |dir: &Path| -> Vec<bool> {
+        let keys: serde_json::Value = serde_json::from_str(&ok(
+            dir,
+            &["keys", "list", "--key-vault", "fabrikam", "--json"],
+        ))
+        .unwrap();
+        let mut versions: Vec<_> = keys
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| (k["version"] == v1.as_str(), k["enabled"] == true))
+            .collect();
+        versions.sort();
+        versions.into_iter().map(|(_, on)| on).collect()
+    };
+    // [the new version, v1]
+    assert_eq!(enabled(dir), [true, false]);
+    ok(
+        dir,
+        &["keys", "enable", "cmk", &v1, "--key-vault", "fabrikam"],
+    );
+    assert_eq!(enabled(dir), [true, true]);
+    // The latest version holds the point's only copy now: refused, then
+    // forced (and the point cannot be opened until it is enabled again).
+    let latest = points_key_version(dir, &id);
+    fails(
+        dir,
+        &["keys", "disable", "cmk", &latest, "--key-vault", "fabrikam"],
+        4,
+    );
+    ok(
+        dir,
+        &[
+            "keys",
+            "disable",
+            "cmk",
+            &latest,
+            "--key-vault",
+            "fabrikam",
+            "--force",
+        ],
+    );
+    fails(dir, &["verify", &id], 4);
+    ok(
+        dir,
+        &["keys", "enable", "cmk", &latest, "--key-vault", "fabrikam"],
+    );
+    ok(dir, &["verify", &id]);
 
     // The key vault's audit log saw all of it, and verifies.
     let audit: serde_json::Value = serde_json::from_str(&ok(
@@ -894,4 +942,16 @@ fn keys_go_through_their_life_import_delete_recover_purge() {
         ],
         2,
     );
+}
+
+/// The key version point `id`'s data key is wrapped under.
+fn points_key_version(dir: &Path, id: &str) -> String {
+    let points: serde_json::Value = serde_json::from_str(&ok(dir, &["points", "--json"])).unwrap();
+    let point = points
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["point"] == id)
+        .expect("the point is listed");
+    point["keys"][0]["version"].as_str().unwrap().to_owned()
 }
