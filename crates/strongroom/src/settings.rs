@@ -336,32 +336,25 @@ impl RecoveryVault {
         &self,
         encryption: &VaultEncryption,
     ) -> Result<Arc<dyn KeyWrapper>, Error> {
-        let (vault, principal, name, version, algorithm, label) =
-            match encryption.settings().key.customer_key() {
-                None => (
-                    Arc::clone(&self.inner.platform),
-                    self.inner.platform_principal.clone(),
-                    self.inner.record.platform_key.clone(),
-                    None,
-                    WrapAlgorithm::A256Kw,
-                    format!(
-                        "{}/{}",
-                        self.inner.record.platform_key_vault, self.inner.record.platform_key
-                    ),
-                ),
-                Some(key) => (
-                    self.key_vault(&key.key_vault)?,
-                    self.principal_for(&key.identity)?,
-                    key.key_name.clone(),
-                    key.key_version.clone(),
-                    WrapAlgorithm::RsaOaep256,
-                    key.to_string(),
-                ),
-            };
+        let Some(key) = encryption.settings().key.customer_key() else {
+            return self.platform_wrapper().await;
+        };
+        let (vault, principal, name, version, label) = (
+            self.key_vault(&key.key_vault)?,
+            self.principal_for(&key.identity)?,
+            key.key_name.clone(),
+            key.key_version.clone(),
+            key.to_string(),
+        );
         blocking(move || -> Result<Arc<dyn KeyWrapper>, Error> {
-            let wrapper =
-                VaultKeyWrapper::new(vault, principal, &name, version.as_deref(), algorithm)
-                    .map_err(|e| key_error(label, e))?;
+            let wrapper = VaultKeyWrapper::new(
+                vault,
+                principal,
+                &name,
+                version.as_deref(),
+                WrapAlgorithm::RsaOaep256,
+            )
+            .map_err(|e| key_error(label, e))?;
             Ok(Arc::new(wrapper))
         })
         .await?
