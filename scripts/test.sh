@@ -10,6 +10,10 @@
 #   OpenSSL for its cryptography, pkg-config (apt-get, through sudo when not
 #   root);
 # - Python's `cryptography`, for the envelope's third-party decryptor test;
+# - the store emulators, Azurite (npm) and moto (PyPI, in a venv), under
+#   target/emulators (scripts/emulators.sh), which the store suite runs
+#   against: nextest runs inside scripts/emulators.sh, which starts both on
+#   free loopback ports and stops them after;
 # - the Kryoptic module itself (cargo build), which the key vault tests load
 #   and nothing links.
 #
@@ -40,6 +44,7 @@ if ((${#pkgs[@]})); then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}"
 fi
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
+bash scripts/emulators.sh --install
 [[ ${1:-} != --install ]] || exit 0
 
 # `cargo run` without `-p` resolves features for the whole workspace, as
@@ -56,5 +61,5 @@ echo "AES-GCM tiers tested on this CPU: $STRONGROOM_REQUIRE_BACKENDS"
 [[ -z $lacking ]] || echo "AES-GCM tiers this CPU cannot run, NOT tested here: ${lacking//,/ }"
 
 cargo build -p strongroom-kryoptic-pkcs11
-cargo nextest run --workspace --no-fail-fast
+bash scripts/emulators.sh -- cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc

@@ -237,19 +237,22 @@ impl RecoveryVault {
             .map(|outer| outer.header().key_refs().cloned().collect())
             .unwrap_or_default();
         let chunk_size = sealing.chunk_size() as u64;
-        if !store::put_new(store, &header_path, sealing.header().as_bytes().to_vec()).await? {
+        if !store::put_new_unique(store, &header_path, sealing.header().as_bytes().to_vec()).await?
+        {
             return Err(Error::AlreadyExists {
                 what: format!("recovery point {point}"),
             });
         }
         let uploaded = match &outer {
-            Some(outer) => store::put_new(store, &outer_path, outer.header().as_bytes().to_vec())
-                .await
-                .and_then(|created| {
-                    created.then_some(()).ok_or_else(|| Error::AlreadyExists {
-                        what: format!("recovery point {point}"),
+            Some(outer) => {
+                store::put_new_unique(store, &outer_path, outer.header().as_bytes().to_vec())
+                    .await
+                    .and_then(|created| {
+                        created.then_some(()).ok_or_else(|| Error::AlreadyExists {
+                            what: format!("recovery point {point}"),
+                        })
                     })
-                }),
+            }
             None => Ok(()),
         };
         let double = outer.is_some();
@@ -274,7 +277,7 @@ impl RecoveryVault {
                     infrastructure_encryption: double,
                 };
                 let path = layout.manifest(item.name(), &point);
-                store::put_new(store, &path, layout::to_json(&manifest))
+                store::put_new_unique(store, &path, layout::to_json(&manifest))
                     .await
                     .and_then(|created| {
                         if created {

@@ -21,6 +21,26 @@ pub enum Error {
         /// The store's error.
         source: object_store::Error,
     },
+    /// The store could not be reached after the client's retries
+    /// (connection refused, reset or timed out). Nothing of the operation is visible and the source was not
+    /// touched: retry when the store is back.
+    StoreUnreachable {
+        /// What was being done (`"upload"`, `"read"`, `"create"`, ...).
+        operation: &'static str,
+        /// The object's path in the store.
+        path: String,
+        /// The store's error.
+        source: object_store::Error,
+    },
+    /// A store endpoint would carry data in plain HTTP (R19): refused.
+    /// Only an emulator on a loopback IP address may be reached over HTTP,
+    /// and only when the caller allows it.
+    InsecureTransport {
+        /// The endpoint refused.
+        endpoint: String,
+        /// Why, and what is allowed.
+        reason: String,
+    },
     /// No vault, item or recovery point of that name.
     NotFound {
         /// What was looked for (`item "vm-42"`, `recovery point ...`).
@@ -127,6 +147,17 @@ impl fmt::Display for Error {
                 f,
                 "the store failed to {operation} {path}: {source}; nothing was committed, retry once the store is reachable"
             ),
+            Self::StoreUnreachable {
+                operation,
+                path,
+                source,
+            } => write!(
+                f,
+                "the store was unreachable: {operation} {path} failed after retries ({source}); nothing was committed and the source was not touched, retry once the store is reachable"
+            ),
+            Self::InsecureTransport { endpoint, reason } => {
+                write!(f, "store endpoint {endpoint} refused: {reason}")
+            }
             Self::NotFound { what } => write!(f, "{what} not found"),
             Self::AlreadyExists { what } => write!(f, "{what} already exists"),
             Self::Key { key, source } => write!(f, "key {key} cannot be used: {source}"),
@@ -191,7 +222,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Store { source, .. } => Some(source),
+            Self::Store { source, .. } | Self::StoreUnreachable { source, .. } => Some(source),
             Self::Key { source, .. } => Some(source),
             Self::Io(e) => Some(e),
             Self::Envelope(e) => Some(e),

@@ -43,6 +43,7 @@ mod backup;
 pub mod blocking;
 mod error;
 mod layout;
+pub mod remote;
 mod restore;
 mod rewrap;
 mod settings;
@@ -51,6 +52,7 @@ mod vault;
 
 pub use backup::{BackupOptions, Progress, ProgressFn};
 pub use error::Error;
+pub use remote::{Store, StoreKind, StoreOptions};
 pub use rewrap::{RewrapOptions, RewrapProgress, RewrapReport, SkippedPoint};
 pub use vault::{Item, RecoveryPoint, RecoveryVault, VaultConfig};
 

@@ -10,10 +10,20 @@ use crate::Error;
 
 fn store_error(operation: &'static str, path: &Path) -> impl FnOnce(object_store::Error) -> Error {
     let path = path.to_string();
-    move |source| Error::Store {
-        operation,
-        path,
-        source,
+    move |source| {
+        if crate::remote::unreachable(&source) {
+            Error::StoreUnreachable {
+                operation,
+                path,
+                source,
+            }
+        } else {
+            Error::Store {
+                operation,
+                path,
+                source,
+            }
+        }
     }
 }
 
@@ -23,13 +33,51 @@ pub(crate) async fn put_new(
     path: &Path,
     bytes: Vec<u8>,
 ) -> Result<bool, Error> {
+    match create(store, path, Bytes::from(bytes)).await? {
+        Created::Yes => Ok(true),
+        Created::Exists => Ok(false),
+    }
+}
+
+/// As [`put_new`], for an object that holds fresh random bytes (a point's
+/// id, a wrapped fresh DEK, a vault id), so that no other writer can ever
+/// write the same bytes: finding exactly `bytes` there means this put
+/// landed before, its answer lost, and the client's retry (which a 5xx or
+/// a reset connection triggers) found it. That counts as created.
+/// Without this, a commit that landed would be reported failed, and its
+/// cleanup would remove the header of a committed point.
+pub(crate) async fn put_new_unique(
+    store: &dyn ObjectStore,
+    path: &Path,
+    bytes: Vec<u8>,
+) -> Result<bool, Error> {
+    let payload = Bytes::from(bytes);
+    match create(store, path, payload.clone()).await? {
+        Created::Yes => Ok(true),
+        Created::Exists => {
+            let limit = payload.len() as u64;
+            match get_small(store, path, limit).await {
+                Ok(Some(there)) => Ok(there == payload),
+                Ok(None) | Err(Error::Corrupt { .. }) => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+enum Created {
+    Yes,
+    Exists,
+}
+
+async fn create(store: &dyn ObjectStore, path: &Path, bytes: Bytes) -> Result<Created, Error> {
     let options = PutOptions {
         mode: PutMode::Create,
         ..PutOptions::default()
     };
     match store.put_opts(path, PutPayload::from(bytes), options).await {
-        Ok(_) => Ok(true),
-        Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+        Ok(_) => Ok(Created::Yes),
+        Err(object_store::Error::AlreadyExists { .. }) => Ok(Created::Exists),
         Err(e) => Err(store_error("create", path)(e)),
     }
 }

@@ -52,6 +52,15 @@ impl VaultConfig {
         }
     }
 
+    /// A vault in `store` (opened from a URL with
+    /// [`StoreOptions::open`](crate::StoreOptions::open)) under its
+    /// prefix, its platform key in `platform`.
+    #[must_use]
+    pub fn at(store: crate::Store, platform: Arc<dyn KeyVault>) -> Self {
+        let (store, prefix) = store.into_parts();
+        Self::new(store, prefix, platform)
+    }
+
     /// Threads sealing and opening chunks (default: the CPUs available).
     ///
     /// # Errors
@@ -244,7 +253,7 @@ impl LocalPaths {
     }
 }
 
-fn local_store(dir: &FsPath) -> Result<Arc<dyn ObjectStore>, Error> {
+pub(crate) fn local_store(dir: &FsPath) -> Result<Arc<dyn ObjectStore>, Error> {
     std::fs::create_dir_all(dir)?;
     let store = LocalFileSystem::new_with_prefix(dir)
         .map_err(|source| Error::Store {
@@ -273,7 +282,33 @@ impl RecoveryVault {
     /// [`Error::AlreadyExists`] when `dir` holds a vault; [`Error::Io`],
     /// [`Error::Store`], [`Error::Key`] on failure.
     pub async fn create_local(dir: impl AsRef<FsPath>, name: &str) -> Result<Self, Error> {
-        let dir = dir.as_ref().to_path_buf();
+        Self::create_local_in(dir.as_ref(), name, None).await
+    }
+
+    /// Creates a vault named `name` whose recovery points are kept in
+    /// `store` (Azure, S3, or another directory: see [`crate::remote`]),
+    /// its platform key in a [`FileKeyVault`] in `dir` as
+    /// [`create_local`](Self::create_local) makes it. Open it again with
+    /// [`open_local_with_store`](Self::open_local_with_store) and the same
+    /// store.
+    ///
+    /// # Errors
+    /// As [`create_local`](Self::create_local); [`Error::AlreadyExists`]
+    /// also when the store holds a vault at its prefix.
+    pub async fn create_local_with_store(
+        dir: impl AsRef<FsPath>,
+        name: &str,
+        store: crate::Store,
+    ) -> Result<Self, Error> {
+        Self::create_local_in(dir.as_ref(), name, Some(store)).await
+    }
+
+    async fn create_local_in(
+        dir: &FsPath,
+        name: &str,
+        store: Option<crate::Store>,
+    ) -> Result<Self, Error> {
+        let dir = dir.to_path_buf();
         let paths = LocalPaths::new(&dir);
         if paths.keyvault.exists() || paths.store.join("vault.json").exists() {
             return Err(Error::AlreadyExists {
@@ -293,8 +328,15 @@ impl RecoveryVault {
             Ok(Arc::new(vault))
         })
         .await??;
-        let store = local_store(&LocalPaths::new(&dir).store)?;
-        Self::create(VaultConfig::new(store, Path::default(), platform), name).await
+        let store = match store {
+            Some(store) => store,
+            None => crate::Store::from_object_store(
+                local_store(&LocalPaths::new(&dir).store)?,
+                Path::default(),
+                "local",
+            ),
+        };
+        Self::create(VaultConfig::at(store, platform), name).await
     }
 
     /// Opens the vault in directory `dir` made by
@@ -304,7 +346,24 @@ impl RecoveryVault {
     /// [`Error::NotFound`] when `dir` holds no vault; [`Error::Corrupt`],
     /// [`Error::Store`], [`Error::Key`] on failure.
     pub async fn open_local(dir: impl AsRef<FsPath>) -> Result<Self, Error> {
-        let dir = dir.as_ref().to_path_buf();
+        Self::open_local_in(dir.as_ref(), None).await
+    }
+
+    /// Opens the vault made by
+    /// [`create_local_with_store`](Self::create_local_with_store): its
+    /// platform key in `dir`, its recovery points in `store`.
+    ///
+    /// # Errors
+    /// As [`open_local`](Self::open_local).
+    pub async fn open_local_with_store(
+        dir: impl AsRef<FsPath>,
+        store: crate::Store,
+    ) -> Result<Self, Error> {
+        Self::open_local_in(dir.as_ref(), Some(store)).await
+    }
+
+    async fn open_local_in(dir: &FsPath, store: Option<crate::Store>) -> Result<Self, Error> {
+        let dir = dir.to_path_buf();
         let paths = LocalPaths::new(&dir);
         if !paths.keyvault.exists() {
             return Err(Error::NotFound {
@@ -317,8 +376,15 @@ impl RecoveryVault {
             Ok(Arc::new(vault))
         })
         .await??;
-        let store = local_store(&LocalPaths::new(&dir).store)?;
-        Self::open(VaultConfig::new(store, Path::default(), platform)).await
+        let store = match store {
+            Some(store) => store,
+            None => crate::Store::from_object_store(
+                local_store(&LocalPaths::new(&dir).store)?,
+                Path::default(),
+                "local",
+            ),
+        };
+        Self::open(VaultConfig::at(store, platform)).await
     }
 
     /// Opens the vault in `dir`, or creates one there (named after the
@@ -411,7 +477,7 @@ impl RecoveryVault {
             platform_key_version: version,
             settings_key: layout::hex(&wrapped_settings_key),
         };
-        if !store::put_new(
+        if !store::put_new_unique(
             config.store.as_ref(),
             &layout.vault(),
             layout::to_json(&record),
