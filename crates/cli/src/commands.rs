@@ -24,6 +24,7 @@ use zeroize::Zeroizing;
 use crate::exit::{Class, Failure};
 use crate::identities;
 use crate::keyvaults::{self, PassphraseSource};
+use crate::stores::{self, StoreChoice};
 use crate::{
     AccessCommand, AuditCommand, Cli, Command, EncryptionCommand, KeyTypeArg, KeyVaultCommand,
     KeysCommand, Who, demo, progress,
@@ -32,10 +33,16 @@ use crate::{
 pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
     let Cli {
         vault: dir,
+        store,
+        allow_http_loopback,
         quiet,
         passphrase_file,
         command,
     } = cli;
+    stores::choose(StoreChoice {
+        url: store,
+        allow_http_loopback,
+    });
     let secrets = PassphraseSource {
         file: passphrase_file,
     };
@@ -133,7 +140,16 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn init(dir: &Path, name: &str) -> Result<(), Failure> {
-    let vault = RecoveryVault::create_local(dir, name).await.map_err(|e| {
+    if stores::recorded(dir)?.is_some() {
+        return Err(Failure::usage(format!("{} holds a vault", dir.display()))
+            .next("use it as it is, or give another directory with --vault"));
+    }
+    let store = stores::for_init()?;
+    let created = match store {
+        Some(store) => RecoveryVault::create_local_with_store(dir, name, store).await,
+        None => RecoveryVault::create_local(dir, name).await,
+    };
+    let vault = created.map_err(|e| {
         let already = matches!(e, Error::AlreadyExists { .. });
         let failure = Failure::from(e);
         if already {
@@ -142,12 +158,16 @@ async fn init(dir: &Path, name: &str) -> Result<(), Failure> {
             failure
         }
     })?;
+    stores::record(dir)?;
     println!(
         "created vault {:?} (id {}) in {}",
         vault.name(),
         vault.id(),
         dir.display()
     );
+    if let Some(url) = stores::recorded(dir)? {
+        println!("its recovery points are kept in {url}");
+    }
     println!(
         "its platform key is in {} (keep that directory private)",
         dir.join("platform-keyvault").display()
@@ -157,7 +177,7 @@ async fn init(dir: &Path, name: &str) -> Result<(), Failure> {
 
 /// Refuses a directory without a vault, saying how to make one.
 fn check_vault(dir: &Path) -> Result<(), Failure> {
-    if !dir.join("store").join("vault.json").is_file() {
+    if !dir.join("store").join("vault.json").is_file() && !dir.join("store.json").is_file() {
         return Err(
             Failure::new(Class::NotFound, format!("no vault in {}", dir.display()))
                 .next("create one with `strongroom init`, or name another with --vault DIR"),
@@ -181,7 +201,10 @@ fn check_vault(dir: &Path) -> Result<(), Failure> {
 /// attached (those with a passphrase only when it was given).
 async fn open(dir: &Path, secrets: &PassphraseSource) -> Result<RecoveryVault, Failure> {
     check_vault(dir)?;
-    let vault = RecoveryVault::open_local(dir).await?;
+    let vault = match stores::for_vault(dir)? {
+        Some(store) => RecoveryVault::open_local_with_store(dir, store).await?,
+        None => RecoveryVault::open_local(dir).await?,
+    };
     for (name, principal) in identities::load(dir)? {
         vault.add_user_assigned_identity(&name, Principal::new(principal));
     }

@@ -113,7 +113,19 @@ impl From<Error> for Failure {
             Error::Store { .. } | Error::Io(_) => (
                 Class::Storage,
                 Some(
-                    "check that the path is there and writable (and the disk not full), then retry",
+                    "check the store (a local path there, writable, the disk not full; a container or bucket that exists, with credentials that may use it), then retry",
+                ),
+            ),
+            Error::StoreUnreachable { .. } => (
+                Class::Storage,
+                Some(
+                    "check the network and the store's endpoint, then retry: nothing was committed",
+                ),
+            ),
+            Error::InsecureTransport { .. } => (
+                Class::Usage,
+                Some(
+                    "use an https:// endpoint; for an emulator on this machine, give --allow-http-loopback",
                 ),
             ),
             Error::InvalidArgument { .. } | Error::Policy(_) => (Class::Usage, None),

@@ -20,6 +20,7 @@ mod exit;
 mod identities;
 mod keyvaults;
 mod progress;
+mod stores;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,20 @@ pub(crate) struct Cli {
     )]
     pub(crate) vault: PathBuf,
 
+    /// Where `init` puts the vault's recovery points: az://container/prefix
+    /// (Azure Blob Storage), s3://bucket/prefix (S3) or file:///path;
+    /// credentials from the environment (AZURE_STORAGE_*, AWS_*). Recorded
+    /// in the vault directory: later commands need not repeat it. Default:
+    /// DIR/store.
+    #[arg(long, global = true, env = "STRONGROOM_STORE", value_name = "URL")]
+    pub(crate) store: Option<String>,
+
+    /// Allows plain http:// to a store endpoint on a loopback IP address
+    /// (an emulator such as Azurite or moto on this machine). Any other
+    /// http:// endpoint is refused: data goes over HTTPS only.
+    #[arg(long, global = true, env = "STRONGROOM_ALLOW_HTTP_LOOPBACK")]
+    pub(crate) allow_http_loopback: bool,
+
     /// No progress bars (they are off anyway when stderr is not a
     /// terminal).
     #[arg(long, short, global = true)]
@@ -62,9 +77,11 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Creates a vault: a local store and a platform key in a file key
-    /// vault, in the vault directory.
-    #[command(after_help = "Example:\n  strongroom init --name backups")]
+    /// Creates a vault: a platform key in a file key vault in the vault
+    /// directory, and its recovery points in DIR/store or the --store.
+    #[command(after_help = "Examples:\n  strongroom init --name backups\n  \
+                      AZURE_STORAGE_ACCOUNT_NAME=contoso AZURE_STORAGE_ACCOUNT_KEY=... \\\n    \
+                      strongroom init --store az://backups/vault-1")]
     Init {
         /// The vault's name.
         #[arg(long, default_value = "backups")]

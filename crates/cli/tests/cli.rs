@@ -18,9 +18,21 @@ fn strongroom(dir: &Path, args: &[&str]) -> Run {
 }
 
 fn strongroom_with_stdin(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    strongroom_with_env(dir, args, stdin, &[])
+}
+
+fn strongroom_with_env(
+    dir: &Path,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+    env: &[(String, String)],
+) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
         .current_dir(dir)
         .env_remove("STRONGROOM_VAULT")
+        .env_remove("STRONGROOM_STORE")
+        .env_remove("STRONGROOM_ALLOW_HTTP_LOOPBACK")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -954,4 +966,66 @@ fn points_key_version(dir: &Path, id: &str) -> String {
         .find(|p| p["point"] == id)
         .expect("the point is listed");
     point["keys"][0]["version"].as_str().unwrap().to_owned()
+}
+
+/// `init --store` on Azurite and on moto: the points go to the emulator
+/// (the vault directory holds the platform key and `store.json`, no
+/// point), every later command finds the store, and plain HTTP without
+/// `--allow-http-loopback` is refused before anything is sent.
+#[test]
+fn a_vault_in_azure_blob_or_s3() {
+    for emulator in [
+        strongroom_test_stores::azurite(),
+        strongroom_test_stores::moto(),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let env = emulator.env(emulator.addr());
+        let url = emulator.url(&strongroom_test_stores::unique_prefix("cli"));
+        let run = |args: &[&str]| strongroom_with_env(dir, args, None, &env);
+
+        let refused = run(&["init", "--store", &url]);
+        assert_eq!(refused.code, 2, "{emulator:?}: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains("plain HTTP")
+                && refused.stderr.contains("--allow-http-loopback"),
+            "{}",
+            refused.stderr
+        );
+        assert!(
+            !dir.join(".strongroom").exists(),
+            "a refused init left a vault"
+        );
+
+        let init = run(&["--allow-http-loopback", "init", "--store", &url]);
+        assert_eq!(init.code, 0, "{emulator:?}: {}", init.stderr);
+        assert!(init.stdout.contains(&url), "{}", init.stdout);
+        let with = |args: &[&str]| {
+            let mut all = vec!["--allow-http-loopback"];
+            all.extend_from_slice(args);
+            let run = run(&all);
+            assert_eq!(run.code, 0, "{emulator:?} {args:?}: {}", run.stderr);
+            run.stdout
+        };
+        with(&["protect", "db"]);
+        let source = data(9 * 1024 * 1024 + 77);
+        std::fs::write(dir.join("db.dump"), &source).unwrap();
+        let id = with(&["backup", "db", "db.dump"]).trim().to_owned();
+        assert!(with(&["points"]).contains(&id));
+        with(&["restore", &id, "-o", "restored.dump"]);
+        assert!(std::fs::read(dir.join("restored.dump")).unwrap() == source);
+        with(&["verify", &id]);
+        // No point in the vault directory: the store holds them.
+        assert!(files_named(dir, "manifest.json").is_empty(), "{emulator:?}");
+        assert!(files_named(dir, "body").is_empty(), "{emulator:?}");
+
+        // Without the flag, the recorded store is refused as plain HTTP.
+        let refused = run(&["points"]);
+        assert_eq!(refused.code, 2, "{}", refused.stderr);
+        // Another store than the recorded one is refused.
+        let other = emulator.url("another");
+        let refused = run(&["--allow-http-loopback", "--store", &other, "points"]);
+        assert_eq!(refused.code, 2, "{}", refused.stderr);
+        assert!(refused.stderr.contains(&url), "{}", refused.stderr);
+    }
 }
