@@ -9,6 +9,7 @@
 //! `strongroom` command writes to a temporary file and renames it only on
 //! success).
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::sync::Arc;
@@ -30,6 +31,9 @@ use crate::{Error, Progress, ProgressFn, store};
 
 /// Body bytes read per part when restoring (rounded to whole chunks).
 const PART_TARGET: u64 = 8 * 1024 * 1024;
+
+/// Body parts a restore reads ahead of the one it opens.
+const READ_AHEAD: usize = 2;
 
 /// Where restored bytes go.
 pub(crate) trait Sink: Send {
@@ -287,27 +291,41 @@ impl RecoveryVault {
             let path = path.clone();
             tokio::spawn(async move { store::get_range(store.as_ref(), &path, range).await })
         };
+        // Two parts in flight while one is opened and written: the opening
+        // (on the vault's threads) and the transfer overlap. The plaintext
+        // goes into one buffer, reused part after part and wiped once at
+        // the end (a fresh buffer per part cost page faults and a wipe
+        // each).
+        let mut requested = 0u64;
+        let mut in_flight = VecDeque::new();
+        let mut request = |in_flight: &mut VecDeque<_>| {
+            while in_flight.len() < READ_AHEAD && requested < body_len {
+                let end = (requested + part).min(body_len);
+                in_flight.push_back(fetch(requested..end));
+                requested = end;
+            }
+        };
+        request(&mut in_flight);
         let mut at = 0u64;
-        let mut next = Some(fetch(0..part.min(body_len)));
         let mut done = 0u64;
-        while let Some(current) = next.take() {
+        let mut plain = Zeroizing::new(Vec::new());
+        while let Some(current) = in_flight.pop_front() {
             let bytes = current
                 .await
                 .map_err(|e| Error::Io(io::Error::other(format!("a read task failed: {e}"))))??;
             let end = at + bytes.len() as u64;
             let last = end >= body_len;
-            if !last {
-                next = Some(fetch(end..(end + part).min(body_len)));
-            }
-            let (back, plain) = blocking(move || {
-                let opened = opener.open(&bytes, last);
-                (opener, opened)
+            request(&mut in_flight);
+            let (back, buffer, opened) = blocking(move || {
+                let opened = opener.open(&bytes, last, &mut plain);
+                (opener, plain, opened)
             })
             .await?;
             opener = back;
-            let plain = plain?;
-            sink.write_all(&plain).await?;
-            done += plain.len() as u64;
+            plain = buffer;
+            let n = opened?;
+            sink.write_all(&plain[..n]).await?;
+            done += n as u64;
             at = end;
             if let Some(progress) = &progress {
                 progress(Progress {
@@ -453,9 +471,14 @@ impl LayeredOpener {
 
     /// Opens the next part of the stored body (`last`: the part that ends
     /// it); returns the plaintext it releases.
-    fn open(&mut self, body: &[u8], last: bool) -> Result<Zeroizing<Vec<u8>>, Error> {
+    fn open(
+        &mut self,
+        body: &[u8],
+        last: bool,
+        out: &mut Zeroizing<Vec<u8>>,
+    ) -> Result<usize, Error> {
         let Some(outer) = &mut self.outer else {
-            return open_part(&mut self.inner, body, last)
+            return open_part(&mut self.inner, body, last, out)
                 .map_err(|e| envelope_error(&self.point, e));
         };
         // The outer layer opens straight after the inner body bytes held
@@ -466,12 +489,12 @@ impl LayeredOpener {
             .map_err(|e| in_infrastructure_layer(envelope_error(&self.point, e)))?;
         let opened = if last {
             let rest = std::mem::take(&mut outer.pending);
-            open_part(&mut self.inner, &rest, true)
+            open_part(&mut self.inner, &rest, true, out)
         } else {
             // More of the inner body follows: its whole chunks here are
             // not its final one.
             let take = outer.pending.len() / outer.inner_stride * outer.inner_stride;
-            let opened = open_part(&mut self.inner, &outer.pending[..take], false);
+            let opened = open_part(&mut self.inner, &outer.pending[..take], false, out);
             outer.pending.drain(..take);
             opened
         };
@@ -502,21 +525,29 @@ impl OuterOpener {
     }
 }
 
-/// Opens one part with `opener`: the body's last when `last`.
+/// Opens one part with `opener` (the body's last when `last`) into the
+/// front of `out`, which grows as needed and keeps its size; returns the
+/// bytes opened.
 fn open_part(
     opener: &mut BodyOpener,
     body: &[u8],
     last: bool,
-) -> Result<Zeroizing<Vec<u8>>, strongroom_envelope::Error> {
-    if last {
-        let mut plain = Zeroizing::new(vec![0u8; opener.final_opened_len(body.len())?]);
-        opener.finish(body, &mut plain)?;
-        Ok(plain)
+    out: &mut Zeroizing<Vec<u8>>,
+) -> Result<usize, strongroom_envelope::Error> {
+    let len = if last {
+        opener.final_opened_len(body.len())?
     } else {
-        let mut plain = Zeroizing::new(vec![0u8; opener.opened_len(body.len())?]);
-        opener.open(body, &mut plain)?;
-        Ok(plain)
+        opener.opened_len(body.len())?
+    };
+    if out.len() < len {
+        out.resize(len, 0);
     }
+    if last {
+        opener.finish(body, &mut out[..len])?;
+    } else {
+        opener.open(body, &mut out[..len])?;
+    }
+    Ok(len)
 }
 
 /// Says that an integrity failure is the infrastructure layer's.

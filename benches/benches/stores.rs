@@ -1,0 +1,237 @@
+//! Backups to and restores from the cloud stores' emulators (issue 15,
+//! "Performance"): `STORE_BENCH_MIB` MiB (default 1024) on 2 threads, to
+//! Azurite (Azure Blob) and moto (S3) over loopback HTTP, against an
+//! unencrypted upload and download of the same bytes through the same
+//! `object_store` client: encryption must cost under 10% of the transfer.
+//!
+//! Groups `store_backup_<store>` and `store_restore_<store>`
+//! (`Throughput::Bytes`):
+//! * `strongroom`: `RecoveryVault::backup` from memory (1 MiB chunks,
+//!   8 MiB parts, 2 parts in flight, the defaults) into a vault whose
+//!   points are in the emulator (`Store::open` of `az://` / `s3://`), and
+//!   `restore` into a reused, pre-touched buffer. Points are deleted after
+//!   each backup, outside the timing.
+//! * `plain`: the same bytes through the same client, unencrypted: an
+//!   8 MiB-part multipart upload with 2 parts in flight, and a read back in
+//!   8 MiB ranged gets with two in flight (as the vault reads).
+//!
+//! Before the groups, one pass of each prints the peak RSS it added
+//! (VmHWM over VmRSS, reset through /proc/self/clear_refs), beside the
+//! 2 GiB the input and output buffers hold.
+//!
+//! Needs the emulators:
+//! `bash scripts/emulators.sh -- cargo bench -p strongroom-benches --bench stores`
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Into, input};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_main};
+use strongroom::object_store::path::Path;
+use strongroom::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use strongroom::{BackupOptions, RecoveryVault, StoreOptions};
+use strongroom_test_stores::{Emulator, EmulatorKind, azurite, moto, unique_prefix};
+
+const PART: usize = 8 << 20;
+
+fn len() -> usize {
+    std::env::var("STORE_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1024)
+        << 20
+}
+
+/// A /proc/self/status field in KiB.
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs `f` and returns the MiB of peak RSS it added.
+fn peak_added_mib(f: impl FnOnce()) -> u64 {
+    // "5" resets the peak to the current RSS (Linux).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = status_kib("VmRSS:");
+    f();
+    status_kib("VmHWM:").saturating_sub(before) / 1024
+}
+
+async fn plain_upload(store: &Arc<dyn ObjectStore>, path: &Path, data: &[u8]) {
+    let mut upload = store.put_multipart(path).await.expect("multipart");
+    let mut in_flight: VecDeque<tokio::task::JoinHandle<strongroom::object_store::Result<()>>> =
+        VecDeque::new();
+    for part in data.chunks(PART) {
+        if in_flight.len() >= 2 {
+            let task = in_flight.pop_front().expect("a part");
+            task.await.expect("join").expect("part");
+        }
+        let payload = PutPayload::from(bytes::Bytes::copy_from_slice(part));
+        in_flight.push_back(tokio::spawn(upload.put_part(payload)));
+    }
+    for task in in_flight {
+        task.await.expect("join").expect("part");
+    }
+    upload.complete().await.expect("complete");
+}
+
+async fn plain_download(store: &Arc<dyn ObjectStore>, path: &Path, out: &mut [u8], len: usize) {
+    // As the vault reads: 8 MiB ranges, two in flight while one is copied.
+    let mut requested = 0u64;
+    let mut in_flight = VecDeque::new();
+    let mut request = |in_flight: &mut VecDeque<_>| {
+        while in_flight.len() < 2 && requested < len as u64 {
+            let end = (requested + PART as u64).min(len as u64);
+            let (store, path) = (Arc::clone(store), path.clone());
+            let range = requested..end;
+            in_flight.push_back(tokio::spawn(
+                async move { store.get_range(&path, range).await },
+            ));
+            requested = end;
+        }
+    };
+    request(&mut in_flight);
+    let mut at = 0usize;
+    while let Some(current) = in_flight.pop_front() {
+        let bytes = current.await.expect("join").expect("range");
+        request(&mut in_flight);
+        out[at..at + bytes.len()].copy_from_slice(&bytes);
+        at += bytes.len();
+    }
+    assert_eq!(at, len);
+}
+
+fn bench_store(c: &mut Criterion, emulator: Emulator, data: &[u8], out: &mut [u8]) {
+    let len = data.len();
+    let name = match emulator.kind() {
+        EmulatorKind::Azurite => "azurite",
+        EmulatorKind::Moto => "moto",
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut options = StoreOptions::default()
+        .from_env(false)
+        .allow_http_loopback(true)
+        // 1 GiB objects on a loaded emulator: no request cut short.
+        .request_timeout(Duration::from_secs(600));
+    for (key, value) in emulator.config(emulator.addr()) {
+        options = options.config(key, value);
+    }
+    let store = options
+        .open(&emulator.url(&unique_prefix("bench")))
+        .expect("store");
+    let client = store.object_store();
+    let plain_path = Path::from(format!("{}/plain", store.prefix()));
+    let dir = tempfile::tempdir().expect("dir");
+    let vault = runtime
+        .block_on(RecoveryVault::create_local_with_store(
+            dir.path(),
+            "bench",
+            store,
+        ))
+        .expect("vault");
+    let item = runtime.block_on(vault.protect("disk")).expect("item");
+
+    // Peak memory, one pass each.
+    let mut point = None;
+    let backup_mib = peak_added_mib(|| {
+        point = Some(
+            runtime
+                .block_on(vault.backup(&item, data, BackupOptions::default()))
+                .expect("backup"),
+        );
+    });
+    let point = point.expect("a point");
+    let restore_mib = peak_added_mib(|| {
+        runtime
+            .block_on(vault.restore(&point, Into { buf: out, at: 0 }))
+            .expect("restore");
+    });
+    assert!(out[..len] == data[..], "{name}: round trip");
+    let upload_mib = peak_added_mib(|| runtime.block_on(plain_upload(&client, &plain_path, data)));
+    let download_mib =
+        peak_added_mib(|| runtime.block_on(plain_download(&client, &plain_path, out, len)));
+    eprintln!(
+        "{name}: parts in flight 2 (8 MiB); peak RSS added: backup {backup_mib} MiB, restore {restore_mib} MiB, plain upload {upload_mib} MiB, plain download {download_mib} MiB"
+    );
+
+    let mut g = c.benchmark_group(format!("store_backup_{name}"));
+    g.throughput(Throughput::Bytes(len as u64))
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(30));
+    g.bench_function("strongroom", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let began = Instant::now();
+                let point = runtime
+                    .block_on(vault.backup(&item, data, BackupOptions::default()))
+                    .expect("backup");
+                total += began.elapsed();
+                runtime
+                    .block_on(vault.delete_point(&point))
+                    .expect("delete");
+            }
+            total
+        });
+    });
+    g.bench_function("plain", |b| {
+        b.iter(|| runtime.block_on(plain_upload(&client, &plain_path, data)));
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("store_restore_{name}"));
+    g.throughput(Throughput::Bytes(len as u64))
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(30));
+    g.bench_function("strongroom", |b| {
+        b.iter(|| {
+            let n = runtime
+                .block_on(vault.restore(&point, Into { buf: out, at: 0 }))
+                .expect("restore");
+            assert_eq!(n as usize, len);
+        });
+    });
+    g.bench_function("plain", |b| {
+        b.iter(|| runtime.block_on(plain_download(&client, &plain_path, out, len)));
+    });
+    g.finish();
+    runtime
+        .block_on(vault.delete_point(&point))
+        .expect("delete");
+    runtime
+        .block_on(client.delete(&plain_path))
+        .expect("delete plain");
+}
+
+fn bench(c: &mut Criterion) {
+    let len = len();
+    let data = input(len);
+    let mut out = vec![1u8; len + (1 << 20)];
+    for emulator in [azurite(), moto()] {
+        bench_store(c, emulator, &data, &mut out);
+    }
+}
+
+fn benches() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+}
+
+criterion_main!(benches);
