@@ -110,6 +110,33 @@ impl RecoveryVault {
         Self::wrap(|rt| rt.block_on(crate::RecoveryVault::open_local(dir)))
     }
 
+    /// As [`crate::RecoveryVault::create_local_with_store`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn create_local_with_store(
+        dir: impl AsRef<Path>,
+        name: &str,
+        store: crate::Store,
+    ) -> Result<Self, Error> {
+        Self::wrap(|rt| {
+            rt.block_on(crate::RecoveryVault::create_local_with_store(
+                dir, name, store,
+            ))
+        })
+    }
+
+    /// As [`crate::RecoveryVault::open_local_with_store`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn open_local_with_store(
+        dir: impl AsRef<Path>,
+        store: crate::Store,
+    ) -> Result<Self, Error> {
+        Self::wrap(|rt| rt.block_on(crate::RecoveryVault::open_local_with_store(dir, store)))
+    }
+
     /// As [`crate::RecoveryVault::create`].
     ///
     /// # Errors

@@ -33,6 +33,8 @@ pub enum StoreKind {
     Azure,
     /// Amazon S3 or an S3-compatible service (`s3://`).
     S3,
+    /// A store made elsewhere ([`Store::from_object_store`]).
+    Other,
 }
 
 /// How to reach a store named by URL: credentials and endpoints beyond the
@@ -257,7 +259,7 @@ impl Store {
             store,
             prefix,
             url: url.to_owned(),
-            kind: StoreKind::Local,
+            kind: StoreKind::Other,
         }
     }
 
@@ -267,7 +269,7 @@ impl Store {
         &self.url
     }
 
-    /// Local, Azure or S3.
+    /// Local, Azure, S3, or another made elsewhere.
     #[must_use]
     pub fn kind(&self) -> StoreKind {
         self.kind

@@ -17,13 +17,16 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use futures::stream::BoxStream;
-use strongroom::keyvault::{MemoryKeyVault, VaultProperties};
+use strongroom::keyvault::{
+    KeyOptions, KeyType, KeyVault, MemoryKeyVault, Permissions, Principal, VaultProperties,
+};
 use strongroom::object_store::path::Path;
 use strongroom::object_store::{
     CopyOptions, Error as ObjectError, GetOptions, GetResult, ListResult, MultipartUpload,
     ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions, PutPayload,
     PutResult, RenameOptions, Result as ObjectResult,
 };
+use strongroom::policy::{CustomerKey, EncryptionSettings};
 use strongroom::{
     BackupOptions, Error, RecoveryVault, RewrapOptions, Store, StoreOptions, VaultConfig,
 };
@@ -169,6 +172,7 @@ suite!(
     rewrap_moves_points_to_a_new_key_version,
     a_second_vault_at_the_same_prefix_is_refused,
     a_retried_create_that_landed_counts_as_created,
+    two_layers_under_a_customer_key,
 );
 
 /// Several parts (multipart upload of 8 MiB parts), range restore, the
@@ -225,6 +229,60 @@ async fn backup_restore_ranges_and_listing(target: Target) {
             assert!(objects.contains(&rel), "{target:?}: {rel} in {objects:?}");
         }
     }
+}
+
+/// Infrastructure encryption (R16) with a customer key: both headers go
+/// to the store, both layers restore (whole and by range), and a rewrap
+/// after a platform rotation moves the outer one.
+async fn two_layers_under_a_customer_key(target: Target) {
+    let place = Place::new(target, "two-layers");
+    let vault = place.create().await;
+    let kv = Arc::new(MemoryKeyVault::new(VaultProperties::new("contoso-kv")).unwrap());
+    let admin = Principal::new("admin@contoso");
+    kv.set_access_policy(&admin, Permissions::all()).unwrap();
+    kv.create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
+        .unwrap();
+    kv.enable_purge_protection().unwrap();
+    kv.set_access_policy(&vault.system_identity(), Permissions::key_user())
+        .unwrap();
+    vault.attach_key_vault(kv).unwrap();
+    vault
+        .set_encryption(
+            EncryptionSettings::customer_managed(CustomerKey::new("contoso-kv", "cmk"))
+                .with_infrastructure_encryption(),
+        )
+        .await
+        .unwrap();
+    let item = vault.protect("db").await.unwrap();
+    let source = data(9 * 1024 * 1024 + 3, 11);
+    let point = vault
+        .backup(&item, source.as_slice(), BackupOptions::default())
+        .await
+        .unwrap();
+    assert!(point.infrastructure_encrypted());
+    let objects = place.objects().await;
+    assert!(
+        objects.contains(&format!("points/db/{}/outer-header", point.id())),
+        "{target:?}: {objects:?}"
+    );
+    let mut restored = Vec::new();
+    vault.restore(&point, &mut restored).await.unwrap();
+    assert!(restored == source, "{target:?}");
+    let mut part = Vec::new();
+    vault
+        .restore_range(&point, 8_000_000..8_500_000, &mut part)
+        .await
+        .unwrap();
+    assert!(part == source[8_000_000..8_500_000], "{target:?}");
+
+    let version = vault.rotate_platform_key().await.unwrap();
+    let report = vault.rewrap(RewrapOptions::default()).await.unwrap();
+    assert_eq!(report.rewrapped, 1, "{target:?}: {report:?}");
+    let point = vault.point(&item, point.id()).await.unwrap();
+    assert_eq!(point.infrastructure_keys()[0].version, version);
+    let mut restored = Vec::new();
+    vault.restore(&point, &mut restored).await.unwrap();
+    assert!(restored == source, "{target:?}");
 }
 
 /// Deleting a point removes its header (its only wrapped DEK) first: a copy
