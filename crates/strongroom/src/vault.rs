@@ -315,6 +315,19 @@ impl RecoveryVault {
                 what: format!("a vault in {}", dir.display()),
             });
         }
+        // A store that holds a vault already is refused before the platform
+        // key vault is made (none is left behind in `dir`).
+        if let Some(store) = &store {
+            let record = Layout::new(store.prefix().clone()).vault();
+            if store::head(store.object_store().as_ref(), &record)
+                .await?
+                .is_some()
+            {
+                return Err(Error::AlreadyExists {
+                    what: format!("a vault in {}", store.url()),
+                });
+            }
+        }
         std::fs::create_dir_all(&dir)?;
         let name_owned = name.to_owned();
         let platform = blocking(move || -> Result<Arc<dyn KeyVault>, Error> {

@@ -408,6 +408,14 @@ async fn a_second_vault_at_the_same_prefix_is_refused(target: Target) {
         matches!(second, Err(Error::AlreadyExists { .. })),
         "{target:?}: {second:?}"
     );
+    // Refused before its platform key vault was made: nothing left there.
+    assert!(
+        std::fs::read_dir(other_dir.path())
+            .unwrap()
+            .next()
+            .is_none(),
+        "{target:?}: the refused vault left files behind"
+    );
     assert_eq!(place.open().await.id(), vault.id());
 }
 
