@@ -13,6 +13,7 @@
 //! [`StoreOptions::allow_http_loopback`]. TLS certificates are always
 //! checked against the system's roots; no option turns that off.
 
+#[cfg(any(feature = "azure", feature = "aws", test))]
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -210,7 +211,8 @@ impl Store {
     /// [`Error::InvalidArgument`] for a malformed URL, an unknown scheme,
     /// a scheme whose feature is off, or an unknown or refused setting;
     /// [`Error::InsecureTransport`] for a plain-HTTP endpoint not allowed
-    /// (R19); [`Error::Store`] when the client cannot be built.
+    /// (R19), or a client that cannot be set up from the settings given
+    /// (no account name for Azure, say).
     pub fn open(url: &str, options: &StoreOptions) -> Result<Self, Error> {
         let parsed = parse_url(url)?;
         for (key, _) in &options.config {
@@ -377,6 +379,7 @@ fn split_bucket(url: &str, rest: &str) -> Result<(String, Path), Error> {
 
 /// R19: whether plain HTTP may be used to reach `endpoint`. HTTPS: no
 /// need. HTTP: only to a loopback IP address, and only when allowed.
+#[cfg(any(feature = "azure", feature = "aws", test))]
 fn check_endpoint(endpoint: &str, allow_http_loopback: bool) -> Result<bool, Error> {
     let lower = endpoint.to_ascii_lowercase();
     if lower.starts_with("https://") {
@@ -436,11 +439,14 @@ fn client_settings(
     )
 }
 
+/// A client that cannot be built is a settings problem, not a store
+/// failure: nothing was sent, and retrying will not help.
+#[cfg(any(feature = "azure", feature = "aws"))]
 fn client_error(what: &str) -> impl FnOnce(object_store::Error) -> Error + '_ {
-    move |source| Error::Store {
-        operation: "open",
-        path: what.to_owned(),
-        source,
+    move |source| Error::InvalidArgument {
+        reason: format!(
+            "cannot set up a client for {what}: {source}; give the store's settings in the environment or with StoreOptions::config"
+        ),
     }
 }
 

@@ -580,6 +580,18 @@ fn plain_http_is_refused_unless_allowed_for_a_loopback_emulator() {
             "{refused}"
         );
         loopback.allow_http_loopback(true).open(url).unwrap();
+        if url.starts_with("az") {
+            // No account: a settings problem, said as one.
+            let missing = StoreOptions::default()
+                .from_env(false)
+                .config(key, endpoint.replace("http://", "https://"))
+                .open(url)
+                .unwrap_err();
+            assert!(
+                matches!(&missing, Error::InvalidArgument { reason } if reason.contains("az://container")),
+                "{missing:?}"
+            );
+        }
         // HTTPS is fine, and turning certificate checks or HTTPS off is not
         // a setting one can give.
         let https = endpoint.replace("http://", "https://");
