@@ -33,10 +33,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Into, input};
+use common::{Into, input, plain_upload};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_main};
 use strongroom::object_store::path::Path;
-use strongroom::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use strongroom::object_store::{ObjectStore, ObjectStoreExt};
 use strongroom::{BackupOptions, RecoveryVault, StoreOptions};
 use strongroom_test_stores::{Emulator, EmulatorKind, azurite, moto, unique_prefix};
 
@@ -71,24 +71,6 @@ fn peak_added_mib(f: impl FnOnce()) -> u64 {
     status_kib("VmHWM:").saturating_sub(before) / 1024
 }
 
-async fn plain_upload(store: &Arc<dyn ObjectStore>, path: &Path, data: &[u8]) {
-    let mut upload = store.put_multipart(path).await.expect("multipart");
-    let mut in_flight: VecDeque<tokio::task::JoinHandle<strongroom::object_store::Result<()>>> =
-        VecDeque::new();
-    for part in data.chunks(PART) {
-        if in_flight.len() >= 2 {
-            let task = in_flight.pop_front().expect("a part");
-            task.await.expect("join").expect("part");
-        }
-        let payload = PutPayload::from(bytes::Bytes::copy_from_slice(part));
-        in_flight.push_back(tokio::spawn(upload.put_part(payload)));
-    }
-    for task in in_flight {
-        task.await.expect("join").expect("part");
-    }
-    upload.complete().await.expect("complete");
-}
-
 async fn plain_download(store: &Arc<dyn ObjectStore>, path: &Path, out: &mut [u8], len: usize) {
     // As the vault reads: 8 MiB ranges, two in flight while one is copied.
     let mut requested = 0u64;
@@ -113,6 +95,21 @@ async fn plain_download(store: &Arc<dyn ObjectStore>, path: &Path, out: &mut [u8
         at += bytes.len();
     }
     assert_eq!(at, len);
+}
+
+/// A group of whole-data runs: 10 samples, one run each.
+fn group<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+    len: usize,
+) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Bytes(len as u64))
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(30));
+    g
 }
 
 fn bench_store(c: &mut Criterion, emulator: Emulator, data: &[u8], out: &mut [u8]) {
@@ -240,12 +237,7 @@ fn bench_store(c: &mut Criterion, emulator: Emulator, data: &[u8], out: &mut [u8
         restore_ratios.len()
     );
 
-    let mut g = c.benchmark_group(format!("store_backup_{name}"));
-    g.throughput(Throughput::Bytes(len as u64))
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(100))
-        .measurement_time(Duration::from_secs(30));
+    let mut g = group(c, &format!("store_backup_{name}"), len);
     g.bench_function("strongroom", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -267,12 +259,7 @@ fn bench_store(c: &mut Criterion, emulator: Emulator, data: &[u8], out: &mut [u8
     });
     g.finish();
 
-    let mut g = c.benchmark_group(format!("store_restore_{name}"));
-    g.throughput(Throughput::Bytes(len as u64))
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(100))
-        .measurement_time(Duration::from_secs(30));
+    let mut g = group(c, &format!("store_restore_{name}"), len);
     g.bench_function("strongroom", |b| {
         b.iter(|| {
             let n = runtime

@@ -35,11 +35,11 @@ use std::iter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Into, base_dir, input};
+use common::{Into, base_dir, input, plain_upload};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_main};
 use strongroom::object_store::local::LocalFileSystem;
 use strongroom::object_store::path::Path;
-use strongroom::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use strongroom::object_store::{ObjectStore, ObjectStoreExt};
 use strongroom::{BackupOptions, RecoveryVault};
 
 fn len() -> usize {
@@ -149,22 +149,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("plain-object-store", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let mut upload = store.put_multipart(&path).await.expect("multipart");
-                let mut in_flight: std::collections::VecDeque<
-                    tokio::task::JoinHandle<strongroom::object_store::Result<()>>,
-                > = std::collections::VecDeque::new();
-                for part in data.chunks(8 << 20) {
-                    if in_flight.len() >= 2 {
-                        let task = in_flight.pop_front().expect("a part");
-                        task.await.expect("join").expect("part");
-                    }
-                    let payload = PutPayload::from(bytes::Bytes::copy_from_slice(part));
-                    in_flight.push_back(tokio::spawn(upload.put_part(payload)));
-                }
-                for task in in_flight {
-                    task.await.expect("join").expect("part");
-                }
-                upload.complete().await.expect("complete");
+                plain_upload(&store, &path, &data).await;
                 // Read back as the vault does: 8 MiB ranged gets, the next
                 // one in flight while the last is copied out.
                 let part = 8u64 << 20;

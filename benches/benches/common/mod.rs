@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,6 +12,8 @@ use strongroom::keyvault::{
     FileKeyVault, KeyOptions, KeyType, KeyVault, Permissions, Principal, RootKeySource,
     VaultProperties,
 };
+use strongroom::object_store::path::Path as StorePath;
+use strongroom::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 /// `VAULT_BENCH_DIR`, or the system temporary directory.
 pub fn base_dir() -> PathBuf {
@@ -83,4 +86,25 @@ pub fn customer_key_vault(dir: &Path, name: &str) -> (Arc<dyn KeyVault>, Princip
     kv.create_key(&admin, "cmk", KeyType::Rsa3072, KeyOptions::default())
         .expect("key");
     (kv, admin)
+}
+
+/// `data` uploaded unencrypted at `path`, as the vault uploads: an 8 MiB
+/// part multipart upload with 2 parts in flight (the plain peer of the
+/// backup benches).
+pub async fn plain_upload(store: &Arc<dyn ObjectStore>, path: &StorePath, data: &[u8]) {
+    let mut upload = store.put_multipart(path).await.expect("multipart");
+    let mut in_flight: VecDeque<tokio::task::JoinHandle<strongroom::object_store::Result<()>>> =
+        VecDeque::new();
+    for part in data.chunks(8 << 20) {
+        if in_flight.len() >= 2 {
+            let task = in_flight.pop_front().expect("a part");
+            task.await.expect("join").expect("part");
+        }
+        let payload = PutPayload::from(bytes::Bytes::copy_from_slice(part));
+        in_flight.push_back(tokio::spawn(upload.put_part(payload)));
+    }
+    for task in in_flight {
+        task.await.expect("join").expect("part");
+    }
+    upload.complete().await.expect("complete");
 }

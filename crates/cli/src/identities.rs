@@ -39,15 +39,20 @@ pub(crate) fn load(dir: &Path) -> Result<BTreeMap<String, String>, Failure> {
 pub(crate) fn add(dir: &Path, name: &str, principal: &str) -> Result<(), Failure> {
     let mut all = load(dir)?;
     all.insert(name.to_owned(), principal.to_owned());
-    let path = path(dir);
-    let temp = path.with_extension("json.tmp");
     // safe: a map of strings always serializes.
     let bytes = serde_json::to_vec_pretty(&all).unwrap_or_default();
+    write_durably(&path(dir), &bytes)
+}
+
+/// Writes `bytes` to `path` whole or not at all: into `path.tmp`, fsynced,
+/// then renamed into place.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let temp = path.with_extension("json.tmp");
     let written = std::fs::File::create(&temp).and_then(|mut file| {
-        std::io::Write::write_all(&mut file, &bytes)?;
+        std::io::Write::write_all(&mut file, bytes)?;
         file.sync_all()
     });
     written
-        .and_then(|()| std::fs::rename(&temp, &path))
+        .and_then(|()| std::fs::rename(&temp, path))
         .map_err(|e| Failure::io(&format!("cannot write {}", path.display()), &e))
 }

@@ -87,17 +87,9 @@ pub(crate) fn record(dir: &Path) -> Result<(), Failure> {
     let Some(url) = &choice().url else {
         return Ok(());
     };
-    let path = path(dir);
-    let temp = path.with_extension("json.tmp");
     // safe: a struct of one string always serializes.
     let bytes = serde_json::to_vec_pretty(&Recorded { url: url.clone() }).unwrap_or_default();
-    let written = std::fs::File::create(&temp).and_then(|mut file| {
-        std::io::Write::write_all(&mut file, &bytes)?;
-        file.sync_all()
-    });
-    written
-        .and_then(|()| std::fs::rename(&temp, &path))
-        .map_err(|e| Failure::io(&format!("cannot write {}", path.display()), &e))
+    crate::identities::write_durably(&path(dir), &bytes)
 }
 
 /// The store of the vault in `dir`: the recorded one, or `None` for

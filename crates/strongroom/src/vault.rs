@@ -266,6 +266,18 @@ pub(crate) fn local_store(dir: &FsPath) -> Result<Arc<dyn ObjectStore>, Error> {
     Ok(Arc::new(store))
 }
 
+/// `store`, or the local vault's own `dir/store` when none is given.
+fn store_or_local(store: Option<crate::Store>, dir: &FsPath) -> Result<crate::Store, Error> {
+    match store {
+        Some(store) => Ok(store),
+        None => Ok(crate::Store::from_object_store(
+            local_store(&LocalPaths::new(dir).store)?,
+            Path::default(),
+            "local",
+        )),
+    }
+}
+
 fn vault_error(what: &str) -> impl FnOnce(VaultError) -> Error + '_ {
     move |source| key_error(what.to_owned(), source)
 }
@@ -341,14 +353,7 @@ impl RecoveryVault {
             Ok(Arc::new(vault))
         })
         .await??;
-        let store = match store {
-            Some(store) => store,
-            None => crate::Store::from_object_store(
-                local_store(&LocalPaths::new(&dir).store)?,
-                Path::default(),
-                "local",
-            ),
-        };
+        let store = store_or_local(store, &dir)?;
         Self::create(VaultConfig::at(store, platform), name).await
     }
 
@@ -389,14 +394,7 @@ impl RecoveryVault {
             Ok(Arc::new(vault))
         })
         .await??;
-        let store = match store {
-            Some(store) => store,
-            None => crate::Store::from_object_store(
-                local_store(&LocalPaths::new(&dir).store)?,
-                Path::default(),
-                "local",
-            ),
-        };
+        let store = store_or_local(store, &dir)?;
         Self::open(VaultConfig::at(store, platform)).await
     }
 
