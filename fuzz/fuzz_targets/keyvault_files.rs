@@ -16,8 +16,8 @@
 //! replaced by the payload, overwritten by it at the offset, has it
 //! inserted at the offset, is cut at the offset and the payload appended,
 //! or is deleted. The vault is opened with its key file and witness; if it
-//! opens, its audit log is read, verified and exported, and its keys
-//! listed and read. The payload, and the archived `audit.log` when it was
+//! opens, its audit log is read, verified and exported, and its keys and
+//! secrets listed and read. The payload, and the archived `audit.log` when it was
 //! the file changed, are also verified as archived audit log segments
 //! against the untouched vault.
 //!
@@ -39,7 +39,7 @@ use libfuzzer_sys::fuzz_target;
 use strongroom_envelope::WrapAlgorithm;
 use strongroom_keyvault::{
     AttributeUpdate, FileKeyVault, FileVaultOptions, KeyOptions, KeyType, KeyVault, Permissions,
-    Principal, RootKeySource, VaultError, VaultProperties,
+    Principal, RootKeySource, SecretOptions, VaultError, VaultProperties,
 };
 
 struct Fixture {
@@ -141,6 +141,24 @@ fn setup() -> Fixture {
         vault.delete_key(&admin, name).unwrap();
     }
     vault.purge_key(&admin, "gone").unwrap();
+    // Secrets (sealed values), one deleted and one purged, and the owner
+    // key a backup makes.
+    let mut secret_options = SecretOptions::default();
+    secret_options.content_type = Some("BEK".into());
+    vault
+        .set_secret(&admin, "bek", &[9; 32], secret_options)
+        .unwrap();
+    vault
+        .set_secret(&admin, "bek", b"second", SecretOptions::default())
+        .unwrap();
+    for name in ["old-secret", "gone-secret"] {
+        vault
+            .set_secret(&admin, name, b"x", SecretOptions::default())
+            .unwrap();
+        vault.delete_secret(&admin, name).unwrap();
+    }
+    vault.purge_secret(&admin, "gone-secret").unwrap();
+    vault.backup_secret(&admin, "bek").unwrap();
     vault
         .rotate_key(&admin, "aes", KeyOptions::default())
         .unwrap();
@@ -318,13 +336,23 @@ fuzz_target!(|data: &[u8]| {
             }
             let listed = vault.list_keys(admin);
             let got = vault.get_key(admin, "rsa", None);
+            let secrets = vault.list_secrets(admin);
+            let secret = vault.get_secret(admin, "bek", None);
             let again = vault.verify_audit_log();
             if untouched {
                 verified.as_ref().expect("an untouched vault verifies");
                 assert_eq!(listed.as_ref().expect("list").len(), 2);
                 got.as_ref().expect("get");
+                assert_eq!(secrets.as_ref().expect("list secrets").len(), 1);
+                let secret = secret.as_ref().expect("get secret");
+                assert_eq!(secret.value.expose_secret(), b"second");
             }
-            if verified.is_ok() && listed.is_ok() && got.is_ok() {
+            if verified.is_ok()
+                && listed.is_ok()
+                && got.is_ok()
+                && secrets.is_ok()
+                && secret.is_ok()
+            {
                 again
                     .as_ref()
                     .expect("the vault's own calls keep its log verifiable");
@@ -335,6 +363,8 @@ fuzz_target!(|data: &[u8]| {
                 exported.err(),
                 listed.err(),
                 got.err(),
+                secrets.err(),
+                secret.err(),
                 again.err(),
             ] {
                 if let Some(err) = result {

@@ -970,7 +970,7 @@ fn parse_permissions(text: &str) -> Result<Permissions, Failure> {
             .find(|p| p.name().eq_ignore_ascii_case(name))
             .ok_or_else(|| {
                 Failure::usage(format!("{name:?} is not a permission")).next(
-                    "use get, list, create, import, update, delete, recover, purge, rotate, backup, restore, wrapKey, unwrapKey",
+                    "use get, list, create, import, update, delete, recover, purge, rotate, backup, restore, wrapKey, unwrapKey (keys) or getSecret, listSecrets, setSecret, deleteSecret, recoverSecret, purgeSecret, backupSecret, restoreSecret (secrets)",
                 )
             })?;
         permissions = permissions.with(permission);

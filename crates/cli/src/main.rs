@@ -330,7 +330,9 @@ pub(crate) enum AccessCommand {
         #[command(flatten)]
         who: Who,
         /// Comma-separated: get, list, create, import, update, delete,
-        /// recover, purge, rotate, backup, restore, wrapKey, unwrapKey.
+        /// recover, purge, rotate, backup, restore, wrapKey, unwrapKey;
+        /// for secrets getSecret, listSecrets, setSecret, deleteSecret,
+        /// recoverSecret, purgeSecret, backupSecret, restoreSecret.
         #[arg(long, default_value = "get,wrapKey,unwrapKey")]
         permissions: String,
     },

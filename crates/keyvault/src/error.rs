@@ -19,8 +19,90 @@ pub enum VaultError {
         principal: Principal,
         /// The permission the call needs.
         permission: Permission,
-        /// The key concerned, if the call is about one.
+        /// The key or secret concerned, if the call is about one (a
+        /// secret permission's refusal names a secret).
         key: Option<String>,
+    },
+    /// No secret (or no such version) of this name exists.
+    SecretNotFound {
+        /// The secret's name.
+        name: String,
+        /// The version asked for, if any.
+        version: Option<String>,
+    },
+    /// The secret is soft-deleted: recover it to use it again.
+    SecretDeleted {
+        /// The secret's name.
+        name: String,
+        /// When the vault will purge it.
+        scheduled_purge: UnixTime,
+    },
+    /// The secret was purged: it is gone for good (a backup of it may
+    /// still be restored).
+    SecretPurged {
+        /// The secret's name.
+        name: String,
+        /// When it was purged.
+        purged: UnixTime,
+    },
+    /// The secret version is disabled: its value cannot be read until it
+    /// is enabled again.
+    SecretDisabled {
+        /// The secret's name.
+        name: String,
+        /// The version.
+        version: String,
+    },
+    /// A secret (active or soft-deleted) of this name already exists.
+    SecretExists {
+        /// The secret's name.
+        name: String,
+        /// Whether the existing secret is soft-deleted (recover or purge
+        /// it first).
+        deleted: bool,
+    },
+    /// Purge protection keeps the deleted secret until its retention ends.
+    SecretPurgeProtected {
+        /// The secret's name.
+        name: String,
+        /// When it may be purged.
+        until: UnixTime,
+    },
+    /// The stored value of one secret version cannot be read: it does not
+    /// open under the vault's root key (the state was damaged), or the
+    /// token no longer holds its data object.
+    SecretCorrupt {
+        /// The secret's name.
+        name: String,
+        /// The version.
+        version: String,
+        /// What is wrong (never any of the value).
+        reason: String,
+    },
+    /// A key or secret backup cannot be restored: it is not a backup,
+    /// was cut short or altered, or is of the other kind (a key backup
+    /// given to `restore_secret`).
+    BackupInvalid {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A backup belongs to another owner's vaults: it restores only into
+    /// a vault of the owner whose vault made it (see
+    /// [`OwnerKey`](crate::OwnerKey)).
+    BackupOwnerMismatch {
+        /// The owner id the backup was made under.
+        backup_owner: String,
+        /// This vault's owner id.
+        vault_owner: String,
+    },
+    /// The key's material cannot leave its token (a non-extractable
+    /// PKCS#11 object), so the vault cannot back it up.
+    NotExportable {
+        /// The key's name.
+        name: String,
+        /// The token (as [`AlgorithmUnsupported`](Self::AlgorithmUnsupported)
+        /// names it).
+        backend: &'static str,
     },
     /// No key (or no such version) of this name exists.
     KeyNotFound {
@@ -223,7 +305,72 @@ impl fmt::Display for VaultError {
                 key: Some(key),
             } => write!(
                 f,
-                "access denied: principal {principal} lacks the {permission} permission on key {key}; grant it in the vault's access policy"
+                "access denied: principal {principal} lacks the {permission} permission on {} {key}; grant it in the vault's access policy",
+                if permission.is_secret() {
+                    "secret"
+                } else {
+                    "key"
+                }
+            ),
+            Self::SecretNotFound {
+                name,
+                version: Some(v),
+            } => write!(f, "secret {name} has no version {v}"),
+            Self::SecretNotFound {
+                name,
+                version: None,
+            } => write!(f, "no secret named {name} in this vault"),
+            Self::SecretDeleted {
+                name,
+                scheduled_purge,
+            } => write!(
+                f,
+                "secret {name} is deleted; recover it before {scheduled_purge} (Unix time) to use it again"
+            ),
+            Self::SecretPurged { name, purged } => write!(
+                f,
+                "secret {name} was purged at {purged} (Unix time): it is gone; restore it from a backup"
+            ),
+            Self::SecretDisabled { name, version } => write!(
+                f,
+                "secret {name} version {version} is disabled; enable it to read it"
+            ),
+            Self::SecretExists {
+                name,
+                deleted: false,
+            } => write!(f, "a secret named {name} already exists"),
+            Self::SecretExists {
+                name,
+                deleted: true,
+            } => write!(
+                f,
+                "a deleted secret named {name} exists; recover or purge it first"
+            ),
+            Self::SecretPurgeProtected { name, until } => write!(
+                f,
+                "purge protection keeps deleted secret {name} until {until} (Unix time)"
+            ),
+            Self::SecretCorrupt {
+                name,
+                version,
+                reason,
+            } => write!(
+                f,
+                "the value of secret {name} version {version} cannot be read: {reason}; restore it from a backup or disable this version"
+            ),
+            Self::BackupInvalid { reason } => {
+                write!(f, "the backup cannot be restored: {reason}")
+            }
+            Self::BackupOwnerMismatch {
+                backup_owner,
+                vault_owner,
+            } => write!(
+                f,
+                "the backup belongs to owner {backup_owner}, this vault to owner {vault_owner}: a backup restores only into a vault of the owner that made it"
+            ),
+            Self::NotExportable { name, backend } => write!(
+                f,
+                "key {name} lives in the {backend} token and cannot leave it: the vault cannot back it up; back the token up with its vendor's tools"
             ),
             Self::AccessDenied {
                 principal,
@@ -386,6 +533,28 @@ impl VaultError {
                 version: key_version.to_owned(),
                 object,
                 backend,
+            },
+            other => other,
+        }
+    }
+
+    /// Names the secret version in a material error raised below the
+    /// vault layer, as [`SecretCorrupt`](Self::SecretCorrupt).
+    pub(crate) fn for_secret_version(self, secret: &str, secret_version: &str) -> Self {
+        match self {
+            Self::KeyMaterialCorrupt { reason, .. } => Self::SecretCorrupt {
+                name: secret.to_owned(),
+                version: secret_version.to_owned(),
+                reason,
+            },
+            Self::KeyMaterialMissing {
+                object, backend, ..
+            } => Self::SecretCorrupt {
+                name: secret.to_owned(),
+                version: secret_version.to_owned(),
+                reason: format!(
+                    "the {backend} token no longer holds its {object}: it was destroyed outside the vault"
+                ),
             },
             other => other,
         }

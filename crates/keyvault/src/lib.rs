@@ -102,6 +102,7 @@
 #![deny(missing_docs)]
 
 mod audit;
+mod backup;
 mod clock;
 mod error;
 mod file;
@@ -111,18 +112,26 @@ mod memory;
 mod model;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
+mod secrets;
 mod software;
 mod state;
 mod vault;
 mod wrapper;
 
 pub use audit::{AuditEntry, AuditError, AuditHead, AuditOutcome, AuditSegment};
+pub use backup::OwnerKey;
+/// Test hook (feature `testing`): a backup sealed around any payload, for
+/// the fuzz target of the backup parser.
+#[cfg(feature = "testing")]
+pub use backup::seal_backup_for_tests;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::VaultError;
 pub use memory::MemoryKeyVault;
 pub use model::{
-    AttributeUpdate, DeletedKeyInfo, KeyAttributes, KeyOperation, KeyOptions, KeyType,
-    KeyVersionInfo, Permission, Permissions, Principal, RsaPublicParts, UnixTime, VaultProperties,
+    AttributeUpdate, DeletedKeyInfo, DeletedSecretInfo, KeyAttributes, KeyOperation, KeyOptions,
+    KeyType, KeyVersionInfo, Permission, Permissions, Principal, RsaPublicParts, Secret,
+    SecretAttributes, SecretOptions, SecretUpdate, SecretValue, SecretVersionInfo, UnixTime,
+    VaultProperties,
 };
 /// Test hook (feature `testing`): RSA-OAEP decryption outside any vault,
 /// for the Wycheproof tests.

@@ -19,6 +19,11 @@
 //! | principal id                   | [`MAX_PRINCIPAL_ID_BYTES`] (256) bytes | ours            |
 //! | versions per key               | [`MAX_VERSIONS_PER_KEY`] (500)         | ours            |
 //! | imported key (PKCS#8, PEM, JWK)| [`MAX_IMPORT_BYTES`] (64 KiB)          | ours            |
+//! | secret name                    | 1–127 characters of `0-9a-zA-Z-`       | Azure Key Vault |
+//! | secret value                   | [`MAX_SECRET_VALUE_BYTES`] (25 KiB)    | Azure Key Vault |
+//! | secret content type            | [`MAX_CONTENT_TYPE_CHARS`] (255) characters | ours       |
+//! | versions per secret            | [`MAX_VERSIONS_PER_SECRET`] (500)      | ours            |
+//! | key or secret backup           | [`MAX_BACKUP_BYTES`] (32 MiB)          | ours            |
 //! | the whole state, serialized    | [`MAX_STATE_BYTES`] (32 MiB)           | ours            |
 //!
 //! The last one is the backstop: however many keys, versions or access
@@ -44,6 +49,16 @@ pub const MAX_VERSIONS_PER_KEY: usize = 500;
 /// The longest imported key (PKCS#8 DER or PEM, JWK), in bytes: an
 /// RSA-4096 JWK is under 4 KiB.
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024;
+/// The largest secret value, in bytes (Azure Key Vault: 25 KiB).
+pub const MAX_SECRET_VALUE_BYTES: usize = 25 * 1024;
+/// The longest secret content type, in characters.
+pub const MAX_CONTENT_TYPE_CHARS: usize = 255;
+/// The most versions one secret has.
+pub const MAX_VERSIONS_PER_SECRET: usize = 500;
+/// The largest key or secret backup `restore_key` / `restore_secret`
+/// reads, in bytes: a secret with [`MAX_VERSIONS_PER_SECRET`] values of
+/// [`MAX_SECRET_VALUE_BYTES`], hex-encoded, fits.
+pub const MAX_BACKUP_BYTES: usize = 32 * 1024 * 1024;
 /// The largest state, serialized, in bytes: half of the 64 MiB a
 /// `FileKeyVault` reads, so the file's own fields never push it over.
 pub const MAX_STATE_BYTES: usize = 32 * 1024 * 1024;
@@ -71,7 +86,15 @@ pub(crate) fn principal_note(id: &str) -> String {
 /// Checks a key version's tags: how many, and each name's and value's
 /// length in characters.
 pub(crate) fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), VaultError> {
-    check("tags on a key version", tags.len(), MAX_TAGS)?;
+    check_tags_of("tags on a key version", tags)
+}
+
+/// Checks a version's tags, `what` naming the version's kind in the error.
+pub(crate) fn check_tags_of(
+    what: &'static str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), VaultError> {
+    check(what, tags.len(), MAX_TAGS)?;
     for (name, value) in tags {
         check(
             "characters in a tag name",
@@ -110,12 +133,23 @@ pub(crate) fn state_json_bytes(state: &State) -> usize {
         deleted: Empty,
         purged: Empty,
         access: Empty,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        secrets: Option<Empty>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        deleted_secrets: Option<Empty>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        purged_secrets: Option<Empty>,
+        #[serde(skip_serializing_if = "no_owner")]
+        owner: &'a Option<crate::state::OwnerRecord>,
         audit_head: &'a crate::AuditHead,
         #[serde(skip_serializing_if = "is_genesis")]
         audit_start: &'a crate::AuditHead,
     }
     #[derive(serde::Serialize)]
     struct Empty {}
+    fn no_owner(owner: &&Option<crate::state::OwnerRecord>) -> bool {
+        owner.is_none()
+    }
     fn is_genesis(head: &&crate::AuditHead) -> bool {
         head.is_genesis()
     }
@@ -126,15 +160,30 @@ pub(crate) fn state_json_bytes(state: &State) -> usize {
         deleted: Empty {},
         purged: Empty {},
         access: Empty {},
+        secrets: (!state.secrets.is_empty()).then_some(Empty {}),
+        deleted_secrets: (!state.deleted_secrets.is_empty()).then_some(Empty {}),
+        purged_secrets: (!state.purged_secrets.is_empty()).then_some(Empty {}),
+        owner: &state.owner,
         audit_head: &state.audit_head,
         audit_start: &state.audit_start,
     });
-    // Each empty map is "{}" in the shell.
+    // Each map is "{}" in the shell, the secret maps only when not empty
+    // (they are left out while they are).
+    let optional = |empty: bool, bytes: usize| if empty { 0 } else { bytes - 2 };
     shell - 8
         + state.keys.json_bytes()
         + state.deleted.json_bytes()
         + state.purged.json_bytes()
         + state.access.json_bytes()
+        + optional(state.secrets.is_empty(), state.secrets.json_bytes())
+        + optional(
+            state.deleted_secrets.is_empty(),
+            state.deleted_secrets.json_bytes(),
+        )
+        + optional(
+            state.purged_secrets.is_empty(),
+            state.purged_secrets.json_bytes(),
+        )
 }
 
 #[cfg(test)]

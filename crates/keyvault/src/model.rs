@@ -30,8 +30,9 @@ impl fmt::Display for Principal {
     }
 }
 
-/// One data-plane permission of an access policy (the key permissions of
-/// Azure Key Vault).
+/// One data-plane permission of an access policy: the key permissions and
+/// the secret permissions of Azure Key Vault (the secret ones end in
+/// `Secret(s)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Permission {
@@ -61,11 +62,28 @@ pub enum Permission {
     WrapKey,
     /// Unwrap a key (a DEK) under a vault key.
     UnwrapKey,
+    /// Read a secret's value and attributes.
+    GetSecret,
+    /// List secrets, their versions and the deleted secrets (never values).
+    ListSecrets,
+    /// Set a secret (make a new version) or update a version's attributes
+    /// (Azure Key Vault's `set` covers both).
+    SetSecret,
+    /// Soft-delete a secret.
+    DeleteSecret,
+    /// Recover a soft-deleted secret.
+    RecoverSecret,
+    /// Purge a soft-deleted secret for good.
+    PurgeSecret,
+    /// Back a secret up.
+    BackupSecret,
+    /// Restore a secret from a backup.
+    RestoreSecret,
 }
 
 impl Permission {
     /// Every permission, in a fixed order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 21] = [
         Self::Get,
         Self::List,
         Self::Create,
@@ -79,6 +97,14 @@ impl Permission {
         Self::Restore,
         Self::WrapKey,
         Self::UnwrapKey,
+        Self::GetSecret,
+        Self::ListSecrets,
+        Self::SetSecret,
+        Self::DeleteSecret,
+        Self::RecoverSecret,
+        Self::PurgeSecret,
+        Self::BackupSecret,
+        Self::RestoreSecret,
     ];
 
     /// The Azure Key Vault name (`get`, `wrapKey`, ...).
@@ -98,11 +124,35 @@ impl Permission {
             Self::Restore => "restore",
             Self::WrapKey => "wrapKey",
             Self::UnwrapKey => "unwrapKey",
+            Self::GetSecret => "getSecret",
+            Self::ListSecrets => "listSecrets",
+            Self::SetSecret => "setSecret",
+            Self::DeleteSecret => "deleteSecret",
+            Self::RecoverSecret => "recoverSecret",
+            Self::PurgeSecret => "purgeSecret",
+            Self::BackupSecret => "backupSecret",
+            Self::RestoreSecret => "restoreSecret",
         }
     }
 
-    fn bit(self) -> u16 {
-        1 << (self as u16)
+    /// Whether this is a secret permission (rather than a key one).
+    #[must_use]
+    pub fn is_secret(self) -> bool {
+        matches!(
+            self,
+            Self::GetSecret
+                | Self::ListSecrets
+                | Self::SetSecret
+                | Self::DeleteSecret
+                | Self::RecoverSecret
+                | Self::PurgeSecret
+                | Self::BackupSecret
+                | Self::RestoreSecret
+        )
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u32)
     }
 }
 
@@ -115,7 +165,7 @@ impl fmt::Display for Permission {
 /// A set of permissions: one principal's access policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Permissions(u16);
+pub struct Permissions(u32);
 
 impl Permissions {
     /// No permission at all.
@@ -132,6 +182,22 @@ impl Permissions {
     #[must_use]
     pub fn key_user() -> Self {
         Self::from_iter([Permission::Get, Permission::WrapKey, Permission::UnwrapKey])
+    }
+
+    /// What a backup vault's identity needs on the key vault that holds an
+    /// in-guest-encrypted machine's disk encryption secret (BEK) and its
+    /// key-encryption key (DESIGN.md R17, as Azure Backup documents it):
+    /// get, list and backup on keys and on secrets.
+    #[must_use]
+    pub fn disk_encryption_backup() -> Self {
+        Self::from_iter([
+            Permission::Get,
+            Permission::List,
+            Permission::Backup,
+            Permission::GetSecret,
+            Permission::ListSecrets,
+            Permission::BackupSecret,
+        ])
     }
 
     /// Whether `permission` is in the set.
@@ -394,4 +460,153 @@ pub struct DeletedKeyInfo {
     pub scheduled_purge: UnixTime,
     /// Its newest version at deletion.
     pub latest: KeyVersionInfo,
+}
+
+/// The attributes of one secret version. As in Azure Key Vault, `enabled`
+/// is enforced (a disabled version's value cannot be read) while
+/// `not_before` and `expires` are recorded for the secret's users to
+/// honour ([`SecretAttributes::is_valid_at`]): a value backed up years ago
+/// must still be readable to restore what it protects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretAttributes {
+    /// A disabled version's value cannot be read.
+    pub enabled: bool,
+    /// Not to be used before this time.
+    pub not_before: Option<UnixTime>,
+    /// Not to be used from this time on.
+    pub expires: Option<UnixTime>,
+    /// What the value is (e.g. `"BEK"`, `"application/octet-stream"`).
+    pub content_type: Option<String>,
+    /// Free-form tags.
+    pub tags: BTreeMap<String, String>,
+    /// When the version was made.
+    pub created: UnixTime,
+    /// When its attributes last changed.
+    pub updated: UnixTime,
+}
+
+impl SecretAttributes {
+    /// Whether the version is enabled and `now` lies inside its
+    /// not-before / expires window.
+    #[must_use]
+    pub fn is_valid_at(&self, now: UnixTime) -> bool {
+        self.enabled
+            && self.not_before.is_none_or(|nbf| now >= nbf)
+            && self.expires.is_none_or(|exp| now < exp)
+    }
+}
+
+/// What a caller sets when setting a secret (making a new version); the
+/// rest of [`SecretAttributes`] is filled in by the vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretOptions {
+    /// Whether the new version starts enabled (default: yes).
+    pub enabled: bool,
+    /// Not valid before this time (default: none).
+    pub not_before: Option<UnixTime>,
+    /// Expiry (default: none).
+    pub expires: Option<UnixTime>,
+    /// Content type (default: none).
+    pub content_type: Option<String>,
+    /// Tags (default: none).
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Default for SecretOptions {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            not_before: None,
+            expires: None,
+            content_type: None,
+            tags: BTreeMap::new(),
+        }
+    }
+}
+
+/// A change to a secret version's attributes; `None` leaves a field as it
+/// is. The value of a version never changes: set a new version instead.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretUpdate {
+    /// Enable or disable the version.
+    pub enabled: Option<bool>,
+    /// Set (`Some(Some(t))`) or clear (`Some(None)`) not-before.
+    pub not_before: Option<Option<UnixTime>>,
+    /// Set or clear the expiry.
+    pub expires: Option<Option<UnixTime>>,
+    /// Set or clear the content type.
+    pub content_type: Option<Option<String>>,
+    /// Replace the tags.
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// A secret version's name and attributes: what listing shows. Never its
+/// value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretVersionInfo {
+    /// The vault's name.
+    pub vault: String,
+    /// The secret's name.
+    pub name: String,
+    /// The version.
+    pub version: String,
+    /// The version's attributes.
+    pub attributes: SecretAttributes,
+}
+
+/// A secret's value. Zeroized on drop; neither `Clone` nor a `Debug` that
+/// shows the bytes.
+pub struct SecretValue(zeroize::Zeroizing<Vec<u8>>);
+
+impl SecretValue {
+    pub(crate) fn new(bytes: zeroize::Zeroizing<Vec<u8>>) -> Self {
+        Self(bytes)
+    }
+
+    /// The value's bytes.
+    #[must_use]
+    pub fn expose_secret(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The value's length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the value is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretValue({} bytes)", self.0.len())
+    }
+}
+
+/// What [`get_secret`](crate::KeyVault::get_secret) returns: a version's
+/// value with its name and attributes.
+#[derive(Debug)]
+pub struct Secret {
+    /// Which version, and its attributes.
+    pub info: SecretVersionInfo,
+    /// Its value.
+    pub value: SecretValue,
+}
+
+/// A soft-deleted secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedSecretInfo {
+    /// The secret's name.
+    pub name: String,
+    /// When it was deleted.
+    pub deleted: UnixTime,
+    /// When the vault purges it by itself (deleted + retention).
+    pub scheduled_purge: UnixTime,
+    /// Its newest version at deletion.
+    pub latest: SecretVersionInfo,
 }

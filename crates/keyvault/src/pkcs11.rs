@@ -1236,6 +1236,109 @@ impl KeyCrypto for Pkcs11Crypto {
         }
         Ok(())
     }
+
+    fn seal_secret(&self, value: &[u8]) -> Result<Material, VaultError> {
+        let id = random_id()?;
+        let mut template = vec![
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Modifiable(false),
+            Attribute::Application(LABEL_PREFIX.as_bytes().to_vec()),
+            Attribute::Label(secret_label(&self.owner, &id)),
+            Attribute::Value(value.to_vec()),
+        ];
+        let result = self.session().and_then(|session| {
+            session
+                .create_object(&template)
+                .map_err(token_error("C_CreateObject (secret data object)"))
+        });
+        wipe(&mut template);
+        result?;
+        Ok(Material {
+            id,
+            public: None,
+            handle: Vec::new(),
+        })
+    }
+
+    fn open_secret(&self, material: &Material) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let session = self.session()?;
+        let found = session
+            .find_objects(&secret_template(&self.owner, &material.id))
+            .map_err(token_error("C_FindObjects (secret data object)"))?;
+        let handle = match found.as_slice() {
+            [handle] => *handle,
+            [] => {
+                return Err(VaultError::KeyMaterialMissing {
+                    name: String::new(),
+                    version: String::new(),
+                    object: "secret data object",
+                    backend: self.module.backend,
+                });
+            }
+            more => {
+                return Err(VaultError::material_corrupt(format!(
+                    "the token holds {} data objects labelled as its value; the vault never picks one",
+                    more.len()
+                )));
+            }
+        };
+        let attributes = session
+            .get_attributes(handle, &[AttributeType::Value])
+            .map_err(token_error("C_GetAttributeValue (secret value)"))?;
+        for attribute in attributes {
+            if let Attribute::Value(value) = attribute {
+                return Ok(Zeroizing::new(value));
+            }
+        }
+        Err(VaultError::material_corrupt(
+            "its data object has no readable value",
+        ))
+    }
+
+    fn destroy_secret(&self, material: &Material) -> Result<(), VaultError> {
+        let session = self.session()?;
+        let found = session
+            .find_objects(&secret_template(&self.owner, &material.id))
+            .map_err(token_error("C_FindObjects (secret data object)"))?;
+        for handle in found {
+            session
+                .destroy_object(handle)
+                .map_err(token_error("C_DestroyObject (secret data object)"))?;
+        }
+        Ok(())
+    }
+
+    fn export(
+        &self,
+        _material: &Material,
+        _key_type: KeyType,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        // Keys are made and imported sensitive and non-extractable: the
+        // token never lets them out, not even wrapped.
+        Err(VaultError::NotExportable {
+            name: String::new(),
+            backend: self.module.backend,
+        })
+    }
+}
+
+/// The label of a secret value's data object of vault `owner`:
+/// `strongroom-keyvault secret <owner> <material id>`, both in hex. Data
+/// objects have no `CKA_ID`: the label names them.
+fn secret_label(owner: &[u8], id: &[u8]) -> Vec<u8> {
+    format!("{LABEL_PREFIX} secret {} {}", hex(owner), hex(id)).into_bytes()
+}
+
+/// The search template of a secret value's data object.
+fn secret_template(owner: &[u8], id: &[u8]) -> [Attribute; 4] {
+    [
+        Attribute::Class(ObjectClass::DATA),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Label(secret_label(owner, id)),
+    ]
 }
 
 /// Finds and destroys a directory vault's key objects that its state no
@@ -1263,6 +1366,14 @@ impl OrphanSweep {
                 .values()
                 .chain(state.deleted.values().map(|d| &d.key))
                 .flat_map(|k| k.versions.iter().map(|v| v.material.id.as_slice()))
+                .chain(
+                    state
+                        .secrets
+                        .values()
+                        .chain(state.deleted_secrets.values().map(|d| &d.secret))
+                        .flat_map(|k| k.versions.iter().map(|v| v.material.id.as_slice())),
+                )
+                .chain(state.owner.iter().map(|o| o.material.id.as_slice()))
                 .collect();
             let destroyed = self.run(&known)?;
             for (id, objects) in destroyed {
@@ -1297,6 +1408,7 @@ impl OrphanSweep {
             .map_err(token_error("C_FindObjects (orphaned objects)"))?;
         let prefix = format!("{LABEL_PREFIX} key {} ", hex(&self.owner));
         let new_prefix = format!("{LABEL_PREFIX} new {} ", hex(&self.owner));
+        let secret_prefix = format!("{LABEL_PREFIX} secret {} ", hex(&self.owner));
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -1312,6 +1424,23 @@ impl OrphanSweep {
                     Attribute::Id(v) => id = Some(v),
                     _ => {}
                 }
+            }
+            // A secret value's data object (no CKA_ID: its id is in the
+            // label). Made inside the transaction that commits it, so one
+            // the state does not name is an orphan at once.
+            if let Some(secret_id) = label
+                .as_deref()
+                .and_then(|l| l.strip_prefix(secret_prefix.as_bytes()))
+                .and_then(|rest| std::str::from_utf8(rest).ok())
+                .and_then(crate::state::unhex)
+            {
+                if !known.contains(secret_id.as_slice()) {
+                    session
+                        .destroy_object(handle)
+                        .map_err(token_error("C_DestroyObject (orphaned object)"))?;
+                    *destroyed.entry(secret_id).or_insert(0) += 1;
+                }
+                continue;
             }
             let (Some(label), Some(id)) = (label, id) else {
                 continue;

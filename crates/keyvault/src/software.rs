@@ -15,6 +15,9 @@
 //! under it. Every secret in between (DER, raw key, unwrapped DEK) lives in
 //! `Zeroizing` buffers.
 //!
+//! Secret values (a secret version's, the owner key) are sealed the same
+//! way under their own label: `aad = "strongroom keyvault secret v1" || id`.
+//!
 //! RSA private operations are blinded with the operating system's generator
 //! (the `getrandom` feature of `rsa`): the mitigation available for
 //! RUSTSEC-2023-0071 (see SECURITY.md).
@@ -33,6 +36,9 @@ use crate::{KeyType, RsaPublicParts, VaultError};
 
 /// The domain label at the start of every sealing's associated data.
 const AAD_LABEL: &[u8] = b"strongroom keyvault material v1";
+/// The domain label at the start of a sealed secret value's associated
+/// data.
+const SECRET_AAD_LABEL: &[u8] = b"strongroom keyvault secret v1";
 /// The backend name in errors.
 const BACKEND: &str = "software";
 /// Length of a material id.
@@ -62,18 +68,15 @@ impl SoftwareCrypto {
         public: Option<&RsaPublicParts>,
         secret: &[u8],
     ) -> Result<Vec<u8>, VaultError> {
+        self.seal_with(&aad(id, key_type, public), secret)
+    }
+
+    fn seal_with(&self, aad: &[u8], secret: &[u8]) -> Result<Vec<u8>, VaultError> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| VaultError::RandomnessUnavailable)?;
-        let aad = aad(id, key_type, public);
         let sealed = self
             .root
-            .encrypt(
-                &nonce.into(),
-                Payload {
-                    msg: secret,
-                    aad: &aad,
-                },
-            )
+            .encrypt(&nonce.into(), Payload { msg: secret, aad })
             .map_err(|_| VaultError::InvalidArgument {
                 reason: "key material too large to seal".to_owned(),
             })?;
@@ -93,20 +96,20 @@ impl SoftwareCrypto {
         material: &Material,
         key_type: KeyType,
     ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        self.open_with(
+            material,
+            &aad(&material.id, key_type, material.public.as_ref()),
+        )
+    }
+
+    fn open_with(&self, material: &Material, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         if material.id.len() != ID_LEN || material.handle.len() < NONCE_LEN + TAG_LEN {
             return Err(damaged());
         }
         let (nonce, sealed) = material.handle.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| damaged())?;
-        let aad = aad(&material.id, key_type, material.public.as_ref());
         self.root
-            .decrypt(
-                &nonce.into(),
-                Payload {
-                    msg: sealed,
-                    aad: &aad,
-                },
-            )
+            .decrypt(&nonce.into(), Payload { msg: sealed, aad })
             .map(Zeroizing::new)
             .map_err(|_| damaged())
     }
@@ -178,6 +181,16 @@ pub(crate) fn public_parts(key: &PublicKey) -> RsaPublicParts {
         n: key.n_bytes().into_vec(),
         e: key.e_bytes().into_vec(),
     }
+}
+
+/// The associated data of a sealed secret value: its own label, so that
+/// sealed key material never opens as a secret value or the other way
+/// round, and the material id.
+fn secret_aad(id: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(SECRET_AAD_LABEL.len() + id.len());
+    aad.extend_from_slice(SECRET_AAD_LABEL);
+    aad.extend_from_slice(id);
+    aad
 }
 
 fn aad(id: &[u8], key_type: KeyType, public: Option<&RsaPublicParts>) -> Vec<u8> {
@@ -326,6 +339,41 @@ impl KeyCrypto for SoftwareCrypto {
         // The sealed key lives only in the state, which the purge already
         // dropped; there is nothing else to destroy.
         Ok(())
+    }
+
+    fn seal_secret(&self, value: &[u8]) -> Result<Material, VaultError> {
+        let id = random_id()?;
+        let handle = self.seal_with(&secret_aad(&id), value)?;
+        Ok(Material {
+            id,
+            public: None,
+            handle,
+        })
+    }
+
+    fn open_secret(&self, material: &Material) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        if material.public.is_some() {
+            return Err(damaged());
+        }
+        self.open_with(material, &secret_aad(&material.id))
+    }
+
+    fn destroy_secret(&self, _material: &Material) -> Result<(), VaultError> {
+        // As for keys: the sealed value lived only in the state.
+        Ok(())
+    }
+
+    fn export(
+        &self,
+        material: &Material,
+        key_type: KeyType,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        // What is sealed is the export form: PKCS#8 DER or the raw AES key.
+        // Opening checks it against the public part, as a wrap would.
+        if key_type.is_rsa() {
+            self.public_key(material, key_type)?;
+        }
+        self.open(material, key_type)
     }
 }
 

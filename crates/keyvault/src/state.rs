@@ -18,11 +18,17 @@ use sha2::Sha256;
 
 use crate::audit::{AuditEntry, AuditHead};
 use crate::{
-    KeyAttributes, KeyType, Permissions, RsaPublicParts, UnixTime, VaultError, VaultProperties,
+    KeyAttributes, KeyType, Permissions, RsaPublicParts, SecretAttributes, UnixTime, VaultError,
+    VaultProperties,
 };
 
-/// The version of the state's serialized form.
-pub(crate) const STATE_FORMAT: u32 = 1;
+/// The version of the state's serialized form: 2 added secrets and the
+/// owner (a version-1 state reads as one with neither). A build that reads
+/// only version 1 refuses a version-2 state rather than drop its secrets.
+pub(crate) const STATE_FORMAT: u32 = 2;
+
+/// The oldest state version this build reads.
+pub(crate) const OLDEST_STATE_FORMAT: u32 = 1;
 
 /// Everything a vault knows except its audit log entries. Holds no plaintext
 /// secret: key material is sealed (software backends) or a token handle
@@ -41,6 +47,21 @@ pub(crate) struct State {
     pub purged: Tracked<UnixTime>,
     /// Access policies by principal id.
     pub access: Tracked<Permissions>,
+    /// Active secrets by name. This and the other secret maps are left out
+    /// of the serialization while empty, so that a vault without secrets
+    /// serializes (and MACs) as it did before secrets existed.
+    #[serde(default, skip_serializing_if = "Tracked::is_empty_map")]
+    pub secrets: Tracked<SecretRecord>,
+    /// Soft-deleted secrets by name.
+    #[serde(default, skip_serializing_if = "Tracked::is_empty_map")]
+    pub deleted_secrets: Tracked<DeletedSecretRecord>,
+    /// Purged secrets by name, with the time they were purged.
+    #[serde(default, skip_serializing_if = "Tracked::is_empty_map")]
+    pub purged_secrets: Tracked<UnixTime>,
+    /// The owner key that key and secret backups are encrypted under,
+    /// sealed as a secret is; made on first use unless the owner set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<OwnerRecord>,
     /// The last audit entry written; the log must reach it.
     pub audit_head: AuditHead,
     /// What the live audit log segment's first entry follows: the genesis
@@ -61,6 +82,9 @@ pub(crate) struct State {
     /// `deleted` and cached; never serialized.
     #[serde(skip)]
     pub purge_memo: PurgeMemo,
+    /// The same for the soft-deleted secrets.
+    #[serde(skip)]
+    pub secret_purge_memo: PurgeMemo,
 }
 
 /// The earliest scheduled purge among the soft-deleted keys, as of a
@@ -75,15 +99,36 @@ pub(crate) struct PurgeMemo {
 
 impl PurgeMemo {
     /// The earliest scheduled purge in `deleted`.
-    pub(crate) fn earliest(&mut self, deleted: &Tracked<DeletedRecord>) -> Option<UnixTime> {
+    pub(crate) fn earliest<R: Scheduled + Clone + PartialEq + Serialize>(
+        &mut self,
+        deleted: &Tracked<R>,
+    ) -> Option<UnixTime> {
         match self.known {
             Some((changes, earliest)) if changes == deleted.changes() => earliest,
             _ => {
-                let earliest = deleted.values().map(|r| r.scheduled_purge).min();
+                let earliest = deleted.values().map(Scheduled::scheduled_purge).min();
                 self.known = Some((deleted.changes(), earliest));
                 earliest
             }
         }
+    }
+}
+
+/// A soft-deleted record, with the time it is due to be purged.
+pub(crate) trait Scheduled {
+    /// When the vault purges it by itself.
+    fn scheduled_purge(&self) -> UnixTime;
+}
+
+impl Scheduled for DeletedRecord {
+    fn scheduled_purge(&self) -> UnixTime {
+        self.scheduled_purge
+    }
+}
+
+impl Scheduled for DeletedSecretRecord {
+    fn scheduled_purge(&self) -> UnixTime {
+        self.scheduled_purge
     }
 }
 
@@ -106,10 +151,15 @@ impl State {
             deleted: Tracked::default(),
             purged: Tracked::default(),
             access: Tracked::default(),
+            secrets: Tracked::default(),
+            deleted_secrets: Tracked::default(),
+            purged_secrets: Tracked::default(),
+            owner: None,
             audit_head: AuditHead::genesis(),
             audit_start: AuditHead::genesis(),
             pending_audit: Vec::new(),
             purge_memo: PurgeMemo::default(),
+            secret_purge_memo: PurgeMemo::default(),
         }
     }
 }
@@ -159,6 +209,13 @@ impl<V: PartialEq> PartialEq for Tracked<V> {
 }
 
 impl<V: Eq> Eq for Tracked<V> {}
+
+impl<V> Tracked<V> {
+    /// Whether the map is empty (for `skip_serializing_if`).
+    pub(crate) fn is_empty_map(&self) -> bool {
+        self.map.is_empty()
+    }
+}
 
 impl<V> Deref for Tracked<V> {
     type Target = BTreeMap<String, V>;
@@ -373,6 +430,15 @@ pub(crate) struct Delta {
     pub purged: Changes<UnixTime>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub access: Changes<Permissions>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: Changes<SecretRecord>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deleted_secrets: Changes<DeletedSecretRecord>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub purged_secrets: Changes<UnixTime>,
+    /// The owner key, when it was set or made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<OwnerRecord>,
     /// A rotation of the audit log: where the new live segment starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_start: Option<AuditHead>,
@@ -386,6 +452,10 @@ impl Delta {
             && self.deleted.is_empty()
             && self.purged.is_empty()
             && self.access.is_empty()
+            && self.secrets.is_empty()
+            && self.deleted_secrets.is_empty()
+            && self.purged_secrets.is_empty()
+            && self.owner.is_none()
             && self.audit_start.is_none()
     }
 }
@@ -398,6 +468,9 @@ impl State {
         self.deleted.rollback();
         self.purged.rollback();
         self.access.rollback();
+        self.secrets.rollback();
+        self.deleted_secrets.rollback();
+        self.purged_secrets.rollback();
         self.pending_audit.clear();
     }
 
@@ -410,6 +483,12 @@ impl State {
         self.deleted.apply(delta.deleted);
         self.purged.apply(delta.purged);
         self.access.apply(delta.access);
+        self.secrets.apply(delta.secrets);
+        self.deleted_secrets.apply(delta.deleted_secrets);
+        self.purged_secrets.apply(delta.purged_secrets);
+        if delta.owner.is_some() {
+            self.owner = delta.owner;
+        }
         if let Some(start) = delta.audit_start {
             self.audit_start = start;
         }
@@ -439,6 +518,38 @@ pub(crate) struct DeletedRecord {
     pub key: KeyRecord,
     pub deleted: UnixTime,
     pub scheduled_purge: UnixTime,
+}
+
+/// A secret: its versions, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SecretRecord {
+    pub name: String,
+    pub versions: Vec<SecretVersionRecord>,
+}
+
+/// One version of a secret: its value is sealed in `material` (software:
+/// `handle`; PKCS#11: a data object named by `id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SecretVersionRecord {
+    pub version: String,
+    pub attributes: SecretAttributes,
+    pub material: Material,
+}
+
+/// A soft-deleted secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DeletedSecretRecord {
+    pub secret: SecretRecord,
+    pub deleted: UnixTime,
+    pub scheduled_purge: UnixTime,
+}
+
+/// The vault's owner key, sealed as a secret value is, and its public id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OwnerRecord {
+    /// [`OwnerKey::id`](crate::OwnerKey::id).
+    pub id: String,
+    pub material: Material,
 }
 
 /// A key version's material as the backend keeps it.
@@ -601,10 +712,14 @@ pub(crate) fn run_transaction(
 ) -> Result<Outcome, VaultError> {
     let head = state.audit_head.clone();
     let properties = state.properties.clone();
+    let owner = state.owner.clone();
     state.keys.begin();
     state.deleted.begin();
     state.purged.begin();
     state.access.begin();
+    state.secrets.begin();
+    state.deleted_secrets.begin();
+    state.purged_secrets.begin();
     state.pending_audit.clear();
     let result = f(state);
     let mut audit = core::mem::take(&mut state.pending_audit);
@@ -616,14 +731,24 @@ pub(crate) fn run_transaction(
             deleted: state.deleted.take_changes(),
             purged: state.purged.take_changes(),
             access: state.access.take_changes(),
+            secrets: state.secrets.take_changes(),
+            deleted_secrets: state.deleted_secrets.take_changes(),
+            purged_secrets: state.purged_secrets.take_changes(),
+            owner: (state.owner != owner)
+                .then(|| state.owner.clone())
+                .flatten(),
             audit_start: None,
         }
     } else {
         state.properties = properties;
+        state.owner = owner;
         state.keys.rollback();
         state.deleted.rollback();
         state.purged.rollback();
         state.access.rollback();
+        state.secrets.rollback();
+        state.deleted_secrets.rollback();
+        state.purged_secrets.rollback();
         Delta::default()
     };
     state.audit_head = crate::audit::seal(
@@ -701,6 +826,41 @@ pub(crate) trait KeyCrypto: Send + Sync {
     /// # Errors
     /// Token failures.
     fn destroy(&self, material: &Material) -> Result<(), VaultError>;
+
+    /// Seals a secret value (a secret version's, or the owner key): the
+    /// software backend encrypts it under the root key into
+    /// [`Material::handle`], the PKCS#11 backend keeps it in a private data
+    /// object of the token. Called inside the transaction that records it.
+    ///
+    /// # Errors
+    /// Randomness or token failures.
+    fn seal_secret(&self, value: &[u8]) -> Result<Material, VaultError>;
+
+    /// The value [`seal_secret`](Self::seal_secret) sealed.
+    ///
+    /// # Errors
+    /// [`VaultError::KeyMaterialCorrupt`] / [`VaultError::KeyMaterialMissing`]
+    /// (the vault names the secret), token failures.
+    fn open_secret(&self, material: &Material) -> Result<Zeroizing<Vec<u8>>, VaultError>;
+
+    /// Destroys a sealed secret value for good (purge; a version that was
+    /// sealed but never committed).
+    ///
+    /// # Errors
+    /// Token failures.
+    fn destroy_secret(&self, material: &Material) -> Result<(), VaultError>;
+
+    /// The key material in the clear, for a key backup: the PKCS#8 DER
+    /// `PrivateKeyInfo` of an RSA key, the 32 bytes of an AES key.
+    ///
+    /// # Errors
+    /// [`VaultError::NotExportable`] (the vault names the key) where the
+    /// material cannot leave the backend; material errors.
+    fn export(
+        &self,
+        material: &Material,
+        key_type: KeyType,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError>;
 }
 
 /// Serde helper: bytes as lowercase hex strings.
@@ -833,6 +993,53 @@ mod tests {
             let copy: State = serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
             check(&copy);
         }
+    }
+
+    #[test]
+    fn the_tracked_size_counts_secrets_and_the_owner() {
+        let mut state = State::new(VaultProperties::new("kv"));
+        check(&state);
+        let material = Material {
+            id: vec![1; MATERIAL_ID_LEN],
+            public: None,
+            handle: vec![2; 60],
+        };
+        let attributes = SecretAttributes {
+            enabled: true,
+            not_before: None,
+            expires: Some(9),
+            content_type: Some("BEK \"quoted\"".into()),
+            tags: BTreeMap::from([("t".into(), "v".into())]),
+            created: 1,
+            updated: 2,
+        };
+        let record = SecretRecord {
+            name: "s".into(),
+            versions: vec![SecretVersionRecord {
+                version: "0".repeat(32),
+                attributes,
+                material: material.clone(),
+            }],
+        };
+        state.secrets.insert("s".into(), record.clone());
+        check(&state);
+        state.deleted_secrets.insert(
+            "d".into(),
+            DeletedSecretRecord {
+                secret: record,
+                deleted: 3,
+                scheduled_purge: 4,
+            },
+        );
+        state.purged_secrets.insert("p".into(), 5);
+        state.owner = Some(OwnerRecord {
+            id: "ab".repeat(16),
+            material,
+        });
+        check(&state);
+        let copy: State = serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
+        assert_eq!(copy, state);
+        check(&copy);
     }
 
     #[test]

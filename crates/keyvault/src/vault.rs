@@ -12,8 +12,9 @@ use crate::state::{
     DeletedRecord, KeyCrypto, KeyRecord, Material, State, StateStore, VersionRecord, hex,
 };
 use crate::{
-    AttributeUpdate, DeletedKeyInfo, KeyAttributes, KeyOperation, KeyOptions, KeyType,
-    KeyVersionInfo, Permission, Permissions, Principal, UnixTime, VaultError, VaultProperties,
+    AttributeUpdate, DeletedKeyInfo, DeletedSecretInfo, KeyAttributes, KeyOperation, KeyOptions,
+    KeyType, KeyVersionInfo, Permission, Permissions, Principal, Secret, SecretOptions,
+    SecretUpdate, SecretVersionInfo, UnixTime, VaultError, VaultProperties,
 };
 
 /// Key material brought into the vault (bring your own key). The caller
@@ -261,6 +262,161 @@ pub trait KeyVault: Send + Sync {
         self.unwrap_key(caller, name, &wrapped.version, algorithm, &wrapped.wrapped)
     }
 
+    /// Sets a secret: a new version of secret `name` with this value (the
+    /// secret is made if it does not exist; it becomes the latest
+    /// version).
+    ///
+    /// # Errors
+    /// Access denied (`setSecret`), [`VaultError::SecretExists`] for a
+    /// soft-deleted secret, limits (value, content type, tags, versions),
+    /// invalid name or attributes, backend failures.
+    fn set_secret(
+        &self,
+        caller: &Principal,
+        name: &str,
+        value: &[u8],
+        options: SecretOptions,
+    ) -> Result<SecretVersionInfo, VaultError>;
+
+    /// A secret version's value and attributes (`None`: the latest
+    /// version). Not-before and expiry are not enforced, as in Azure Key
+    /// Vault: see [`SecretAttributes::is_valid_at`].
+    ///
+    /// # Errors
+    /// Access denied (`getSecret`), not found, deleted, purged,
+    /// [`VaultError::SecretDisabled`], [`VaultError::SecretCorrupt`].
+    fn get_secret(
+        &self,
+        caller: &Principal,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Secret, VaultError>;
+
+    /// The latest version of every active secret (no values).
+    ///
+    /// # Errors
+    /// Access denied (`listSecrets`).
+    fn list_secrets(&self, caller: &Principal) -> Result<Vec<SecretVersionInfo>, VaultError>;
+
+    /// Every version of a secret, oldest first (no values).
+    ///
+    /// # Errors
+    /// Access denied (`listSecrets`), not found, deleted, purged.
+    fn list_secret_versions(
+        &self,
+        caller: &Principal,
+        name: &str,
+    ) -> Result<Vec<SecretVersionInfo>, VaultError>;
+
+    /// Changes a secret version's attributes (never its value).
+    ///
+    /// # Errors
+    /// Access denied (`setSecret`), not found, deleted, invalid
+    /// attributes, limits.
+    fn update_secret(
+        &self,
+        caller: &Principal,
+        name: &str,
+        version: &str,
+        update: SecretUpdate,
+    ) -> Result<SecretVersionInfo, VaultError>;
+
+    /// Soft-deletes a secret with all its versions.
+    ///
+    /// # Errors
+    /// Access denied (`deleteSecret`), not found.
+    fn delete_secret(
+        &self,
+        caller: &Principal,
+        name: &str,
+    ) -> Result<DeletedSecretInfo, VaultError>;
+
+    /// The soft-deleted secrets.
+    ///
+    /// # Errors
+    /// Access denied (`listSecrets`).
+    fn list_deleted_secrets(
+        &self,
+        caller: &Principal,
+    ) -> Result<Vec<DeletedSecretInfo>, VaultError>;
+
+    /// Brings a soft-deleted secret back.
+    ///
+    /// # Errors
+    /// Access denied (`recoverSecret`), not deleted, purged.
+    fn recover_secret(
+        &self,
+        caller: &Principal,
+        name: &str,
+    ) -> Result<SecretVersionInfo, VaultError>;
+
+    /// Destroys a soft-deleted secret for good.
+    ///
+    /// # Errors
+    /// Access denied (`purgeSecret`),
+    /// [`VaultError::SecretPurgeProtected`], not deleted.
+    fn purge_secret(&self, caller: &Principal, name: &str) -> Result<(), VaultError>;
+
+    /// Backs key `name` up: every version, with its attributes and
+    /// material, in one blob encrypted under the vault's
+    /// [`OwnerKey`](crate::OwnerKey) (see [`restore_key`](Self::restore_key)).
+    ///
+    /// # Errors
+    /// Access denied (`backup`), not found, deleted, purged,
+    /// [`VaultError::NotExportable`] (a PKCS#11 token's keys), material
+    /// errors.
+    fn backup_key(&self, caller: &Principal, name: &str) -> Result<Vec<u8>, VaultError>;
+
+    /// Restores a key from [`backup_key`](Self::backup_key)'s blob, with its
+    /// name, versions (the same version ids) and attributes, into this
+    /// vault if it has the owner of the vault that made the backup. As in
+    /// Azure Key Vault, the name must be free: no active or soft-deleted
+    /// key holds it (a purged one may).
+    ///
+    /// # Errors
+    /// Access denied (`restore`), [`VaultError::BackupInvalid`] (not a
+    /// key backup, altered, cut short), [`VaultError::BackupOwnerMismatch`],
+    /// [`VaultError::KeyExists`], limits, backend failures.
+    fn restore_key(&self, caller: &Principal, backup: &[u8]) -> Result<KeyVersionInfo, VaultError>;
+
+    /// Backs secret `name` up: every version, with its attributes and
+    /// value, as [`backup_key`](Self::backup_key) does for a key.
+    ///
+    /// # Errors
+    /// Access denied (`backupSecret`), not found, deleted, purged,
+    /// [`VaultError::SecretCorrupt`].
+    fn backup_secret(&self, caller: &Principal, name: &str) -> Result<Vec<u8>, VaultError>;
+
+    /// Restores a secret from [`backup_secret`](Self::backup_secret)'s
+    /// blob, as [`restore_key`](Self::restore_key) does for a key.
+    ///
+    /// # Errors
+    /// Access denied (`restoreSecret`), [`VaultError::BackupInvalid`],
+    /// [`VaultError::BackupOwnerMismatch`], [`VaultError::SecretExists`],
+    /// limits, backend failures.
+    fn restore_secret(
+        &self,
+        caller: &Principal,
+        backup: &[u8],
+    ) -> Result<SecretVersionInfo, VaultError>;
+
+    /// Gives the vault its owner's key (management plane), which its key
+    /// and secret backups are bound to: they restore into any vault given
+    /// the same key. Idempotent for the same key; refused once the vault
+    /// has another (one it was given, or made for its first backup).
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidArgument`] when the vault has another owner
+    /// key; backend failures.
+    fn set_owner_key(&self, owner: &crate::OwnerKey) -> Result<(), VaultError>;
+
+    /// The vault's owner id ([`OwnerKey::id`](crate::OwnerKey::id)), or
+    /// `None` before it was given or made one.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn owner_id(&self) -> Result<Option<String>, VaultError>;
+
     /// Every audit entry, oldest first. For a vault kept in a directory
     /// whose log was rotated
     /// ([`FileKeyVault::rotate_audit_log`](crate::FileKeyVault::rotate_audit_log)),
@@ -350,7 +506,7 @@ fn crash_after_purge_commit() {
 }
 
 /// Seconds in a day, for the soft-delete retention.
-const DAY: u64 = 86_400;
+pub(crate) const DAY: u64 = 86_400;
 
 /// Checks a vault's properties: a name that fits a key reference (1 to 255
 /// bytes) and 7 to 90 days of soft-delete retention.
@@ -390,11 +546,11 @@ pub(crate) fn valid_version(version: &str) -> bool {
 }
 
 /// A fresh version identifier: 16 random bytes as 32 lowercase hex digits.
-fn new_version() -> Result<String, VaultError> {
+pub(crate) fn new_version() -> Result<String, VaultError> {
     crate::state::random_bytes(16).map(|bytes| hex(&bytes))
 }
 
-fn invalid(reason: impl Into<String>) -> VaultError {
+pub(crate) fn invalid(reason: impl Into<String>) -> VaultError {
     VaultError::InvalidArgument {
         reason: reason.into(),
     }
@@ -410,11 +566,23 @@ pub(crate) fn algorithm_fits(key_type: KeyType, algorithm: WrapAlgorithm) -> boo
 }
 
 /// The working context of one call inside a transaction.
-struct Tx<'s> {
-    state: &'s mut State,
-    now: UnixTime,
-    /// The key version the call concerned, once known (for the audit log).
-    version: Option<String>,
+pub(crate) struct Tx<'s> {
+    pub(crate) state: &'s mut State,
+    pub(crate) now: UnixTime,
+    /// The key or secret version the call concerned, once known (for the
+    /// audit log).
+    pub(crate) version: Option<String>,
+    /// The key or secret the call concerned, when it is known only inside
+    /// the call (a restore learns it from the backup).
+    pub(crate) subject: Option<String>,
+}
+
+/// Material a committed purge leaves to destroy.
+pub(crate) enum Doomed {
+    /// A key version's.
+    Key(Material),
+    /// A secret version's.
+    Secret(Material),
 }
 
 /// Records one audit entry in the transaction and advances the head.
@@ -442,17 +610,18 @@ pub(crate) fn audit(
     state.audit_head = head;
 }
 
-/// Purges every deleted key whose retention ended by `now`, auditing each
-/// as done by the vault itself; returns their material to destroy once the
-/// transaction committed.
-fn purge_due(state: &mut State, now: UnixTime) -> Vec<Material> {
+/// Purges every deleted key and secret whose retention ended by `now`,
+/// auditing each as done by the vault itself; returns their material to
+/// destroy once the transaction committed.
+fn purge_due(state: &mut State, now: UnixTime) -> Vec<Doomed> {
+    let mut materials = crate::secrets::purge_due_secrets(state, now);
     // Most calls find nothing due without looking at the deleted keys.
     if state
         .purge_memo
         .earliest(&state.deleted)
         .is_none_or(|earliest| earliest > now)
     {
-        return Vec::new();
+        return materials;
     }
     let due: Vec<String> = state
         .deleted
@@ -460,10 +629,15 @@ fn purge_due(state: &mut State, now: UnixTime) -> Vec<Material> {
         .filter(|(_, record)| record.scheduled_purge <= now)
         .map(|(name, _)| name.clone())
         .collect();
-    let mut materials = Vec::new();
     for name in due {
         if let Some(record) = state.deleted.remove(&name) {
-            materials.extend(record.key.versions.into_iter().map(|v| v.material));
+            materials.extend(
+                record
+                    .key
+                    .versions
+                    .into_iter()
+                    .map(|v| Doomed::Key(v.material)),
+            );
             state.purged.insert(name.clone(), now);
             audit(
                 state,
@@ -498,7 +672,7 @@ pub(crate) fn stored_name(state: &State, name: &str) -> String {
 }
 
 /// The active key `name`, or the error that says where it went.
-fn active<'s>(state: &'s State, name: &str) -> Result<&'s KeyRecord, VaultError> {
+pub(crate) fn active<'s>(state: &'s State, name: &str) -> Result<&'s KeyRecord, VaultError> {
     if let Some(record) = state.keys.get(name) {
         return Ok(record);
     }
@@ -519,7 +693,7 @@ fn active_mut<'s>(state: &'s mut State, name: &str) -> Result<&'s mut KeyRecord,
 }
 
 /// Why there is no active key `name`: deleted, purged, or never there.
-fn missing(state: &State, name: &str) -> VaultError {
+pub(crate) fn missing(state: &State, name: &str) -> VaultError {
     if let Some(deleted) = state.deleted.get(name) {
         VaultError::KeyDeleted {
             name: name.to_owned(),
@@ -539,7 +713,7 @@ fn missing(state: &State, name: &str) -> VaultError {
 }
 
 /// Refuses a name that an active or soft-deleted key holds.
-fn ensure_name_free(state: &State, name: &str) -> Result<(), VaultError> {
+pub(crate) fn ensure_name_free(state: &State, name: &str) -> Result<(), VaultError> {
     if state.keys.contains_key(name) {
         return Err(VaultError::KeyExists {
             name: name.to_owned(),
@@ -556,7 +730,7 @@ fn ensure_name_free(state: &State, name: &str) -> Result<(), VaultError> {
 }
 
 /// The position of `version` in `record`, checking its form first.
-fn find_version(record: &KeyRecord, version: &str) -> Result<usize, VaultError> {
+pub(crate) fn find_version(record: &KeyRecord, version: &str) -> Result<usize, VaultError> {
     if !valid_version(version) {
         return Err(invalid(
             "a key version is 32 lowercase hex digits, as the vault hands them out",
@@ -572,7 +746,10 @@ fn find_version(record: &KeyRecord, version: &str) -> Result<usize, VaultError> 
         })
 }
 
-fn check_window(not_before: Option<UnixTime>, expires: Option<UnixTime>) -> Result<(), VaultError> {
+pub(crate) fn check_window(
+    not_before: Option<UnixTime>,
+    expires: Option<UnixTime>,
+) -> Result<(), VaultError> {
     if let (Some(nbf), Some(exp)) = (not_before, expires)
         && nbf >= exp
     {
@@ -581,7 +758,7 @@ fn check_window(not_before: Option<UnixTime>, expires: Option<UnixTime>) -> Resu
     Ok(())
 }
 
-fn normalize_operations(mut operations: Vec<KeyOperation>) -> Vec<KeyOperation> {
+pub(crate) fn normalize_operations(mut operations: Vec<KeyOperation>) -> Vec<KeyOperation> {
     operations.sort_unstable();
     operations.dedup();
     operations
@@ -602,7 +779,7 @@ fn new_attributes(options: KeyOptions, now: UnixTime) -> Result<KeyAttributes, V
 }
 
 /// What `get` shows of a version: public part and attributes only.
-fn info(vault: &str, record: &KeyRecord, version: &VersionRecord) -> KeyVersionInfo {
+pub(crate) fn info(vault: &str, record: &KeyRecord, version: &VersionRecord) -> KeyVersionInfo {
     KeyVersionInfo {
         vault: vault.to_owned(),
         name: record.name.clone(),
@@ -613,7 +790,7 @@ fn info(vault: &str, record: &KeyRecord, version: &VersionRecord) -> KeyVersionI
     }
 }
 
-fn latest_info(vault: &str, record: &KeyRecord) -> Result<KeyVersionInfo, VaultError> {
+pub(crate) fn latest_info(vault: &str, record: &KeyRecord) -> Result<KeyVersionInfo, VaultError> {
     record
         .versions
         .last()
@@ -744,7 +921,7 @@ impl Vault {
     }
 
     /// Reads the state without auditing (properties).
-    fn read<R>(&self, mut f: impl FnMut(&State) -> R) -> Result<R, VaultError> {
+    pub(crate) fn read<R>(&self, mut f: impl FnMut(&State) -> R) -> Result<R, VaultError> {
         let mut out = None;
         self.store.transact(&mut |state| {
             out = Some(f(state));
@@ -757,7 +934,7 @@ impl Vault {
     /// (in a transaction of its own, so a failing call cannot undo it), then
     /// checks the key name and the caller's permission, then runs `op`.
     /// Whatever happens, one audit entry records it.
-    fn execute<R>(
+    pub(crate) fn execute<R>(
         &self,
         principal: &str,
         operation: &str,
@@ -766,7 +943,7 @@ impl Vault {
         mut op: impl FnMut(&mut Tx<'_>) -> Result<R, VaultError>,
     ) -> Result<R, VaultError> {
         loop {
-            let mut to_destroy: Vec<Material> = Vec::new();
+            let mut to_destroy: Vec<Doomed> = Vec::new();
             let mut value: Option<R> = None;
             self.store.transact(&mut |state| {
                 to_destroy.clear();
@@ -793,7 +970,14 @@ impl Vault {
                 if let Some(name) = key
                     && !valid_key_name(name)
                 {
-                    let err = invalid("a key name is 1 to 127 characters of A-Z, a-z, 0-9 and '-'");
+                    let noun = if permission.is_some_and(Permission::is_secret) {
+                        "secret"
+                    } else {
+                        "key"
+                    };
+                    let err = invalid(format!(
+                        "a {noun} name is 1 to 127 characters of A-Z, a-z, 0-9 and '-'"
+                    ));
                     audit(
                         state,
                         now,
@@ -828,9 +1012,12 @@ impl Vault {
                     state: &mut *state,
                     now,
                     version: None,
+                    subject: None,
                 };
                 let result = op(&mut tx);
                 let version = tx.version.take();
+                let subject = tx.subject.take();
+                let audited_key = audited_key.or(subject.as_deref());
                 match result {
                     Ok(v) => {
                         audit(
@@ -866,8 +1053,11 @@ impl Vault {
             if !to_destroy.is_empty() {
                 crash_after_purge_commit();
             }
-            for material in &to_destroy {
-                let _ = self.crypto.destroy(material);
+            for doomed in &to_destroy {
+                let _ = match doomed {
+                    Doomed::Key(material) => self.crypto.destroy(material),
+                    Doomed::Secret(material) => self.crypto.destroy_secret(material),
+                };
             }
             if let Some(value) = value {
                 return Ok(value);
@@ -1543,6 +1733,102 @@ impl<T: AsVault + Send + Sync> KeyVault for T {
                 Ok(dek)
             },
         )
+    }
+
+    fn set_secret(
+        &self,
+        caller: &Principal,
+        name: &str,
+        value: &[u8],
+        options: SecretOptions,
+    ) -> Result<SecretVersionInfo, VaultError> {
+        self.vault().set_secret(caller, name, value, options)
+    }
+
+    fn get_secret(
+        &self,
+        caller: &Principal,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Secret, VaultError> {
+        self.vault().get_secret(caller, name, version)
+    }
+
+    fn list_secrets(&self, caller: &Principal) -> Result<Vec<SecretVersionInfo>, VaultError> {
+        self.vault().list_secrets(caller)
+    }
+
+    fn list_secret_versions(
+        &self,
+        caller: &Principal,
+        name: &str,
+    ) -> Result<Vec<SecretVersionInfo>, VaultError> {
+        self.vault().list_secret_versions(caller, name)
+    }
+
+    fn update_secret(
+        &self,
+        caller: &Principal,
+        name: &str,
+        version: &str,
+        update: SecretUpdate,
+    ) -> Result<SecretVersionInfo, VaultError> {
+        self.vault().update_secret(caller, name, version, update)
+    }
+
+    fn delete_secret(
+        &self,
+        caller: &Principal,
+        name: &str,
+    ) -> Result<DeletedSecretInfo, VaultError> {
+        self.vault().delete_secret(caller, name)
+    }
+
+    fn list_deleted_secrets(
+        &self,
+        caller: &Principal,
+    ) -> Result<Vec<DeletedSecretInfo>, VaultError> {
+        self.vault().list_deleted_secrets(caller)
+    }
+
+    fn recover_secret(
+        &self,
+        caller: &Principal,
+        name: &str,
+    ) -> Result<SecretVersionInfo, VaultError> {
+        self.vault().recover_secret(caller, name)
+    }
+
+    fn purge_secret(&self, caller: &Principal, name: &str) -> Result<(), VaultError> {
+        self.vault().purge_secret(caller, name)
+    }
+
+    fn backup_key(&self, caller: &Principal, name: &str) -> Result<Vec<u8>, VaultError> {
+        self.vault().backup_key(caller, name)
+    }
+
+    fn restore_key(&self, caller: &Principal, backup: &[u8]) -> Result<KeyVersionInfo, VaultError> {
+        self.vault().restore_key(caller, backup)
+    }
+
+    fn backup_secret(&self, caller: &Principal, name: &str) -> Result<Vec<u8>, VaultError> {
+        self.vault().backup_secret(caller, name)
+    }
+
+    fn restore_secret(
+        &self,
+        caller: &Principal,
+        backup: &[u8],
+    ) -> Result<SecretVersionInfo, VaultError> {
+        self.vault().restore_secret(caller, backup)
+    }
+
+    fn set_owner_key(&self, owner: &crate::OwnerKey) -> Result<(), VaultError> {
+        self.vault().set_owner_key(owner)
+    }
+
+    fn owner_id(&self) -> Result<Option<String>, VaultError> {
+        self.vault().owner_id()
     }
 
     fn audit_log(&self) -> Result<Vec<AuditEntry>, VaultError> {

@@ -12,7 +12,10 @@ use subtle::ConstantTimeEq;
 use super::fsio::{self, Paths, corrupt, crash_point, io_err};
 use crate::VaultError;
 use crate::audit::{AuditEntry, AuditHead};
-use crate::state::{AuditLog, Delta, STATE_FORMAT, State, StateStore, hex_bytes, run_transaction};
+use crate::state::{
+    AuditLog, Delta, OLDEST_STATE_FORMAT, STATE_FORMAT, State, StateStore, hex_bytes,
+    run_transaction,
+};
 pub(crate) use crate::state::{LocalMacKey, StateMacKey};
 
 /// The version of `state.json`'s envelope.
@@ -417,7 +420,7 @@ impl DirStore {
 
     fn parse_state(&self, bytes: &[u8]) -> Result<Loaded, VaultError> {
         let path = &self.paths.state;
-        let file: StateFile = serde_json::from_slice(bytes).map_err(|e| {
+        let mut file: StateFile = serde_json::from_slice(bytes).map_err(|e| {
             // Look closer only when it does not parse, so that another
             // format version or a foreign file gets its own message.
             match serde_json::from_slice::<Probe>(bytes) {
@@ -450,15 +453,18 @@ impl DirStore {
                 "its contents do not match their MAC: the file was altered",
             ));
         }
-        if file.state.format != STATE_FORMAT {
+        if !(OLDEST_STATE_FORMAT..=STATE_FORMAT).contains(&file.state.format) {
             return Err(corrupt(
                 path,
                 format!(
-                    "vault state version {}; this build reads version {STATE_FORMAT}",
+                    "vault state version {}; this build reads versions {OLDEST_STATE_FORMAT} to {STATE_FORMAT}",
                     file.state.format
                 ),
             ));
         }
+        // An older state reads as this version's (nothing it lacks is in
+        // it); the next snapshot is written as this version.
+        file.state.format = STATE_FORMAT;
         Ok(Loaded {
             prefix: bytes[..bytes.len().min(COMMIT_PREFIX)].to_vec(),
             snapshot_commit: file.commit,

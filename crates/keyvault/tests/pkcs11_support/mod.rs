@@ -56,6 +56,8 @@ macro_rules! pkcs11_token_tests {
             the_pin_holder_can_delete_or_duplicate_the_witness,
             a_torn_witness_replacement_is_settled,
             the_audit_log_rotates_under_the_token_mac,
+            secret_values_are_private_data_objects,
+            orphaned_secret_objects_are_swept,
         );
         /// Not a test: the child process the tests above start (a process
         /// that never logs in, or one killed mid-purge). Does nothing
@@ -2055,4 +2057,175 @@ pub fn the_audit_log_rotates_under_the_token_mac(kind: TokenKind, _rsa: WrapAlgo
         memory.rotate_audit_log(),
         Err(VaultError::InvalidArgument { .. })
     ));
+}
+
+/// The vault's secret data objects on the token (class DATA, application
+/// `strongroom-keyvault`), with their values and whether they are private.
+fn secret_objects(session: &Session) -> Vec<(ObjectHandle, Vec<u8>, bool)> {
+    session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Application(b"strongroom-keyvault".to_vec()),
+        ])
+        .expect("C_FindObjects")
+        .into_iter()
+        .map(|h| {
+            let (mut value, mut private) = (Vec::new(), false);
+            for a in session
+                .get_attributes(h, &[AttributeType::Value, AttributeType::Private])
+                .expect("attributes")
+            {
+                match a {
+                    Attribute::Value(v) => value = v,
+                    Attribute::Private(p) => private = p,
+                    _ => {}
+                }
+            }
+            (h, value, private)
+        })
+        .collect()
+}
+
+/// How many of the token's secret data objects hold `value`.
+fn holding(session: &Session, value: &[u8]) -> usize {
+    secret_objects(session)
+        .iter()
+        .filter(|(_, v, _)| v == value)
+        .count()
+}
+
+pub fn secret_values_are_private_data_objects(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let (vault, _, admin) = vault(kind);
+    let value: Vec<u8> = strongroom_keyvault::OwnerKey::generate()
+        .unwrap()
+        .expose_secret()
+        .to_vec();
+    let v1 = vault
+        .set_secret(
+            &admin,
+            "bek",
+            &value,
+            strongroom_keyvault::SecretOptions::default(),
+        )
+        .unwrap();
+    let session = token(kind).session();
+    // One private token object holds the value: the token keeps it (only a
+    // session logged in with the user PIN can read a private object).
+    let found: Vec<_> = secret_objects(&session)
+        .into_iter()
+        .filter(|(_, v, _)| *v == value)
+        .collect();
+    assert_eq!(found.len(), 1);
+    assert!(found[0].2, "the data object is private");
+    assert_eq!(
+        vault
+            .get_secret(&admin, "bek", Some(&v1.version))
+            .unwrap()
+            .value
+            .expose_secret(),
+        value
+    );
+    // Soft delete keeps it; purge destroys it.
+    vault.delete_secret(&admin, "bek").unwrap();
+    assert_eq!(holding(&session, &value), 1);
+    vault.purge_secret(&admin, "bek").unwrap();
+    assert_eq!(holding(&session, &value), 0);
+
+    // Destroyed behind the vault's back: said plainly, naming the secret.
+    let v = vault
+        .set_secret(
+            &admin,
+            "gone",
+            &value,
+            strongroom_keyvault::SecretOptions::default(),
+        )
+        .unwrap();
+    for (h, v, _) in secret_objects(&session) {
+        if v == value {
+            session.destroy_object(h).unwrap();
+        }
+    }
+    let err = vault.get_secret(&admin, "gone", None).unwrap_err();
+    assert!(
+        matches!(&err, VaultError::SecretCorrupt { name, version, reason }
+            if name == "gone" && *version == v.version && reason.contains("no longer holds")),
+        "{err:?}"
+    );
+}
+
+pub fn orphaned_secret_objects_are_swept(kind: TokenKind, _rsa: WrapAlgorithm) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let clock = Arc::new(ManualClock::new(T0));
+    let admin = Principal::new("admin");
+    let vault = in_dir(kind, &dir, &clock);
+    let vault_id = vault.vault_id().unwrap().to_owned();
+    vault.set_access_policy(&admin, Permissions::all()).unwrap();
+    let kept = b"kept secret value".to_vec();
+    vault
+        .set_secret(
+            &admin,
+            "bek",
+            &kept,
+            strongroom_keyvault::SecretOptions::default(),
+        )
+        .unwrap();
+    drop(vault);
+    // A data object labelled as this vault's that its state does not name
+    // (a crash between making it and committing it): swept at the next
+    // open. Another vault's object, and one not labelled as a vault's, stay.
+    let session = token(kind).session();
+    let make = |label: String, value: &[u8]| {
+        session
+            .create_object(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Application(b"strongroom-keyvault".to_vec()),
+                Attribute::Label(label.into_bytes()),
+                Attribute::Value(value.to_vec()),
+            ])
+            .unwrap()
+    };
+    let orphan = b"orphaned value".to_vec();
+    let foreign = b"another vault's value".to_vec();
+    make(
+        format!("strongroom-keyvault secret {vault_id} {}", "ab".repeat(16)),
+        &orphan,
+    );
+    make(
+        format!(
+            "strongroom-keyvault secret {} {}",
+            "cd".repeat(16),
+            "ab".repeat(16)
+        ),
+        &foreign,
+    );
+    let vault = in_dir(kind, &dir, &clock);
+    assert_eq!(holding(&session, &orphan), 0, "the orphan is swept");
+    assert_eq!(
+        holding(&session, &foreign),
+        1,
+        "another vault's object stays"
+    );
+    assert_eq!(holding(&session, &kept), 1);
+    assert_eq!(
+        vault
+            .get_secret(&admin, "bek", None)
+            .unwrap()
+            .value
+            .expose_secret(),
+        kept
+    );
+    let log = vault.audit_log().unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.operation.starts_with("destroyOrphanedTokenObjects abab")),
+        "the sweep is audited"
+    );
+    for (h, v, _) in secret_objects(&session) {
+        if v == foreign {
+            session.destroy_object(h).unwrap();
+        }
+    }
 }

@@ -140,4 +140,92 @@ impl KeyVault for ReportsSoftDeleteOff {
     fn export_audit_log(&self) -> Result<String, VaultError> {
         self.0.export_audit_log()
     }
+    fn set_secret(
+        &self,
+        c: &Principal,
+        n: &str,
+        v: &[u8],
+        o: strongroom_keyvault::SecretOptions,
+    ) -> Result<strongroom_keyvault::SecretVersionInfo, VaultError> {
+        self.0.set_secret(c, n, v, o)
+    }
+    fn get_secret(
+        &self,
+        c: &Principal,
+        n: &str,
+        v: Option<&str>,
+    ) -> Result<strongroom_keyvault::Secret, VaultError> {
+        self.0.get_secret(c, n, v)
+    }
+    fn list_secrets(
+        &self,
+        c: &Principal,
+    ) -> Result<Vec<strongroom_keyvault::SecretVersionInfo>, VaultError> {
+        self.0.list_secrets(c)
+    }
+    fn list_secret_versions(
+        &self,
+        c: &Principal,
+        n: &str,
+    ) -> Result<Vec<strongroom_keyvault::SecretVersionInfo>, VaultError> {
+        self.0.list_secret_versions(c, n)
+    }
+    fn update_secret(
+        &self,
+        c: &Principal,
+        n: &str,
+        v: &str,
+        u: strongroom_keyvault::SecretUpdate,
+    ) -> Result<strongroom_keyvault::SecretVersionInfo, VaultError> {
+        self.0.update_secret(c, n, v, u)
+    }
+    fn delete_secret(
+        &self,
+        c: &Principal,
+        n: &str,
+    ) -> Result<strongroom_keyvault::DeletedSecretInfo, VaultError> {
+        self.0.delete_secret(c, n)
+    }
+    fn list_deleted_secrets(
+        &self,
+        c: &Principal,
+    ) -> Result<Vec<strongroom_keyvault::DeletedSecretInfo>, VaultError> {
+        self.0.list_deleted_secrets(c)
+    }
+    fn recover_secret(
+        &self,
+        c: &Principal,
+        n: &str,
+    ) -> Result<strongroom_keyvault::SecretVersionInfo, VaultError> {
+        self.0.recover_secret(c, n)
+    }
+    fn purge_secret(&self, c: &Principal, n: &str) -> Result<(), VaultError> {
+        self.0.purge_secret(c, n)
+    }
+    fn backup_key(&self, c: &Principal, n: &str) -> Result<Vec<u8>, VaultError> {
+        self.0.backup_key(c, n)
+    }
+    fn restore_key(
+        &self,
+        c: &Principal,
+        b: &[u8],
+    ) -> Result<strongroom_keyvault::KeyVersionInfo, VaultError> {
+        self.0.restore_key(c, b)
+    }
+    fn backup_secret(&self, c: &Principal, n: &str) -> Result<Vec<u8>, VaultError> {
+        self.0.backup_secret(c, n)
+    }
+    fn restore_secret(
+        &self,
+        c: &Principal,
+        b: &[u8],
+    ) -> Result<strongroom_keyvault::SecretVersionInfo, VaultError> {
+        self.0.restore_secret(c, b)
+    }
+    fn set_owner_key(&self, o: &strongroom_keyvault::OwnerKey) -> Result<(), VaultError> {
+        self.0.set_owner_key(o)
+    }
+    fn owner_id(&self) -> Result<Option<String>, VaultError> {
+        self.0.owner_id()
+    }
 }
