@@ -19,6 +19,16 @@ const INFO_PAYLOAD: &[u8] = b"strongroom v1 payload";
 const INFO_HEADER_MAC: &[u8] = b"strongroom v1 header mac";
 /// Length of the nonce prefix.
 pub(crate) const PREFIX_LEN: usize = 7;
+/// HKDF `info` prefix of an attachment key; the label follows.
+const INFO_ATTACHMENT: &[u8] = b"strongroom v1 attachment ";
+/// The longest attachment label, in bytes.
+pub const MAX_ATTACHMENT_LABEL: usize = 255;
+/// The largest attachment, in plaintext bytes.
+pub const MAX_ATTACHMENT: usize = 64 * 1024 * 1024;
+/// Length of an attachment's nonce.
+const ATTACHMENT_NONCE_LEN: usize = 12;
+/// Length of an attachment's tag.
+const ATTACHMENT_TAG_LEN: usize = 16;
 
 /// What the body needs: the payload cipher, the nonce prefix, the AAD and
 /// the chunk size. Shared by the threads that seal or open chunks.
@@ -410,6 +420,15 @@ impl SealingHeader {
         self.opened.chunk_size()
     }
 
+    /// As [`OpenedHeader::seal_attachment`]: an attachment does not use
+    /// the right to seal the body.
+    ///
+    /// # Errors
+    /// As [`OpenedHeader::seal_attachment`].
+    pub fn seal_attachment(&self, label: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        self.opened.seal_attachment(label, plaintext)
+    }
+
     /// The header and its keys, without giving up the right to seal.
     pub(crate) fn opened(&self) -> &OpenedHeader {
         &self.opened
@@ -421,7 +440,112 @@ impl SealingHeader {
     }
 }
 
+/// The AES-256-GCM key of attachment `label` of the stream whose DEK and
+/// header these are (docs/FORMAT.md section 3.3).
+fn attachment_cipher(dek: &Dek, header: &Header, label: &str) -> Result<Aes256Gcm, Error> {
+    if label.is_empty() || label.len() > MAX_ATTACHMENT_LABEL {
+        return Err(Error::InvalidArgument {
+            reason: "an attachment label is 1 to 255 bytes",
+        });
+    }
+    let hk = Hkdf::<Sha256>::new(Some(&header.salt), dek.key().expose_secret());
+    let mut info = Vec::with_capacity(INFO_ATTACHMENT.len() + label.len());
+    info.extend_from_slice(INFO_ATTACHMENT);
+    info.extend_from_slice(label.as_bytes());
+    let mut okm = Zeroizing::new([0u8; 32]);
+    // safe: 32 bytes is within HKDF-SHA-256's output limit.
+    hk.expand(&info, okm.as_mut_slice())
+        .expect("32 bytes is within HKDF-SHA-256's output limit");
+    Ok(Aes256Gcm::with_key(&Aes256Key::from_bytes(*okm)))
+}
+
 impl OpenedHeader {
+    /// Seals `plaintext` as attachment `label` of this stream: a small
+    /// message beside the body (e.g. the key backups a recovery point
+    /// carries), under a key derived from the stream's DEK and salt for
+    /// that label, bound to the header's stable part (docs/FORMAT.md
+    /// section 3.3). It opens wherever the stream opens, and a rewrap
+    /// keeps it opening. Each call draws a fresh random nonce.
+    ///
+    /// ```
+    /// use strongroom_aes::Aes256Key;
+    /// use strongroom_envelope::{AesKeyWrapper, Dek, Header, HeaderOptions, KeyRef, WrapAlgorithm};
+    ///
+    /// let kek = AesKeyWrapper::new(
+    ///     KeyRef::new("vault", "platform-key", "1", WrapAlgorithm::A256Kw),
+    ///     &Aes256Key::generate()?,
+    /// );
+    /// let sealing = Header::create(Dek::generate()?, &[&kek], &HeaderOptions::default())?;
+    /// let sealed = sealing.seal_attachment("key-backups", b"what the point carries")?;
+    /// let stored = sealing.header().as_bytes().to_vec();
+    ///
+    /// let opened = Header::from_bytes(&stored)?.open(&[&kek])?;
+    /// let back = opened.open_attachment("key-backups", &sealed)?;
+    /// assert_eq!(back.as_slice(), b"what the point carries");
+    /// assert!(opened.open_attachment("another-label", &sealed).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a label outside 1 to 255 bytes or a
+    /// plaintext over [`MAX_ATTACHMENT`]; [`Error::RandomnessUnavailable`].
+    pub fn seal_attachment(&self, label: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        use strongroom_aes::aead::{Aead, Payload};
+        if plaintext.len() > MAX_ATTACHMENT {
+            return Err(Error::InvalidArgument {
+                reason: "an attachment is at most 64 MiB",
+            });
+        }
+        let cipher = attachment_cipher(&self.dek, &self.header, label)?;
+        let mut nonce = [0u8; ATTACHMENT_NONCE_LEN];
+        fill_random(&mut nonce)?;
+        let sealed = cipher
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: plaintext,
+                    aad: &self.keys.aad,
+                },
+            )
+            .map_err(|_| Error::InvalidArgument {
+                reason: "an attachment is at most 64 MiB",
+            })?;
+        let mut out = Vec::with_capacity(ATTACHMENT_NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Opens attachment `label` sealed by
+    /// [`seal_attachment`](Self::seal_attachment) for this stream.
+    ///
+    /// # Errors
+    /// [`Error::DecryptionFailed`] when it was altered, cut, sealed under
+    /// another label or for another stream; [`Error::InvalidArgument`] for
+    /// a bad label.
+    pub fn open_attachment(&self, label: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        use strongroom_aes::aead::{Aead, Payload};
+        let cipher = attachment_cipher(&self.dek, &self.header, label)?;
+        if sealed.len() < ATTACHMENT_NONCE_LEN + ATTACHMENT_TAG_LEN
+            || sealed.len() > ATTACHMENT_NONCE_LEN + MAX_ATTACHMENT + ATTACHMENT_TAG_LEN
+        {
+            return Err(Error::DecryptionFailed);
+        }
+        let (nonce, body) = sealed.split_at(ATTACHMENT_NONCE_LEN);
+        let nonce: [u8; ATTACHMENT_NONCE_LEN] =
+            nonce.try_into().map_err(|_| Error::DecryptionFailed)?;
+        cipher
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: body,
+                    aad: &self.keys.aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| Error::DecryptionFailed)
+    }
+
     /// The header (its metadata is authenticated).
     #[must_use]
     pub fn header(&self) -> &Header {

@@ -100,7 +100,7 @@ pub use encrypt::Encryptor;
 pub use error::Error;
 pub use format::{Header, WrappedKey};
 pub use keyref::{KeyRef, WrapAlgorithm};
-pub use keys::{HeaderOptions, OpenedHeader, SealingHeader};
+pub use keys::{HeaderOptions, MAX_ATTACHMENT, MAX_ATTACHMENT_LABEL, OpenedHeader, SealingHeader};
 pub use parts::{BodyOpener, BodySealer};
 pub use wrapper::{AesKeyWrapper, KeyWrapper, RsaOaepWrapper, WrapError};
 
