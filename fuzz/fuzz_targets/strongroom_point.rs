@@ -1,11 +1,14 @@
 //! A recovery point whose objects an attacker controls: the facade's
 //! record parsers (`vault.json`, the item record, the settings record, the
-//! manifest) and its restore path, on arbitrary bytes.
+//! manifest, the source encryption a header records, the key backups a
+//! point carries) and its restore path, on arbitrary bytes.
 //!
 //! Two vaults are made once, in an in-memory `object_store` with memory key
 //! vaults, each with one item and one point of known data: one under the
-//! platform key, one with a customer key and infrastructure encryption (two
-//! layers: `header`, `outer-header` and a body sealed twice). For every
+//! platform key whose item is encrypted in the guest (its point carries the
+//! BEK's backup in `key-backups`), one with a customer key and
+//! infrastructure encryption (two layers: `header`, `outer-header` and a
+//! body sealed twice). For every
 //! input, their objects are put back, then one of them (chosen by the first
 //! byte) is replaced by the rest of the input, or has it spliced in, or is
 //! cut (chosen by the second byte). Then that object's vault is opened, its
@@ -13,8 +16,10 @@
 //! range.
 //!
 //! Checks: nothing panics; every failure is a typed `strongroom::Error`;
-//! and a restore or range that succeeds returns exactly the data backed up
-//! (nothing forged or unauthenticated gets out).
+//! a restore or range that succeeds returns exactly the data backed up
+//! (nothing forged or unauthenticated gets out); and a restore of the disk
+//! keys that succeeds names the BEK version the point was taken with (the
+//! BEK is still in its key vault, so nothing is put back).
 
 #![no_main]
 
@@ -22,19 +27,24 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use strongroom::keyvault::{
-    KeyOptions, KeyType, KeyVault, MemoryKeyVault, Permissions, Principal, VaultProperties,
+    KeyOptions, KeyType, KeyVault, MemoryKeyVault, Permissions, Principal, SecretOptions,
+    VaultProperties,
 };
 use strongroom::object_store::memory::InMemory;
 use strongroom::object_store::path::Path;
 use strongroom::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use strongroom::policy::{CustomerKey, EncryptionSettings};
-use strongroom::{BackupOptions, RecoveryVault, VaultConfig};
+use strongroom::{BackupOptions, RecoveryVault, SecretReference, SourceEncryption, VaultConfig};
 
 struct World {
     runtime: tokio::runtime::Runtime,
     store: Arc<InMemory>,
     platform: Arc<MemoryKeyVault>,
     customer: Arc<MemoryKeyVault>,
+    /// The machine's key vault, holding its disk's BEK.
+    machine: Arc<MemoryKeyVault>,
+    /// The BEK's version.
+    bek_version: String,
     /// Every object of the vaults, as made.
     objects: Vec<(Path, Vec<u8>)>,
     data: Vec<u8>,
@@ -78,11 +88,22 @@ fn world() -> &'static World {
         customer
             .create_key(&admin, "cmk", KeyType::Rsa2048, KeyOptions::default())
             .expect("a key");
+        let machine =
+            Arc::new(MemoryKeyVault::new(VaultProperties::new("machine")).expect("a key vault"));
+        machine
+            .set_access_policy(&admin, Permissions::all())
+            .expect("a policy");
+        let bek_version = machine
+            .set_secret(&admin, "bek", &[0x42; 32], SecretOptions::default())
+            .expect("a secret")
+            .version;
         let mut world = World {
             runtime,
             store,
             platform,
             customer,
+            machine,
+            bek_version,
             objects: Vec::new(),
             data,
         };
@@ -109,7 +130,22 @@ fn world() -> &'static World {
                         .await
                         .expect("customer key with infrastructure encryption");
                 }
-                let item = vault.protect("vm").await.expect("an item");
+                let source = if prefix == "vault" {
+                    vault
+                        .attach_key_vault(world.machine.clone())
+                        .expect("attached");
+                    world
+                        .machine
+                        .set_access_policy(&vault.system_identity(), Permissions::all())
+                        .expect("a policy");
+                    SourceEncryption::InGuest {
+                        bek: SecretReference::latest("machine", "bek"),
+                        kek: None,
+                    }
+                } else {
+                    SourceEncryption::None
+                };
+                let item = vault.protect_with("vm", source).await.expect("an item");
                 let options = BackupOptions::default().chunk_size(4096).expect("4 KiB");
                 let point = vault
                     .backup(&item, world.data.as_slice(), options)
@@ -200,6 +236,10 @@ async fn check(world: &World, prefix: &str) {
         vault
             .attach_key_vault(world.customer.clone())
             .expect("attached");
+    } else {
+        vault
+            .attach_key_vault(world.machine.clone())
+            .expect("attached");
     }
     let _ = vault.encryption().await.map_err(|e| e.to_string());
     let item = match vault.item("vm").await {
@@ -221,6 +261,15 @@ async fn check(world: &World, prefix: &str) {
         // call is an RSA decryption, to keep the executions fast.)
         if !point.infrastructure_encrypted() {
             let _ = vault.verify(&point).await.map_err(|e| e.to_string());
+        }
+        match vault.restore_disk_keys(&point, None).await {
+            Ok(keys) => {
+                assert_eq!(keys.bek.version, world.bek_version);
+                assert!(!keys.bek.restored, "the BEK was there: nothing to put back");
+            }
+            Err(e) => {
+                let _ = e.to_string();
+            }
         }
         let mut out = Vec::new();
         if vault.restore(&point, &mut out).await.is_ok() {

@@ -130,6 +130,13 @@ impl From<Error> for Failure {
             ),
             Error::InvalidArgument { .. } | Error::Policy(_) => (Class::Usage, None),
             Error::Conflict { .. } => (Class::Other, Some("retry")),
+            Error::MissingPermissions { .. } => (
+                Class::Key,
+                Some(
+                    "grant the vault's identity each permission named on the disk's key vault, then back up again: nothing was read or written",
+                ),
+            ),
+            Error::DiskKeyConflict { .. } => (Class::Key, None),
             _ => (Class::Other, None),
         };
         Self {

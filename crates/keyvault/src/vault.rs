@@ -280,7 +280,7 @@ pub trait KeyVault: Send + Sync {
 
     /// A secret version's value and attributes (`None`: the latest
     /// version). Not-before and expiry are not enforced, as in Azure Key
-    /// Vault: see [`SecretAttributes::is_valid_at`].
+    /// Vault: see [`SecretAttributes::is_valid_at`](crate::SecretAttributes::is_valid_at).
     ///
     /// # Errors
     /// Access denied (`getSecret`), not found, deleted, purged,

@@ -19,9 +19,10 @@ use zeroize::Zeroizing;
 use crate::error::envelope_error;
 use crate::layout::{
     self, LAYER_INFRASTRUCTURE, METADATA_ITEM, METADATA_LAYER, METADATA_LAYERS, METADATA_POINT,
-    METADATA_VAULT, Manifest,
+    METADATA_SOURCE_ENCRYPTION, METADATA_VAULT, Manifest,
 };
 use crate::settings::Wrappers;
+use crate::source::{DiskKeys, KEY_BACKUPS_LABEL};
 use crate::vault::{Item, RecoveryPoint, RecoveryVault, blocking, now_millis, now_secs};
 use crate::{Error, store};
 
@@ -51,6 +52,7 @@ pub struct BackupOptions {
     pub(crate) progress: Option<ProgressFn>,
     pub(crate) chunk_size: Option<usize>,
     pub(crate) parts_in_flight: usize,
+    pub(crate) source_encryption: Option<crate::SourceEncryption>,
 }
 
 impl Default for BackupOptions {
@@ -60,6 +62,7 @@ impl Default for BackupOptions {
             progress: None,
             chunk_size: None,
             parts_in_flight: 2,
+            source_encryption: None,
         }
     }
 }
@@ -71,6 +74,7 @@ impl core::fmt::Debug for BackupOptions {
             .field("progress", &self.progress.is_some())
             .field("chunk_size", &self.chunk_size)
             .field("parts_in_flight", &self.parts_in_flight)
+            .field("source_encryption", &self.source_encryption)
             .finish()
     }
 }
@@ -105,6 +109,16 @@ impl BackupOptions {
             })?;
         self.chunk_size = Some(bytes);
         Ok(self)
+    }
+
+    /// The source encryption of the item's disks as it is now, for this
+    /// point (default: what the item was protected with): e.g. the BEK's
+    /// new version after a rotation in the guest, or the disk-encryption
+    /// set's new key. The point records it (R17).
+    #[must_use]
+    pub fn source_encryption(mut self, source_encryption: crate::SourceEncryption) -> Self {
+        self.source_encryption = Some(source_encryption);
+        self
     }
 
     /// Parts uploading at once (default 2, at most 16). Memory is about
@@ -187,6 +201,16 @@ impl RecoveryVault {
     ) -> Result<RecoveryPoint, Error> {
         // Protected here, in this vault (not a stale handle of another).
         let item = self.item(item.name()).await?;
+        // Before any data moves (R17): an in-guest-encrypted item's disk
+        // keys are backed up, every permission that needs checked first.
+        let given = options
+            .source_encryption
+            .clone()
+            .unwrap_or_else(|| item.source_encryption().clone());
+        let DiskKeys {
+            recorded: source_encryption,
+            payload: key_backups,
+        } = self.disk_keys(&given).await?;
         let point = layout::new_point_id(now_millis())?;
         let Wrappers {
             data: wrapper,
@@ -212,7 +236,12 @@ impl RecoveryVault {
         if infrastructure.is_some() {
             header_options = header_options.metadata(METADATA_LAYERS, "2");
         }
-        let (sealing, outer) = {
+        // What the point was taken with, authenticated in its data header.
+        if !source_encryption.is_none() {
+            header_options =
+                header_options.metadata(METADATA_SOURCE_ENCRYPTION, source_encryption.to_json());
+        }
+        let (sealing, outer, key_backups) = {
             let point = point.clone();
             blocking(move || -> Result<_, Error> {
                 let sealing = seal_header(&point, wrapper.as_ref(), &header_options)?;
@@ -222,7 +251,13 @@ impl RecoveryVault {
                     }
                     _ => None,
                 };
-                Ok((sealing, outer))
+                // The disk keys' backups, under the point's DEK like the
+                // data (docs/FORMAT.md sections 3.3 and 9.5).
+                let key_backups = key_backups
+                    .map(|plain| sealing.seal_attachment(KEY_BACKUPS_LABEL, &plain))
+                    .transpose()
+                    .map_err(|e| envelope_error(&point, e))?;
+                Ok((sealing, outer, key_backups))
             })
             .await??
         };
@@ -231,6 +266,7 @@ impl RecoveryVault {
         let header_path = layout.header(item.name(), &point);
         let outer_path = layout.outer_header(item.name(), &point);
         let body_path = layout.body(item.name(), &point);
+        let key_backups_path = layout.key_backups(item.name(), &point);
         let keys = sealing.header().key_refs().cloned().collect();
         let infrastructure_keys = outer
             .as_ref()
@@ -254,6 +290,16 @@ impl RecoveryVault {
                     })
             }
             None => Ok(()),
+        };
+        let uploaded = match (uploaded, key_backups) {
+            (Ok(()), Some(sealed)) => store::put_new_unique(store, &key_backups_path, sealed)
+                .await
+                .and_then(|created| {
+                    created.then_some(()).ok_or_else(|| Error::AlreadyExists {
+                        what: format!("recovery point {point}"),
+                    })
+                }),
+            (uploaded, _) => uploaded,
         };
         let double = outer.is_some();
         let uploaded = match uploaded {
@@ -320,12 +366,14 @@ impl RecoveryVault {
                 chunk_size: manifest.chunk_size,
                 keys,
                 infrastructure_keys,
+                source_encryption,
             }),
             Err(e) => {
                 // Nothing was committed; remove what was written (best
                 // effort: gc removes what a failing store leaves).
                 let _ = store::delete(store, &header_path).await;
                 let _ = store::delete(store, &outer_path).await;
+                let _ = store::delete(store, &key_backups_path).await;
                 let _ = store::delete(store, &body_path).await;
                 Err(e)
             }

@@ -173,6 +173,19 @@ impl RecoveryVault {
         self.runtime.block_on(self.inner.protect(name))
     }
 
+    /// As [`crate::RecoveryVault::protect_with`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn protect_with(
+        &self,
+        name: &str,
+        source_encryption: crate::SourceEncryption,
+    ) -> Result<Item, Error> {
+        self.runtime
+            .block_on(self.inner.protect_with(name, source_encryption))
+    }
+
     /// As [`crate::RecoveryVault::item`].
     ///
     /// # Errors
@@ -238,6 +251,19 @@ impl RecoveryVault {
     /// As there.
     pub fn key_health(&self) -> Result<KeyHealth, Error> {
         self.runtime.block_on(self.inner.key_health())
+    }
+
+    /// As [`crate::RecoveryVault::restore_disk_keys`].
+    ///
+    /// # Errors
+    /// As there.
+    pub fn restore_disk_keys(
+        &self,
+        point: &RecoveryPoint,
+        into: Option<&str>,
+    ) -> Result<crate::RestoredDiskKeys, Error> {
+        self.runtime
+            .block_on(self.inner.restore_disk_keys(point, into))
     }
 
     /// As [`crate::RecoveryVault::check_keys`].

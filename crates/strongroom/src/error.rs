@@ -134,6 +134,22 @@ pub enum Error {
         /// What kept changing.
         what: String,
     },
+    /// A disk key or secret cannot be put back where it was asked
+    /// ([`RecoveryVault::restore_disk_keys`](crate::RecoveryVault::restore_disk_keys)):
+    /// it is soft-deleted there, or exists without the point's version.
+    /// Nothing was changed; the message says what to do.
+    DiskKeyConflict {
+        /// What is in the way, and what to do.
+        what: String,
+    },
+    /// The vault's identity lacks permissions an in-guest-encrypted item's
+    /// backup needs on its disk keys (get, list and backup on the BEK
+    /// secret and the KEK): every missing one, named. Refused before any
+    /// data moved.
+    MissingPermissions {
+        /// Each missing permission, with its key vault, identity and object.
+        missing: Vec<crate::MissingPermission>,
+    },
 }
 
 impl fmt::Display for Error {
@@ -215,6 +231,17 @@ impl fmt::Display for Error {
                 points.first().map_or("none", String::as_str)
             ),
             Self::Conflict { what } => write!(f, "{what}: retry"),
+            Self::DiskKeyConflict { what } => f.write_str(what),
+            Self::MissingPermissions { missing } => {
+                f.write_str("the vault's identity lacks permissions on the disk's keys: ")?;
+                for (i, m) in missing.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{m}")?;
+                }
+                f.write_str("; grant them in the key vault's access policy, then back up again (no data was read)")
+            }
         }
     }
 }

@@ -11,6 +11,8 @@
 //! <prefix>/points/<item>/<point>/body          the sealed chunks (with infrastructure
 //!                                              encryption: the outer layer's, whose
 //!                                              plaintext is the inner body)
+//! <prefix>/points/<item>/<point>/key-backups  with in-guest encryption: the BEK and
+//!                                              KEK backups, sealed under the point's DEK
 //! <prefix>/points/<item>/<point>/manifest.json written last: the point exists
 //! <prefix>/jobs/rewrap.json                    a rewrap job's checkpoint
 //! ```
@@ -36,6 +38,10 @@ pub(crate) const METADATA_LAYERS: &str = "strongroom.layers";
 /// In the outer header: which layer it is.
 pub(crate) const METADATA_LAYER: &str = "strongroom.layer";
 pub(crate) const LAYER_INFRASTRUCTURE: &str = "infrastructure";
+/// In the data header of a point of an item encrypted at the source
+/// (R17): the source encryption the point was taken with, as JSON (the
+/// exact BEK and KEK versions for in-guest encryption). Absent for none.
+pub(crate) const METADATA_SOURCE_ENCRYPTION: &str = "strongroom.source-encryption";
 
 /// The largest record read (a record is a few hundred bytes).
 pub(crate) const MAX_RECORD: u64 = 64 * 1024;
@@ -106,6 +112,11 @@ impl Layout {
 
     pub(crate) fn body(&self, item: &str, point: &str) -> Path {
         self.child(&["points", item, point, "body"])
+    }
+
+    /// The key backups an in-guest-encrypted item's point carries (R17).
+    pub(crate) fn key_backups(&self, item: &str, point: &str) -> Path {
+        self.child(&["points", item, point, "key-backups"])
     }
 
     pub(crate) fn manifest(&self, item: &str, point: &str) -> Path {
@@ -217,6 +228,9 @@ pub(crate) struct ItemRecord {
     pub vault_id: String,
     pub name: String,
     pub created: u64,
+    /// How its disks are encrypted at the source (R17); left out for none.
+    #[serde(default, skip_serializing_if = "crate::SourceEncryption::is_none")]
+    pub source_encryption: crate::SourceEncryption,
 }
 
 /// `settings/<seq>.json`: one version of the vault's encryption settings

@@ -47,6 +47,7 @@ pub mod remote;
 mod restore;
 mod rewrap;
 mod settings;
+pub mod source;
 mod store;
 mod vault;
 
@@ -54,6 +55,10 @@ pub use backup::{BackupOptions, Progress, ProgressFn};
 pub use error::Error;
 pub use remote::{Store, StoreKind, StoreOptions};
 pub use rewrap::{RewrapOptions, RewrapProgress, RewrapReport, SkippedPoint};
+pub use source::{
+    KeyReference, MissingPermission, RestoredDiskKeys, RestoredKey, SecretReference,
+    SourceEncryption,
+};
 pub use vault::{Item, RecoveryPoint, RecoveryVault, VaultConfig};
 
 /// The AES-256-GCM primitive (`strongroom-aes`).

@@ -93,8 +93,9 @@ fn default_threads() -> usize {
 /// A protected item: what recovery points are taken of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
-    name: String,
-    created: u64,
+    pub(crate) name: String,
+    pub(crate) created: u64,
+    pub(crate) source_encryption: crate::SourceEncryption,
 }
 
 impl Item {
@@ -108,6 +109,14 @@ impl Item {
     #[must_use]
     pub fn created(&self) -> u64 {
         self.created
+    }
+
+    /// How its disks are encrypted at the source (R17): what its backups
+    /// do and record unless a backup is told otherwise
+    /// ([`BackupOptions::source_encryption`](crate::BackupOptions::source_encryption)).
+    #[must_use]
+    pub fn source_encryption(&self) -> &crate::SourceEncryption {
+        &self.source_encryption
     }
 }
 
@@ -124,6 +133,8 @@ pub struct RecoveryPoint {
     /// The outer layer's key references: empty without infrastructure
     /// encryption.
     pub(crate) infrastructure_keys: Vec<strongroom_envelope::KeyRef>,
+    /// The source encryption the point was taken with (R17).
+    pub(crate) source_encryption: crate::SourceEncryption,
 }
 
 impl RecoveryPoint {
@@ -175,6 +186,18 @@ impl RecoveryPoint {
     #[must_use]
     pub fn infrastructure_keys(&self) -> &[strongroom_envelope::KeyRef] {
         &self.infrastructure_keys
+    }
+
+    /// How the item's disks were encrypted at the source when the point
+    /// was taken (R17): the disk-encryption set and key of server-side
+    /// encryption, or the exact BEK (and KEK) versions of in-guest
+    /// encryption, whose backups the point carries
+    /// ([`RecoveryVault::restore_disk_keys`]). Read from the point's
+    /// header; authenticated when the header is opened (a restore of the
+    /// disk keys checks it again).
+    #[must_use]
+    pub fn source_encryption(&self) -> &crate::SourceEncryption {
+        &self.source_encryption
     }
 }
 
@@ -601,7 +624,25 @@ impl RecoveryVault {
     /// or holds control characters; [`Error::AlreadyExists`];
     /// [`Error::Store`].
     pub async fn protect(&self, name: &str) -> Result<Item, Error> {
+        self.protect_with(name, crate::SourceEncryption::None).await
+    }
+
+    /// Protects item `name` whose disks are encrypted at the source as
+    /// `source_encryption` says (R17): server-side with a customer key (a
+    /// disk-encryption set), or in the guest with a BEK secret (and a
+    /// KEK) in an attached key vault, whose backups each of its points
+    /// then carries (see [`crate::source`]).
+    ///
+    /// # Errors
+    /// As [`protect`](Self::protect); [`Error::InvalidArgument`] for a
+    /// malformed reference ([`SourceEncryption::check`](crate::SourceEncryption::check)).
+    pub async fn protect_with(
+        &self,
+        name: &str,
+        source_encryption: crate::SourceEncryption,
+    ) -> Result<Item, Error> {
         layout::check_item_name(name)?;
+        source_encryption.check()?;
         // Before anything else: from here on the vault has had an item
         // protected, even if what follows fails (R12).
         self.record_protection_attempt().await?;
@@ -610,6 +651,7 @@ impl RecoveryVault {
             vault_id: self.inner.record.id.clone(),
             name: name.to_owned(),
             created: now_secs(),
+            source_encryption,
         };
         let path = self.inner.layout.item(name);
         if !store::put_new(self.inner.store.as_ref(), &path, layout::to_json(&record)).await? {
@@ -620,6 +662,7 @@ impl RecoveryVault {
         Ok(Item {
             name: record.name,
             created: record.created,
+            source_encryption: record.source_encryption,
         })
     }
 
@@ -640,9 +683,14 @@ impl RecoveryVault {
         if record.name != name {
             return Err(layout::corrupt(&path, "it names another item"));
         }
+        record
+            .source_encryption
+            .check()
+            .map_err(|e| layout::corrupt(&path, format!("its source encryption: {e}")))?;
         Ok(Item {
             name: record.name,
             created: record.created,
+            source_encryption: record.source_encryption,
         })
     }
 
@@ -733,8 +781,8 @@ impl RecoveryVault {
         if manifest.item != item.name || manifest.point != id {
             return Err(layout::corrupt(&path, "it names another recovery point"));
         }
-        // The key references of a header; `None` when it is not there.
-        let read_keys = |path: Path| async move {
+        // A header, parsed (not opened); `None` when it is not there.
+        let read_header = |path: Path| async move {
             let Some(header) =
                 store::get_small(self.inner.store.as_ref(), &path, layout::MAX_HEADER).await?
             else {
@@ -742,22 +790,35 @@ impl RecoveryVault {
             };
             let header = strongroom_envelope::Header::from_bytes(&header)
                 .map_err(|e| crate::error::envelope_error(id, e))?;
-            Ok::<_, Error>(Some(header.key_refs().cloned().collect::<Vec<_>>()))
+            Ok::<_, Error>(Some(header))
         };
         // No header: a delete in progress (it goes first).
-        let keys = read_keys(layout.header(&item.name, id))
+        let header_path = layout.header(&item.name, id);
+        let header = read_header(header_path.clone())
             .await?
             .ok_or_else(not_found)?;
+        let keys = header.key_refs().cloned().collect();
+        let source_encryption = match header.metadata().get(layout::METADATA_SOURCE_ENCRYPTION) {
+            None => crate::SourceEncryption::None,
+            Some(text) => crate::SourceEncryption::from_json(text).ok_or_else(|| {
+                layout::corrupt(&header_path, "its source encryption record is malformed")
+            })?,
+        };
         let infrastructure_keys = if manifest.infrastructure_encryption {
             // Written before the manifest, deleted after the header: never
             // missing while both are there.
             let outer = layout.outer_header(&item.name, id);
-            read_keys(outer.clone()).await?.ok_or_else(|| {
-                layout::corrupt(
-                    &outer,
-                    "missing: the manifest says the point has an infrastructure layer",
-                )
-            })?
+            read_header(outer.clone())
+                .await?
+                .ok_or_else(|| {
+                    layout::corrupt(
+                        &outer,
+                        "missing: the manifest says the point has an infrastructure layer",
+                    )
+                })?
+                .key_refs()
+                .cloned()
+                .collect()
         } else {
             Vec::new()
         };
@@ -770,6 +831,7 @@ impl RecoveryVault {
             chunk_size: manifest.chunk_size,
             keys,
             infrastructure_keys,
+            source_encryption,
         })
     }
 
@@ -786,6 +848,7 @@ impl RecoveryVault {
         let store = self.inner.store.as_ref();
         store::delete(store, &layout.header(&point.item, &point.id)).await?;
         store::delete(store, &layout.outer_header(&point.item, &point.id)).await?;
+        store::delete(store, &layout.key_backups(&point.item, &point.id)).await?;
         store::delete(store, &layout.manifest(&point.item, &point.id)).await?;
         store::delete(store, &layout.body(&point.item, &point.id)).await
     }
@@ -825,6 +888,7 @@ impl RecoveryVault {
             if uncommitted || half_deleted {
                 store::delete(store, &layout.header(&item, &point)).await?;
                 store::delete(store, &layout.outer_header(&item, &point)).await?;
+                store::delete(store, &layout.key_backups(&item, &point)).await?;
                 store::delete(store, &layout.manifest(&item, &point)).await?;
                 store::delete(store, &layout.body(&item, &point)).await?;
                 removed += 1;
