@@ -10,7 +10,8 @@ use clap::CommandFactory;
 use serde_json::json;
 use strongroom::envelope::KeyRef;
 use strongroom::{
-    BackupOptions, Error, Item, RecoveryPoint, RecoveryVault, RewrapOptions, RewrapReport,
+    BackupOptions, Error, Item, KeyReference, RecoveryPoint, RecoveryVault, RewrapOptions,
+    RewrapReport, SecretReference, SourceEncryption,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -27,7 +28,7 @@ use crate::keyvaults::{self, PassphraseSource};
 use crate::stores::{self, StoreChoice};
 use crate::{
     AccessCommand, AuditCommand, Cli, Command, EncryptionCommand, KeyTypeArg, KeyVaultCommand,
-    KeysCommand, Who, demo, progress,
+    KeysCommand, SecretsCommand, Who, demo, progress,
 };
 
 pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
@@ -54,7 +55,16 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             clap_complete::generate(shell, &mut command, "strongroom", &mut std::io::stdout());
             Ok(())
         }
-        Command::Protect { item } => protect(&open(&dir, &secrets).await?, &item).await,
+        Command::Protect {
+            item,
+            bek,
+            kek,
+            disk_encryption_set,
+            des_key,
+        } => {
+            let source = source_encryption(bek, kek, disk_encryption_set, des_key)?;
+            protect(&open(&dir, &secrets).await?, &item, source).await
+        }
         Command::Backup {
             item,
             source,
@@ -77,9 +87,15 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             output,
             range,
             force,
+            disk_keys,
+            disk_keys_into,
         } => {
             let vault = open(&dir, &secrets).await?;
-            restore(&vault, &point, &output, range.as_deref(), force, quiet).await
+            restore(&vault, &point, &output, range.as_deref(), force, quiet).await?;
+            if disk_keys {
+                restore_disk_keys(&vault, &point, disk_keys_into.as_deref()).await?;
+            }
+            Ok(())
         }
         Command::Verify { point } => verify(&open(&dir, &secrets).await?, &point, quiet).await,
         Command::Delete { point } => delete(&open(&dir, &secrets).await?, &point).await,
@@ -135,6 +151,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::KeyVault(command) => key_vault(&dir, command, &secrets).await,
         Command::Keys(command) => keys(&dir, command, &secrets).await,
         Command::Access(command) => access(&dir, command, &secrets).await,
+        Command::Secrets(command) => secrets_command(&dir, command, &secrets).await,
         Command::Audit(command) => audit(&dir, command, &secrets),
     }
 }
@@ -216,9 +233,140 @@ async fn open(dir: &Path, secrets: &PassphraseSource) -> Result<RecoveryVault, F
     Ok(vault)
 }
 
-async fn protect(vault: &RecoveryVault, item: &str) -> Result<(), Failure> {
-    let item = vault.protect(item).await?;
+/// `KEY_VAULT/NAME[/VERSION]` split.
+fn parse_reference(flag: &str, text: &str) -> Result<(String, String, Option<String>), Failure> {
+    let parts: Vec<&str> = text.split('/').collect();
+    match parts.as_slice() {
+        [kv, name] if !kv.is_empty() && !name.is_empty() => {
+            Ok(((*kv).to_owned(), (*name).to_owned(), None))
+        }
+        [kv, name, version] if !kv.is_empty() && !name.is_empty() && !version.is_empty() => Ok((
+            (*kv).to_owned(),
+            (*name).to_owned(),
+            Some((*version).to_owned()),
+        )),
+        _ => Err(Failure::usage(format!(
+            "{flag} {text:?} is not KEY_VAULT/NAME or KEY_VAULT/NAME/VERSION"
+        ))
+        .next(format!("e.g. {flag} contoso/os-bek"))),
+    }
+}
+
+/// The source encryption `protect`'s flags describe.
+fn source_encryption(
+    bek: Option<String>,
+    kek: Option<String>,
+    disk_encryption_set: Option<String>,
+    des_key: Option<String>,
+) -> Result<SourceEncryption, Failure> {
+    if let Some(bek) = bek {
+        let (key_vault, name, version) = parse_reference("--bek", &bek)?;
+        let kek = kek
+            .map(|kek| {
+                parse_reference("--kek", &kek).map(|(key_vault, name, version)| KeyReference {
+                    key_vault,
+                    name,
+                    version,
+                })
+            })
+            .transpose()?;
+        return Ok(SourceEncryption::InGuest {
+            bek: SecretReference {
+                key_vault,
+                name,
+                version,
+            },
+            kek,
+        });
+    }
+    if let (Some(set), Some(key)) = (disk_encryption_set, des_key) {
+        let (key_vault, name, version) = parse_reference("--des-key", &key)?;
+        return Ok(SourceEncryption::ServerSide {
+            disk_encryption_set: set,
+            key: KeyReference {
+                key_vault,
+                name,
+                version,
+            },
+        });
+    }
+    Ok(SourceEncryption::None)
+}
+
+/// How an item's disks are encrypted, in a line.
+fn source_line(source: &SourceEncryption) -> Option<String> {
+    let with_version = |kv: &str, name: &str, version: Option<&String>| match version {
+        Some(v) => format!("{kv}/{name}/{v}"),
+        None => format!("{kv}/{name} (latest)"),
+    };
+    match source {
+        SourceEncryption::InGuest { bek, kek } => Some(match kek {
+            Some(kek) => format!(
+                "in-guest encryption: BEK {}, KEK {}",
+                with_version(&bek.key_vault, &bek.name, bek.version.as_ref()),
+                with_version(&kek.key_vault, &kek.name, kek.version.as_ref())
+            ),
+            None => format!(
+                "in-guest encryption: BEK {}",
+                with_version(&bek.key_vault, &bek.name, bek.version.as_ref())
+            ),
+        }),
+        SourceEncryption::ServerSide {
+            disk_encryption_set,
+            key,
+        } => Some(format!(
+            "server-side encryption: set {disk_encryption_set}, key {}",
+            with_version(&key.key_vault, &key.name, key.version.as_ref())
+        )),
+        _ => None,
+    }
+}
+
+async fn protect(
+    vault: &RecoveryVault,
+    item: &str,
+    source: SourceEncryption,
+) -> Result<(), Failure> {
+    let in_guest = matches!(source, SourceEncryption::InGuest { .. });
+    let item = vault.protect_with(item, source).await?;
     println!("protected {:?}", item.name());
+    if let Some(line) = source_line(item.source_encryption()) {
+        println!("{line}");
+    }
+    if in_guest {
+        println!(
+            "each backup carries the BEK's (and KEK's) backup: grant the vault's identity get, list and backup on them:\n  strongroom access grant --key-vault KV --vault-identity --permissions get,list,backup,getSecret,listSecrets,backupSecret"
+        );
+    }
+    Ok(())
+}
+
+/// Puts the point's BEK (and KEK) back, and says what was done.
+async fn restore_disk_keys(
+    vault: &RecoveryVault,
+    id: &str,
+    into: Option<&str>,
+) -> Result<(), Failure> {
+    let point = find_point(vault, id).await?;
+    let keys = vault.restore_disk_keys(&point, into).await.map_err(|e| {
+        let failure = Failure::from(e);
+        failure.next("the data was restored; to put the keys back the vault's identity needs list and restore (listSecrets, restoreSecret) in the key vault")
+    })?;
+    let said = |what: &str, key: &strongroom::RestoredKey| {
+        let done = if key.restored {
+            "restored from the point's backup"
+        } else {
+            "already there, left as it is"
+        };
+        eprintln!(
+            "{what} {}/{}/{}: {done}",
+            key.key_vault, key.name, key.version
+        );
+    };
+    if let Some(kek) = &keys.kek {
+        said("KEK", kek);
+    }
+    said("BEK", &keys.bek);
     Ok(())
 }
 
@@ -342,6 +490,7 @@ fn point_json(point: &RecoveryPoint) -> serde_json::Value {
         "size": point.size(),
         "keys": point.keys().iter().map(key_json).collect::<Vec<_>>(),
         "infrastructure_keys": point.infrastructure_keys().iter().map(key_json).collect::<Vec<_>>(),
+        "source_encryption": serde_json::to_value(point.source_encryption()).unwrap_or_default(),
     })
 }
 
@@ -389,6 +538,9 @@ async fn points(vault: &RecoveryVault, item: Option<&str>, json: bool) -> Result
             point.size(),
             point.item()
         );
+        if let Some(line) = source_line(point.source_encryption()) {
+            println!("{:<30}  {line}", "");
+        }
     }
     Ok(())
 }
@@ -772,6 +924,131 @@ async fn in_key_vault<T: Send + 'static>(
         .await
         .map_err(|e| Failure::new(Class::Other, format!("a key vault task failed: {e}")))?
         .map_err(|e| keyvaults::failure(&label, e))
+}
+
+/// The secret permissions the command's administrator holds in every key
+/// vault it makes; one made before secrets existed gets them on first use
+/// (a management-plane change, audited there).
+fn with_secret_permissions(kv: &dyn KeyVault, admin: &Principal) -> Result<(), VaultError> {
+    let held = kv.access_policy(admin)?;
+    if held != Permissions::all() {
+        kv.set_access_policy(admin, Permissions::all())?;
+    }
+    Ok(())
+}
+
+async fn secrets_command(
+    dir: &Path,
+    command: SecretsCommand,
+    secrets: &PassphraseSource,
+) -> Result<(), Failure> {
+    check_vault(dir)?;
+    match command {
+        SecretsCommand::Set {
+            name,
+            file,
+            key_vault,
+            content_type,
+        } => {
+            let mut value = Zeroizing::new(Vec::new());
+            let read = if file == "-" {
+                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut value)
+            } else {
+                std::fs::File::open(&file)
+                    .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut value))
+            };
+            read.map_err(|e| Failure::io(&format!("cannot read {file}"), &e))?;
+            let info = in_key_vault(dir, &key_vault, secrets, move |kv, admin| {
+                with_secret_permissions(kv, admin)?;
+                let options = strongroom::keyvault::SecretOptions {
+                    content_type,
+                    ..strongroom::keyvault::SecretOptions::default()
+                };
+                kv.set_secret(admin, &name, &value, options)
+            })
+            .await?;
+            println!(
+                "set secret {key_vault}/{}, version {}",
+                info.name, info.version
+            );
+            Ok(())
+        }
+        SecretsCommand::List {
+            name,
+            key_vault,
+            json,
+        } => {
+            let listed = in_key_vault(dir, &key_vault, secrets, move |kv, admin| {
+                with_secret_permissions(kv, admin)?;
+                match &name {
+                    Some(name) => kv.list_secret_versions(admin, name),
+                    None => kv.list_secrets(admin),
+                }
+            })
+            .await?;
+            if json {
+                return print_json(&serde_json::Value::Array(
+                    listed
+                        .iter()
+                        .map(|s| {
+                            json!({
+                                "key_vault": s.vault,
+                                "name": s.name,
+                                "version": s.version,
+                                "enabled": s.attributes.enabled,
+                                "content_type": s.attributes.content_type,
+                                "created": s.attributes.created,
+                            })
+                        })
+                        .collect(),
+                ));
+            }
+            if listed.is_empty() {
+                println!("no secrets in key vault {key_vault}");
+            }
+            for s in &listed {
+                let state = if s.attributes.enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                };
+                let content = s.attributes.content_type.as_deref().unwrap_or("-");
+                println!("{}/{}/{}  {content}  {state}", s.vault, s.name, s.version);
+            }
+            Ok(())
+        }
+        SecretsCommand::Delete { name, key_vault } => {
+            let deleted = in_key_vault(dir, &key_vault, secrets, move |kv, admin| {
+                with_secret_permissions(kv, admin)?;
+                kv.delete_secret(admin, &name)
+            })
+            .await?;
+            println!(
+                "deleted secret {key_vault}/{}: recoverable until {} (Unix time)",
+                deleted.name, deleted.scheduled_purge
+            );
+            Ok(())
+        }
+        SecretsCommand::Recover { name, key_vault } => {
+            let info = in_key_vault(dir, &key_vault, secrets, move |kv, admin| {
+                with_secret_permissions(kv, admin)?;
+                kv.recover_secret(admin, &name)
+            })
+            .await?;
+            println!("recovered secret {key_vault}/{}", info.name);
+            Ok(())
+        }
+        SecretsCommand::Purge { name, key_vault } => {
+            let shown = name.clone();
+            in_key_vault(dir, &key_vault, secrets, move |kv, admin| {
+                with_secret_permissions(kv, admin)?;
+                kv.purge_secret(admin, &name)
+            })
+            .await?;
+            println!("purged secret {key_vault}/{shown}: it is gone for good");
+            Ok(())
+        }
+    }
 }
 
 /// Enables or disables key version `name`/`version` in `key_vault`.

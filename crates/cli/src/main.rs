@@ -89,10 +89,41 @@ pub(crate) enum Command {
     },
 
     /// Protects an item: its recovery points can then be taken.
-    #[command(after_help = "Example:\n  strongroom protect vm-42/disk-0")]
+    ///
+    /// A disk encrypted in the guest (BitLocker, dm-crypt) names its BEK
+    /// secret (and KEK) in a key vault beside the vault: each backup then
+    /// carries their backups (the vault's identity needs get, list and
+    /// backup on them). A disk encrypted server-side with a customer key
+    /// names its disk-encryption set and key, recorded in every point.
+    #[command(after_help = "Examples:\n  strongroom protect vm-42/disk-0\n  \
+                      strongroom protect vm-42/os --bek contoso/os-bek --kek contoso/vm-kek\n  \
+                      strongroom protect vm-7/data --disk-encryption-set des-1 --des-key contoso/des-key/0f3a...")]
     Protect {
         /// The item's name (1 to 255 bytes, no control characters).
         item: String,
+        /// In-guest encryption: the BEK secret, KEY_VAULT/SECRET[/VERSION]
+        /// (no version: the latest at each backup).
+        #[arg(
+            long,
+            value_name = "KEY_VAULT/SECRET[/VERSION]",
+            conflicts_with = "disk_encryption_set"
+        )]
+        bek: Option<String>,
+        /// In-guest encryption: the key wrapping the BEK,
+        /// KEY_VAULT/KEY[/VERSION].
+        #[arg(long, value_name = "KEY_VAULT/KEY[/VERSION]", requires = "bek")]
+        kek: Option<String>,
+        /// Server-side encryption with a customer key: the disk-encryption
+        /// set's id.
+        #[arg(long, value_name = "ID", requires = "des_key")]
+        disk_encryption_set: Option<String>,
+        /// Server-side encryption: the set's key, KEY_VAULT/KEY[/VERSION].
+        #[arg(
+            long,
+            value_name = "KEY_VAULT/KEY[/VERSION]",
+            requires = "disk_encryption_set"
+        )]
+        des_key: Option<String>,
     },
 
     /// Backs up a file, a block device, a directory (as one tar stream) or
@@ -143,6 +174,15 @@ pub(crate) enum Command {
         /// Replace the output file if it exists.
         #[arg(long)]
         force: bool,
+        /// After the data, put the BEK (and KEK) the point was taken with
+        /// back into their key vault when they are gone there (an item
+        /// encrypted in the guest).
+        #[arg(long)]
+        disk_keys: bool,
+        /// With --disk-keys: into this key vault instead (one of the same
+        /// owner).
+        #[arg(long, value_name = "KEY_VAULT", requires = "disk_keys")]
+        disk_keys_into: Option<String>,
     },
 
     /// Authenticates every byte of a recovery point, writing nothing.
@@ -199,6 +239,10 @@ pub(crate) enum Command {
     /// Who may use a customer key vault's keys.
     #[command(subcommand)]
     Access(AccessCommand),
+
+    /// Secrets in a customer key vault (a disk's BEK).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
 
     /// A customer key vault's audit log.
     #[command(subcommand)]
@@ -376,6 +420,69 @@ pub(crate) enum AuditCommand {
     /// entry the key vault recorded.
     #[command(after_help = "Example:\n  strongroom audit verify --key-vault contoso")]
     Verify {
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SecretsCommand {
+    /// Sets a secret: a new version with the file's bytes as its value.
+    #[command(
+        after_help = "Example:\n  strongroom secrets set os-bek ./os.bek --key-vault contoso --content-type BEK"
+    )]
+    Set {
+        /// The secret's name.
+        name: String,
+        /// A file holding the value (at most 25 KiB), or `-` for stdin.
+        file: String,
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+        /// What the value is (e.g. BEK).
+        #[arg(long)]
+        content_type: Option<String>,
+    },
+    /// Lists the secrets, or one secret's versions (never values).
+    #[command(
+        after_help = "Examples:\n  strongroom secrets list --key-vault contoso\n  \
+                            strongroom secrets list os-bek --key-vault contoso --json"
+    )]
+    List {
+        /// Only this secret's versions.
+        name: Option<String>,
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+        /// As JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Soft-deletes a secret (recoverable until it is purged).
+    #[command(after_help = "Example:\n  strongroom secrets delete os-bek --key-vault contoso")]
+    Delete {
+        /// The secret's name.
+        name: String,
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+    },
+    /// Recovers a soft-deleted secret.
+    #[command(after_help = "Example:\n  strongroom secrets recover os-bek --key-vault contoso")]
+    Recover {
+        /// The secret's name.
+        name: String,
+        /// The customer key vault.
+        #[arg(long)]
+        key_vault: String,
+    },
+    /// Purges a soft-deleted secret for good (refused under purge
+    /// protection).
+    #[command(after_help = "Example:\n  strongroom secrets purge os-bek --key-vault contoso")]
+    Purge {
+        /// The secret's name.
+        name: String,
         /// The customer key vault.
         #[arg(long)]
         key_vault: String,

@@ -152,6 +152,11 @@ fn help_shows_an_example_for_every_command() {
         ["access", "list"],
         ["audit", "show"],
         ["audit", "verify"],
+        ["secrets", "set"],
+        ["secrets", "list"],
+        ["secrets", "delete"],
+        ["secrets", "recover"],
+        ["secrets", "purge"],
     ] {
         let help = ok(tmp.path(), &[command[0], command[1], "--help"]);
         assert!(help.contains("Example"), "{command:?}: {help}");
@@ -1028,4 +1033,101 @@ fn a_vault_in_azure_blob_or_s3() {
         assert_eq!(refused.code, 2, "{}", refused.stderr);
         assert!(refused.stderr.contains(&url), "{}", refused.stderr);
     }
+}
+
+#[test]
+fn a_disk_encrypted_in_the_guest_gets_its_bek_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["init"]);
+    ok(dir, &["key-vault", "create", "contoso"]);
+    let bek: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+    std::fs::write(dir.join("os.bek"), &bek).unwrap();
+    let set = ok(
+        dir,
+        &[
+            "secrets",
+            "set",
+            "os-bek",
+            "os.bek",
+            "--key-vault",
+            "contoso",
+            "--content-type",
+            "BEK",
+        ],
+    );
+    let version = set.trim().rsplit(' ').next().unwrap().to_owned();
+    assert_eq!(version.len(), 32, "{set}");
+    ok(dir, &["protect", "vm-os", "--bek", "contoso/os-bek"]);
+    std::fs::write(dir.join("disk.img"), data(20_000)).unwrap();
+    // Without the backup permissions on the secret: refused, each named,
+    // with the key class's exit code.
+    let stderr = fails(dir, &["backup", "vm-os", "disk.img"], 4);
+    for name in ["getSecret", "listSecrets", "backupSecret", "os-bek"] {
+        assert!(stderr.contains(name), "{name}: {stderr}");
+    }
+    ok(
+        dir,
+        &[
+            "access",
+            "grant",
+            "--key-vault",
+            "contoso",
+            "--vault-identity",
+            "--permissions",
+            "get,list,backup,getSecret,listSecrets,backupSecret,restoreSecret",
+        ],
+    );
+    ok(dir, &["backup", "vm-os", "disk.img"]);
+    let points: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["points", "vm-os", "--json"])).unwrap();
+    let point = points[0]["point"].as_str().unwrap().to_owned();
+    let recorded = &points[0]["source_encryption"];
+    assert_eq!(recorded["kind"], "in_guest");
+    assert_eq!(recorded["bek"]["version"], version.as_str());
+    assert!(ok(dir, &["points"]).contains(&format!("BEK contoso/os-bek/{version}")));
+
+    // The BEK is lost; the restore brings the disk and, asked, the BEK back.
+    ok(
+        dir,
+        &["secrets", "delete", "os-bek", "--key-vault", "contoso"],
+    );
+    ok(
+        dir,
+        &["secrets", "purge", "os-bek", "--key-vault", "contoso"],
+    );
+    assert!(ok(dir, &["secrets", "list", "--key-vault", "contoso"]).contains("no secrets"));
+    let run = strongroom(
+        dir,
+        &["restore", &point, "-o", "restored.img", "--disk-keys"],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "BEK contoso/os-bek/{version}: restored from the point's backup"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read(dir.join("restored.img")).unwrap(),
+        data(20_000)
+    );
+    let listed: serde_json::Value = serde_json::from_str(&ok(
+        dir,
+        &[
+            "secrets",
+            "list",
+            "os-bek",
+            "--key-vault",
+            "contoso",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(listed[0]["version"], version.as_str());
+    assert_eq!(listed[0]["content_type"], "BEK");
+    // A malformed reference is a usage error.
+    let stderr = fails(dir, &["protect", "vm-x", "--bek", "just-a-name"], 2);
+    assert!(stderr.contains("KEY_VAULT/NAME"), "{stderr}");
 }
