@@ -713,3 +713,41 @@ fn a_deleted_or_remade_bek_is_in_the_way() {
         "{err:?}"
     );
 }
+
+#[test]
+fn key_backups_still_open_after_the_point_is_rewrapped() {
+    let fx = fixture();
+    let bek = random_bek();
+    let version = fx.set_bek("disk0-bek", &bek);
+    let item = fx
+        .vault
+        .protect_with("rewrapped-disk", in_guest("disk0-bek", None))
+        .unwrap();
+    let disk = Disk::sample(8);
+    let point = fx
+        .vault
+        .backup(
+            &item,
+            disk.encrypt(&bek).as_slice(),
+            BackupOptions::default(),
+        )
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let vault = fx.vault.as_async();
+    runtime.block_on(vault.rotate_platform_key()).unwrap();
+    assert!(runtime.block_on(vault.rewrap_point(&point)).unwrap());
+    let point = fx.vault.point(&item, point.id()).unwrap();
+    // The header is new (the DEK under the new platform key version); the
+    // key backups, sealed under the same DEK, still open.
+    fx.purge_secret("disk0-bek");
+    fx.allow_restore();
+    let keys = fx.vault.restore_disk_keys(&point, None).unwrap();
+    assert!(keys.bek.restored);
+    assert_eq!(
+        Disk::decrypt(&fx.restore(&point), &fx.bek("disk0-bek", &version)),
+        disk.plaintext()
+    );
+}
