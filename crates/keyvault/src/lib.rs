@@ -1,7 +1,10 @@
-//! Key vaults for Strongroom (DESIGN.md R9, R10): keys with versions and
-//! attributes, access policies per principal, soft delete with recovery and
-//! purge protection, wrap and unwrap done inside the vault, and a
-//! tamper-evident audit log of every call, allowed or denied.
+//! Key vaults for Strongroom (DESIGN.md R9, R10, R17): keys and secrets
+//! with versions and attributes, access policies per principal, soft delete
+//! with recovery and purge protection, wrap and unwrap done inside the
+//! vault, key and secret backups that restore only into a vault of the same
+//! owner ([`OwnerKey`]), and a tamper-evident audit log of every call,
+//! allowed or denied. Secrets and backups are shown in `README.md`
+//! ("Secrets, and backups of keys and secrets").
 //!
 //! # Wrap a DEK under a customer-managed key
 //!
