@@ -348,10 +348,10 @@ async fn restore_disk_keys(
     into: Option<&str>,
 ) -> Result<(), Failure> {
     let point = find_point(vault, id).await?;
-    let keys = vault.restore_disk_keys(&point, into).await.map_err(|e| {
-        let failure = Failure::from(e);
-        failure.next("the data was restored; to put the keys back the vault's identity needs list and restore (listSecrets, restoreSecret) in the key vault")
-    })?;
+    let keys = vault
+        .restore_disk_keys(&point, into)
+        .await
+        .map_err(disk_keys_failure)?;
     let said = |what: &str, key: &strongroom::RestoredKey| {
         let done = if key.restored {
             "restored from the point's backup"
@@ -368,6 +368,27 @@ async fn restore_disk_keys(
     }
     said("BEK", &keys.bek);
     Ok(())
+}
+
+/// How a failure to put a point's disk keys back is reported: the data was
+/// restored before it; what to do next depends on what refused.
+fn disk_keys_failure(e: Error) -> Failure {
+    let denied = matches!(
+        &e,
+        Error::Key {
+            source: VaultError::AccessDenied { .. },
+            ..
+        }
+    );
+    let failure = Failure::from(e);
+    let then = if denied {
+        "to put the keys back the vault's identity needs list and restore there (listSecrets and restoreSecret for the BEK, list and restore for the KEK)".to_owned()
+    } else {
+        failure.next.clone().unwrap_or_else(|| {
+            "the keys were not put back: do as the message says, then run the same restore with --disk-keys again".to_owned()
+        })
+    };
+    failure.next(format!("the data was restored; {then}"))
 }
 
 async fn backup(

@@ -1092,9 +1092,54 @@ fn a_disk_encrypted_in_the_guest_gets_its_bek_back() {
         dir,
         &["secrets", "delete", "os-bek", "--key-vault", "contoso"],
     );
+    // Soft-deleted: the data comes back, the BEK is in the way; the
+    // command says to recover or purge it (not to grant permissions).
+    // The data is restored first (its line comes before the error).
+    let run = strongroom(dir, &["restore", &point, "-o", "early.img", "--disk-keys"]);
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    let stderr = run.stderr;
+    assert!(stderr.contains("soft-deleted"), "{stderr}");
+    assert!(stderr.contains("recover it"), "{stderr}");
+    assert!(stderr.contains("the data was restored"), "{stderr}");
+    assert!(!stderr.contains("needs list and restore"), "{stderr}");
+    assert_eq!(std::fs::read(dir.join("early.img")).unwrap(), data(20_000));
     ok(
         dir,
         &["secrets", "purge", "os-bek", "--key-vault", "contoso"],
+    );
+    // Purged, but the identity may not restore secrets: the command names
+    // the permissions that putting the keys back needs.
+    ok(
+        dir,
+        &[
+            "access",
+            "revoke",
+            "--key-vault",
+            "contoso",
+            "--vault-identity",
+            "--permissions",
+            "restoreSecret",
+        ],
+    );
+    // The data is restored first (its line comes before the error).
+    let run = strongroom(dir, &["restore", &point, "-o", "denied.img", "--disk-keys"]);
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    let stderr = run.stderr;
+    assert!(stderr.contains("restoreSecret"), "{stderr}");
+    assert!(stderr.contains("needs list and restore"), "{stderr}");
+    assert!(stderr.contains("the data was restored"), "{stderr}");
+    assert_eq!(std::fs::read(dir.join("denied.img")).unwrap(), data(20_000));
+    ok(
+        dir,
+        &[
+            "access",
+            "grant",
+            "--key-vault",
+            "contoso",
+            "--vault-identity",
+            "--permissions",
+            "restoreSecret",
+        ],
     );
     assert!(ok(dir, &["secrets", "list", "--key-vault", "contoso"]).contains("no secrets"));
     let run = strongroom(
