@@ -1066,17 +1066,24 @@ fn a_disk_encrypted_in_the_guest_gets_its_bek_back() {
     for name in ["getSecret", "listSecrets", "backupSecret", "os-bek"] {
         assert!(stderr.contains(name), "{name}: {stderr}");
     }
-    ok(
-        dir,
-        &[
-            "access",
-            "grant",
-            "--key-vault",
-            "contoso",
-            "--vault-identity",
-            "--permissions",
-            "get,list,backup,getSecret,listSecrets,backupSecret,restoreSecret",
-        ],
+    // `access grant|revoke` of these permissions to the vault's identity.
+    let access = |verb: &str, permissions: &str| {
+        ok(
+            dir,
+            &[
+                "access",
+                verb,
+                "--key-vault",
+                "contoso",
+                "--vault-identity",
+                "--permissions",
+                permissions,
+            ],
+        )
+    };
+    access(
+        "grant",
+        "get,list,backup,getSecret,listSecrets,backupSecret,restoreSecret",
     );
     ok(dir, &["backup", "vm-os", "disk.img"]);
     let points: serde_json::Value =
@@ -1092,55 +1099,36 @@ fn a_disk_encrypted_in_the_guest_gets_its_bek_back() {
         dir,
         &["secrets", "delete", "os-bek", "--key-vault", "contoso"],
     );
-    // Soft-deleted: the data comes back, the BEK is in the way; the
-    // command says to recover or purge it (not to grant permissions).
-    // The data is restored first (its line comes before the error).
-    let run = strongroom(dir, &["restore", &point, "-o", "early.img", "--disk-keys"]);
-    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
-    let stderr = run.stderr;
+    // A restore whose keys cannot be put back: exit 4, the data restored
+    // first (its line comes before the error) and whole; returns stderr.
+    let keys_refused = |out: &str| {
+        let run = strongroom(dir, &["restore", &point, "-o", out, "--disk-keys"]);
+        assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("the data was restored"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(std::fs::read(dir.join(out)).unwrap(), data(20_000));
+        run.stderr
+    };
+    // Soft-deleted: the BEK is in the way; the command says to recover or
+    // purge it (not to grant permissions).
+    let stderr = keys_refused("early.img");
     assert!(stderr.contains("soft-deleted"), "{stderr}");
     assert!(stderr.contains("recover it"), "{stderr}");
-    assert!(stderr.contains("the data was restored"), "{stderr}");
     assert!(!stderr.contains("needs list and restore"), "{stderr}");
-    assert_eq!(std::fs::read(dir.join("early.img")).unwrap(), data(20_000));
     ok(
         dir,
         &["secrets", "purge", "os-bek", "--key-vault", "contoso"],
     );
     // Purged, but the identity may not restore secrets: the command names
     // the permissions that putting the keys back needs.
-    ok(
-        dir,
-        &[
-            "access",
-            "revoke",
-            "--key-vault",
-            "contoso",
-            "--vault-identity",
-            "--permissions",
-            "restoreSecret",
-        ],
-    );
-    // The data is restored first (its line comes before the error).
-    let run = strongroom(dir, &["restore", &point, "-o", "denied.img", "--disk-keys"]);
-    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
-    let stderr = run.stderr;
+    access("revoke", "restoreSecret");
+    let stderr = keys_refused("denied.img");
     assert!(stderr.contains("restoreSecret"), "{stderr}");
     assert!(stderr.contains("needs list and restore"), "{stderr}");
-    assert!(stderr.contains("the data was restored"), "{stderr}");
-    assert_eq!(std::fs::read(dir.join("denied.img")).unwrap(), data(20_000));
-    ok(
-        dir,
-        &[
-            "access",
-            "grant",
-            "--key-vault",
-            "contoso",
-            "--vault-identity",
-            "--permissions",
-            "restoreSecret",
-        ],
-    );
+    access("grant", "restoreSecret");
     assert!(ok(dir, &["secrets", "list", "--key-vault", "contoso"]).contains("no secrets"));
     let run = strongroom(
         dir,
