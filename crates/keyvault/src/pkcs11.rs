@@ -512,9 +512,22 @@ struct Module {
     /// `CKR_USER_ALREADY_LOGGED_IN` whatever PIN it gives; its PIN is
     /// checked against this one instead.
     logins: Mutex<HashMap<u64, Zeroizing<Vec<u8>>>>,
+    /// Held while this process creates, changes or destroys token objects
+    /// through the module (see [`writing`](Self::writing)).
+    writes: Mutex<()>,
 }
 
 impl Module {
+    /// Serialises this process's writes of token objects on the module:
+    /// SoftHSM2's file object store now and then fails two made at once
+    /// from two threads (`CKR_GENERAL_ERROR` from `C_GenerateKeyPair` or
+    /// `C_CreateObject`: SoftHSMv2 issue 573), so they go one at a time.
+    /// Reads, wrapping and session objects are not held. Taken after the
+    /// session is open, and never twice by one call.
+    fn writing(&self) -> MutexGuard<'_, ()> {
+        lock(&self.writes)
+    }
+
     /// The process's context for `path`, loading and initialising the
     /// module on first use.
     fn get(path: &Path) -> Result<Arc<Self>, VaultError> {
@@ -539,6 +552,7 @@ impl Module {
             backend,
             oaep: Mutex::default(),
             logins: Mutex::default(),
+            writes: Mutex::default(),
         });
         modules.insert(key, Arc::clone(&module));
         Ok(module)
@@ -881,6 +895,7 @@ impl Pkcs11Crypto {
         let id = random_id()?;
         let label = new_label(&self.owner, &id);
         let session = self.session()?;
+        let _writing = self.module.writing();
         let bits = Ulong::from(u64::try_from(bits).unwrap_or(u64::MAX));
         let public_template = [
             Attribute::Class(ObjectClass::PUBLIC_KEY),
@@ -933,6 +948,7 @@ impl Pkcs11Crypto {
     fn generate_aes(&self) -> Result<Material, VaultError> {
         let id = random_id()?;
         let session = self.session()?;
+        let _writing = self.module.writing();
         session
             .generate_key(
                 &Mechanism::AesKeyGen,
@@ -1008,6 +1024,7 @@ impl Pkcs11Crypto {
                 return Err(err);
             }
         };
+        let _writing = self.module.writing();
         let created = session.create_object(&private_template);
         wipe(&mut private_template);
         created.map_err(token_error("C_CreateObject (RSA private key)"))?;
@@ -1058,6 +1075,7 @@ impl Pkcs11Crypto {
             Attribute::Value(key.expose_secret().to_vec()),
         ];
         let result = self.session().and_then(|session| {
+            let _writing = self.module.writing();
             session
                 .create_object(&template)
                 .map_err(token_error("C_CreateObject (AES key)"))
@@ -1206,6 +1224,7 @@ impl KeyCrypto for Pkcs11Crypto {
 
     fn adopt(&self, material: &Material) -> Result<(), VaultError> {
         let session = self.session()?;
+        let _writing = self.module.writing();
         let found = session
             .find_objects(&[
                 Attribute::Token(true),
@@ -1226,6 +1245,7 @@ impl KeyCrypto for Pkcs11Crypto {
 
     fn destroy(&self, material: &Material) -> Result<(), VaultError> {
         let session = self.session()?;
+        let _writing = self.module.writing();
         let found = session
             .find_objects(&[Attribute::Token(true), Attribute::Id(material.id.clone())])
             .map_err(token_error("C_FindObjects"))?;
@@ -1249,6 +1269,7 @@ impl KeyCrypto for Pkcs11Crypto {
             Attribute::Value(value.to_vec()),
         ];
         let result = self.session().and_then(|session| {
+            let _writing = self.module.writing();
             session
                 .create_object(&template)
                 .map_err(token_error("C_CreateObject (secret data object)"))
@@ -1299,6 +1320,7 @@ impl KeyCrypto for Pkcs11Crypto {
 
     fn destroy_secret(&self, material: &Material) -> Result<(), VaultError> {
         let session = self.session()?;
+        let _writing = self.module.writing();
         let found = session
             .find_objects(&secret_template(&self.owner, &material.id))
             .map_err(token_error("C_FindObjects (secret data object)"))?;
@@ -1401,6 +1423,7 @@ impl OrphanSweep {
         known: &std::collections::BTreeSet<&[u8]>,
     ) -> Result<std::collections::BTreeMap<Vec<u8>, usize>, VaultError> {
         let session = user_session(&self.module, self.slot, &self.pin)?;
+        let _writing = self.module.writing();
         // Private objects only: one a process without the PIN made is not
         // the vault's, whatever its label says, and is left alone.
         let found = session
@@ -1864,6 +1887,7 @@ impl Witness for TokenWitness {
     fn write(&self, bytes: &[u8]) -> Result<(), VaultError> {
         const DESTROY: &str = "C_DestroyObject (rollback witness)";
         let session = user_session(&self.module, self.slot, &self.pin)?;
+        let _writing = self.module.writing();
         // First settle what a crash mid-replace left.
         let (current, pending) = self.objects(&session)?;
         let object = match (current.first(), pending.as_slice()) {
@@ -1978,6 +2002,7 @@ impl Pkcs11Crypto {
             }
         }
         let session = self.session()?;
+        let _writing = self.module.writing();
         session
             .generate_key(
                 &Mechanism::GenericSecretKeyGen,
@@ -2005,6 +2030,7 @@ impl Pkcs11Crypto {
         if let Ok(session) = self.session()
             && let Ok(Some(handle)) = find_mac_key(&session, key_id)
         {
+            let _writing = self.module.writing();
             let _ = session.destroy_object(handle);
         }
     }
